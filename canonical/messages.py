@@ -1,0 +1,51 @@
+"""The message envelope every bus message travels in (see DESIGN.md, Messages)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from canonical.version import SCHEMA_VERSION
+
+
+class MessageType(StrEnum):
+    RECORD_UPSERTED = "source.record.upserted"
+    RECORD_DELETED = "source.record.deleted"
+    IDENTITY_LINKED = "identity.linked"
+    IDENTITY_MERGED = "identity.merged"
+    IDENTITY_UNMERGED = "identity.unmerged"
+    ROUTE_APPLY = "route.apply"
+    ALERT_RAISED = "alert.raised"
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+class Envelope(BaseModel):
+    """Immutable, versioned message; `message_id` is the idempotency key of every consumer."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    message_id: uuid.UUID = Field(default_factory=uuid.uuid4)
+    type: MessageType
+    source_system: str
+    occurred_at: dt.datetime = Field(default_factory=_now)
+    schema_version: str = SCHEMA_VERSION
+    correlation_id: uuid.UUID | None = None
+    payload: dict[str, Any]
+
+    @property
+    def routing_key(self) -> str:
+        return f"{self.type.value}.{self.source_system}"
+
+    def to_json(self) -> str:
+        return self.model_dump_json()
+
+    @classmethod
+    def from_json(cls, data: str | bytes) -> "Envelope":
+        return cls.model_validate_json(data)
