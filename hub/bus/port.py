@@ -1,10 +1,12 @@
 """The `Bus` port. `hub/bus/sqlite.py` and `hub/bus/amqp.py` both satisfy it and pass
 `tests/contract/test_bus_contract.py`.
 
-Delivery is at least once. A handler that returns acknowledges the message; a
-handler that raises makes the bus retry it with back-off until `max_attempts`,
-after which it is dead-lettered with the error. Consumers are idempotent
-through the store's inbox, not through the bus.
+Delivery is at least once. A handler receives a batch (up to `batch_size`
+messages) and acknowledges all of them by returning. If it raises on a batch of
+several, the bus hands each message of the batch to it alone, so one poison
+message cannot hold back the others; a message whose handler raises is retried
+with back-off until `max_attempts`, then dead-lettered with the error.
+Consumers are idempotent through the store's inbox, not through the bus.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from typing import Protocol
 
 from canonical.messages import Envelope
 
-Handler = Callable[[Envelope], None]
+Handler = Callable[[list[Envelope]], None]
 
 
 @dataclass(frozen=True)
@@ -71,6 +73,7 @@ class Bus(Protocol):
         queue: str,
         handler: Handler,
         *,
+        batch_size: int = 1,
         max_messages: int | None = None,
         idle_timeout_s: float | None = None,
         should_stop: Callable[[], bool] | None = None,

@@ -1,0 +1,92 @@
+"""`hub.toml`, validated at load. Environment variables override URLs and secrets,
+so the same file serves a laptop, CI and docker-compose."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+
+class ConfigError(Exception):
+    """hub.toml is unreadable or invalid; the message names the file and the field."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class StoreConfig(_Section):
+    url: str = "sqlite:///var/hub.db"
+    pool_size: int = 5
+
+
+class BusConfig(_Section):
+    url: str = Field("sqlite", description="'sqlite' (table queue inside the store) or amqp://…")
+    exchange: str = "hub"
+    queue_prefix: str = "hub"
+    prefetch: int = 200
+    max_attempts: int = 5
+    base_delay_s: float = 0.5
+    max_delay_s: float = 60.0
+    visibility_timeout_s: float = 60.0
+
+
+class WorkerConfig(_Section):
+    batch_size: int = 200
+    idle_sleep_s: float = 0.2
+
+
+class SystemsConfig(_Section):
+    dir: str = "systems"
+    estate_dir: str = "var/estate"
+
+
+class WebConfig(_Section):
+    host: str = "127.0.0.1"
+    port: int = 8080
+    secret_key: str | None = None
+
+
+class HubConfig(_Section):
+    store: StoreConfig = StoreConfig()
+    bus: BusConfig = BusConfig()
+    worker: WorkerConfig = WorkerConfig()
+    systems: SystemsConfig = SystemsConfig()
+    web: WebConfig = WebConfig()
+    source_path: str | None = Field(None, description="the file this was loaded from")
+
+
+ENV_OVERRIDES = {
+    "HUB_STORE_URL": ("store", "url"),
+    "HUB_BUS_URL": ("bus", "url"),
+    "HUB_SECRET_KEY": ("web", "secret_key"),
+    "HUB_ESTATE_DIR": ("systems", "estate_dir"),
+    "HUB_SYSTEMS_DIR": ("systems", "dir"),
+    "HUB_WEB_PORT": ("web", "port"),
+}
+
+
+def load_config(path: str | Path | None = "hub.toml", env: Mapping[str, str] | None = None) -> HubConfig:
+    """Read `path` (absent file: defaults), apply environment overrides, validate."""
+    env = os.environ if env is None else env
+    data: dict = {}
+    if path and Path(path).exists():
+        try:
+            data = tomllib.loads(Path(path).read_text())
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: {exc}") from exc
+        data["source_path"] = str(path)
+    for var, (section, key) in ENV_OVERRIDES.items():
+        if env.get(var):
+            data.setdefault(section, {})[key] = env[var]
+    try:
+        return HubConfig.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
+        )
+        raise ConfigError(f"{path or 'configuration'}: {problems}") from exc
