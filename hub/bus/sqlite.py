@@ -14,6 +14,7 @@ import traceback
 from collections.abc import Callable, Sequence
 
 from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy.orm import Session
 
 from canonical.messages import Envelope
 from hub.bus.journal import Journal, JournalEvent, NullJournal
@@ -46,6 +47,7 @@ class StoreQueueBus:
                     if (b.queue, pattern) not in existing:
                         s.add(BusBindingRow(queue=b.queue, pattern=pattern))
         self._bindings = None
+        self._routes()
 
     def _routes(self) -> list[tuple[str, str]]:
         if self._bindings is None:
@@ -58,21 +60,25 @@ class StoreQueueBus:
 
     # -- publishing ---------------------------------------------------------------
     def publish(self, envelopes: Sequence[Envelope]) -> None:
-        if not envelopes:
-            return
+        try:
+            with self.store.transaction() as s:
+                self.publish_in(s, envelopes)
+        except BusError:
+            raise
+        except Exception as exc:  # the store is the broker here: surface as a bus failure
+            raise BusError(f"embedded bus could not accept {len(envelopes)} message(s): {exc}") from exc
+
+    def publish_in(self, session: Session, envelopes: Sequence[Envelope]) -> None:
+        """Enqueue in the caller's transaction: the outbox hand-off is then atomic."""
         now = utcnow()
-        rows, events = [], []
+        rows = []
         for env in envelopes:
             body = env.to_json()
             for queue in self._queues_for(env.routing_key):
                 rows.append(dict(queue=queue, message_id=str(env.message_id), routing_key=env.routing_key,
                                  body=body, status="ready", attempts=0, available_at=now, created_at=now))
-        try:
-            with self.store.transaction() as s:
-                if rows:
-                    s.execute(insert(BusMessageRow), rows)
-        except Exception as exc:  # the store is the broker here: surface as a bus failure
-            raise BusError(f"embedded bus could not accept {len(envelopes)} message(s): {exc}") from exc
+        if rows:
+            session.execute(insert(BusMessageRow), rows)
 
     # -- consuming ----------------------------------------------------------------
     def consume(self, queue: str, handler: Handler, *, batch_size: int = 1, max_messages: int | None = None,

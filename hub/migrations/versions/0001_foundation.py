@@ -28,6 +28,7 @@ def upgrade() -> None:
     sa.Column('source_id', sa.String(length=200), nullable=False),
     sa.Column('content_hash', sa.String(length=64), nullable=False),
     sa.Column('version', sa.Integer(), nullable=False),
+    sa.Column('record_keys', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
     sa.PrimaryKeyConstraint('system', 'entity', 'source_id', name=op.f('pk_adapter_row_hash'))
     )
     op.create_table('bus_binding',

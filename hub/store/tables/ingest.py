@@ -29,6 +29,7 @@ class AdapterRowHashRow(Base):
     source_id: Mapped[str] = mapped_column(String(200), primary_key=True)
     content_hash: Mapped[str] = mapped_column(String(64))
     version: Mapped[int] = mapped_column(Integer, default=1)
+    record_keys: Mapped[list[Any]] = mapped_column(default=list)  # refs of the records this row produced
 
 
 class IngestRunRow(Base):

@@ -1,0 +1,1 @@
+"""Server-rendered pages. Each module defines `bp`; views parse input, call one service, render."""

@@ -1,0 +1,171 @@
+"""Ingest: run one legacy system's adapter and announce what changed.
+
+For each batch the adapter yields, translation turns rows into canonical records
+(or quarantine entries with every reason), and ONE transaction writes the outbox
+messages, the quarantine entries, the row hashes and the batch's cursors. A crash
+therefore loses nothing and a restart re-announces nothing already committed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import update
+from sqlalchemy.orm import Session
+
+from adapters.port import ExtractBatch, RawChange
+from canonical.messages import Envelope, MessageType
+from canonical.records import SourceRecord, content_hash
+from hub.adapter_state import RowState, StoreAdapterState
+from hub.outbox import OutboxRelay, add_to_outbox
+from hub.store.base import utcnow
+from hub.store.engine import Store
+from hub.store.tables.ingest import IngestRunRow
+from hub.store.tables.records import QuarantineRow
+from hub.systems import SystemRegistry
+
+
+@dataclass
+class RunFigures:
+    system: str
+    run_id: int = 0
+    seen: int = 0
+    new: int = 0
+    changed: int = 0
+    unchanged: int = 0
+    deleted: int = 0
+    quarantined: int = 0
+    failures: int = 0
+    records_announced: int = 0
+    duration_s: float = 0.0
+    status: str = "ok"
+    error: str | None = None
+    by_entity: Counter = field(default_factory=Counter)
+
+    def as_dict(self) -> dict[str, Any]:
+        d = {k: v for k, v in self.__dict__.items() if k != "by_entity"}
+        d["by_entity"] = dict(self.by_entity)
+        return d
+
+
+class IngestService:
+    def __init__(self, store: Store, systems: SystemRegistry, relay: OutboxRelay | None = None) -> None:
+        self.store, self.systems, self.relay = store, systems, relay
+
+    def run(self, system: str, *, trigger: str = "manual") -> RunFigures:
+        """Run `system`'s adapter now; figures are recorded on the run row whatever happens."""
+        from adapters import build_adapter
+
+        defn = self.systems.get(system)
+        figures = RunFigures(system=system)
+        started = time.monotonic()
+        with self.store.transaction() as s:
+            run = IngestRunRow(system=system, trigger=trigger, status="running", figures={})
+            s.add(run)
+            s.flush()
+            figures.run_id = run.id
+        try:
+            adapter = build_adapter(defn)
+            state = StoreAdapterState(self.store, system)
+            for batch in adapter.extract(state):
+                self._commit_batch(defn, state, batch, figures)
+                if self.relay:
+                    self.relay.relay_all()
+        except Exception as exc:  # recorded on the run and re-raised: a failed run is never silent
+            figures.status, figures.error = "failed", f"{type(exc).__name__}: {exc}"
+            raise
+        finally:
+            figures.duration_s = round(time.monotonic() - started, 3)
+            with self.store.transaction() as s:
+                s.execute(update(IngestRunRow).where(IngestRunRow.id == figures.run_id).values(
+                    status=figures.status, finished_at=utcnow(), figures=figures.as_dict(), error=figures.error))
+        return figures
+
+    def _commit_batch(self, defn: Any, state: StoreAdapterState, batch: ExtractBatch, figures: RunFigures) -> None:
+        extracted_at = utcnow()
+        envelopes: list[Envelope] = []
+        quarantine: list[dict[str, Any]] = []
+        row_changes: dict[str, dict[str, RowState | None]] = {}
+        figures.unchanged += batch.unchanged
+        figures.seen += batch.unchanged
+        for change in batch.changes:
+            figures.seen += 0 if change.deleted else 1
+            previous = state.rows(change.entity).get(change.source_id)
+            staged = row_changes.setdefault(change.entity, {})
+            if change.deleted:
+                if previous:
+                    figures.deleted += 1
+                    envelopes += _deletions(defn.name, previous.record_keys, previous.version + 1)
+                    staged[change.source_id] = None
+                continue
+            version = (previous.version if previous else 0) + 1
+            try:
+                records = defn.mapping.translate(change, extracted_at=extracted_at)
+            except Exception as exc:
+                reasons = list(getattr(exc, "reasons", None) or [str(exc)])
+                quarantine.append(_quarantine_row(defn.name, change, reasons, figures.run_id))
+                figures.quarantined += 1
+                staged[change.source_id] = RowState(content_hash(dict(change.raw)), version,
+                                                    previous.record_keys if previous else [])
+                continue
+            figures.new += previous is None
+            figures.changed += previous is not None
+            envelopes += announce(defn.name, records, version, previous.record_keys if previous else [])
+            staged[change.source_id] = RowState(content_hash(dict(change.raw)), version, [r.ref.key for r in records])
+            figures.by_entity.update(r.ref.entity.value for r in records)
+        for failure in batch.failures:
+            figures.failures += 1
+            quarantine.append(dict(system=defn.name, entity="(unreadable input)", source_id=None,
+                                   location=failure.location, raw={"excerpt": failure.raw_excerpt},
+                                   reasons=list(failure.reasons), run_id=figures.run_id, status="open"))
+        figures.records_announced += len(envelopes)
+        with self.store.transaction() as s:
+            add_to_outbox(s, envelopes)
+            _quarantine(s, quarantine)
+            entities = set(row_changes) or {""}
+            for i, entity in enumerate(sorted(entities)):
+                state.save(s, entity, row_changes.get(entity, {}), batch.checkpoint if i == 0 else {})
+        for i, entity in enumerate(sorted(entities)):
+            state.committed(entity, row_changes.get(entity, {}), batch.checkpoint if i == 0 else {})
+
+
+def announce(system: str, records: list[SourceRecord], version: int, previous_keys: list[str]) -> list[Envelope]:
+    """Upsert messages for `records`, and deletions for records the row no longer produces."""
+    out = [Envelope(type=MessageType.RECORD_UPSERTED, source_system=system,
+                    payload=r.model_copy(update={"version": version}).model_dump(mode="json"))
+           for r in records]
+    current = {r.ref.key for r in records}
+    return out + _deletions(system, [k for k in previous_keys if k not in current], version)
+
+
+def _deletions(system: str, record_keys: list[str], version: int) -> list[Envelope]:
+    from canonical.records import SourceRef
+
+    return [Envelope(type=MessageType.RECORD_DELETED, source_system=system,
+                     payload={"ref": SourceRef.parse(k).model_dump(mode="json"), "version": version})
+            for k in record_keys]
+
+
+def _quarantine_row(system: str, change: RawChange, reasons: list[str], run_id: int) -> dict[str, Any]:
+    return dict(system=system, entity=change.entity, source_id=change.source_id, location=change.location,
+                raw=_jsonable(dict(change.raw or {})), reasons=reasons, run_id=run_id, status="open")
+
+
+def _quarantine(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Add entries; an older open entry for the same legacy row is superseded by the new one."""
+    for row in rows:
+        if row["source_id"] is not None:
+            session.execute(update(QuarantineRow).where(
+                QuarantineRow.system == row["system"], QuarantineRow.entity == row["entity"],
+                QuarantineRow.source_id == row["source_id"], QuarantineRow.status == "open").values(
+                status="superseded", resolved_at=utcnow(), resolution="a newer version of the row arrived"))
+        session.add(QuarantineRow(**row))
+
+
+def _jsonable(raw: dict[str, Any]) -> dict[str, Any]:
+    return {str(k): (v.isoformat() if isinstance(v, (dt.date, dt.datetime)) else v if isinstance(
+        v, (str, int, float, bool, type(None), list, dict)) else str(v)) for k, v in raw.items()}

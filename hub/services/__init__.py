@@ -1,0 +1,1 @@
+"""Read and command services: the only way the web app and CLI reach the store."""
