@@ -1,0 +1,164 @@
+"""What every adapter kind shares: row-hash change detection with deletions, bounded
+batches, and the error a kind raises for a source it cannot use.
+
+A kind that can only do full scans (CSV, XML drops, most REST APIs, SQL tables
+without a modified column) yields every row it reads as a `ScannedRow` (or a
+`SourceFailure` for input it could not read at all) into `rowhash_batches`,
+which compares each row's content hash with the one the hub committed, counts
+the unchanged, and after a complete scan announces a deletion for every known
+row that was not seen.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from adapters.port import AdapterState, ExtractBatch, RawChange, SourceFailure
+from canonical.records import content_hash
+
+DEFAULT_BATCH_SIZE = 500
+
+
+class SourceConfigError(ValueError):
+    """A `[source]` or entity table a kind cannot use (missing key, bad value, unreadable location)."""
+
+
+@dataclass(frozen=True)
+class ScannedRow:
+    """One row read during a scan.
+
+    `problems` non-empty: the row was read but is malformed (a ragged CSV row, an
+    element without its id...). It is reported as a SourceFailure, never dropped,
+    and when its `source_id` is known the row is kept alive (not treated as deleted).
+    """
+
+    source_id: str | None
+    raw: Mapping[str, Any] | None
+    location: str
+    observed_at: dt.datetime | None = None
+    problems: tuple[str, ...] = ()
+
+
+def batch_size_of(config: Mapping[str, Any], default: int = DEFAULT_BATCH_SIZE) -> int:
+    """`batch_size` from a source or entity table, validated."""
+    value = config.get("batch_size", default)
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise SourceConfigError(f"batch_size must be a positive integer, not {value!r}")
+    return value
+
+
+def excerpt(raw: Any, limit: int = 500) -> str:
+    text = raw if isinstance(raw, str) else repr(dict(raw) if isinstance(raw, Mapping) else raw)
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+class BatchBuilder:
+    """Accumulates changes, unchanged counts and failures into batches of at most `batch_size` items."""
+
+    def __init__(self, batch_size: int = DEFAULT_BATCH_SIZE) -> None:
+        if batch_size < 1:
+            raise SourceConfigError(f"batch_size must be positive, not {batch_size}")
+        self.batch_size = batch_size
+        self._batch = ExtractBatch()
+
+    def __len__(self) -> int:
+        return len(self._batch.changes) + len(self._batch.failures)
+
+    @property
+    def full(self) -> bool:
+        return len(self) >= self.batch_size
+
+    @property
+    def empty(self) -> bool:
+        return not len(self) and not self._batch.unchanged and not self._batch.checkpoint
+
+    def change(self, change: RawChange) -> None:
+        self._batch.changes.append(change)
+
+    def failure(self, failure: SourceFailure) -> None:
+        self._batch.failures.append(failure)
+
+    def unchanged(self, count: int = 1) -> None:
+        self._batch.unchanged += count
+
+    def checkpoint(self, cursors: Mapping[str, str]) -> None:
+        self._batch.checkpoint.update(cursors)
+
+    def take(self) -> ExtractBatch:
+        batch, self._batch = self._batch, ExtractBatch()
+        return batch
+
+
+class ChangeDetector:
+    """Row-hash change detection for one entity over one full scan."""
+
+    def __init__(self, state: AdapterState, entity: str) -> None:
+        self.entity = entity
+        self.known: Mapping[str, str] = state.row_hashes(entity)
+        self.seen: dict[str, str] = {}  # source id -> where it was first seen in this scan
+        self.complete = True  # False once input was met whose rows could not be identified
+
+    def observe(self, row: ScannedRow) -> RawChange | SourceFailure | None:
+        """The change to announce for `row`, a failure to report, or None when it is unchanged."""
+        if row.source_id is not None and row.source_id in self.seen:
+            return SourceFailure(row.location, (
+                f"{self.entity}: source id {row.source_id!r} appears again "
+                f"(first seen at {self.seen[row.source_id]}); this copy was not ingested",),
+                excerpt(row.raw or ""))
+        if row.source_id is not None:
+            self.seen[row.source_id] = row.location
+        if row.problems or row.raw is None or row.source_id is None:
+            if row.source_id is None:
+                self.complete = False
+            problems = row.problems or (f"{self.entity}: row has no source id",)
+            return SourceFailure(row.location, tuple(problems), excerpt(row.raw or ""))
+        if self.known.get(row.source_id) == content_hash(dict(row.raw)):
+            return None
+        return RawChange(entity=self.entity, source_id=row.source_id, raw=row.raw, location=row.location,
+                         observed_at=row.observed_at)
+
+    def deletions(self, location: str) -> list[RawChange]:
+        """Known rows not seen in this scan; none when the scan could not identify every row."""
+        if not self.complete:
+            return []
+        return [RawChange(entity=self.entity, source_id=sid, raw=None, location=location)
+                for sid in sorted(self.known) if sid not in self.seen]
+
+
+def rowhash_batches(entity: str, rows: Iterable[ScannedRow | SourceFailure], state: AdapterState, *,
+                    batch_size: int = DEFAULT_BATCH_SIZE, deletions_location: str = "",
+                    detect_deletions: bool = True, final_checkpoint: Mapping[str, str] | None = None,
+                    ) -> Iterator[ExtractBatch]:
+    """Batches for one entity's full scan: changed and new rows, unchanged counts, failures, then deletions.
+
+    A `SourceFailure` in `rows` (unreadable input) marks the scan incomplete, so no
+    deletion is inferred from it: a truncated file never deletes the records it lost.
+    """
+    detector = ChangeDetector(state, entity)
+    builder = BatchBuilder(batch_size)
+    for row in rows:
+        if isinstance(row, SourceFailure):
+            detector.complete = False
+            builder.failure(row)
+        else:
+            outcome = detector.observe(row)
+            if outcome is None:
+                builder.unchanged()
+            elif isinstance(outcome, SourceFailure):
+                builder.failure(outcome)
+            else:
+                builder.change(outcome)
+        if builder.full:
+            yield builder.take()
+    if detect_deletions:
+        for change in detector.deletions(deletions_location or entity):
+            builder.change(change)
+            if builder.full:
+                yield builder.take()
+    if final_checkpoint:
+        builder.checkpoint(final_checkpoint)
+    if not builder.empty:
+        yield builder.take()
