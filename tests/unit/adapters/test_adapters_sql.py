@@ -1,0 +1,250 @@
+"""The `sql` adapter kind: watermark and row-hash change detection, deletions, resume after a
+crash, column introspection and write-back, on SQLite files and on the real PostgreSQL."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+import sqlalchemy as sa
+
+from adapters.kinds import sql as sql_kind
+from adapters.kinds.common import SourceConfigError
+from adapters.port import WriteBack
+from tests.contract.adapter_factories import BASE_TIME, Crash, MemoryState, SqlSource, run
+from tests.support.services import create_pg_database, drop_pg_database
+
+
+@pytest.fixture
+def rowhash(tmp_path):
+    src = SqlSource(tmp_path, watermark=False)
+    yield src
+    src.close()
+
+
+@pytest.fixture
+def watermark(tmp_path):
+    src = SqlSource(tmp_path, watermark=True)
+    yield src
+    src.close()
+
+
+def test_rowhash_first_run_yields_every_row_in_bounded_batches(rowhash):
+    result = run(rowhash.adapter(), MemoryState())
+    assert sorted(result.upserted) == ["P1", "P2", "P3", "P4", "P5"]
+    assert result.upserted["P2"]["forename"] == "Ben"
+    assert all(len(b.changes) + len(b.failures) <= 2 for b in result.batches)
+    assert result.changes[0].location == "child[P1]"
+
+
+def test_rowhash_detects_unchanged_changed_and_deleted_rows(rowhash):
+    state = MemoryState()
+    run(rowhash.adapter(), state)
+    again = run(rowhash.adapter(), state)
+    assert again.changes == [] and again.unchanged == 5
+    rowhash.change("P3", surname="Nowak-Smith")
+    rowhash.remove("P5")
+    third = run(rowhash.adapter(), state)
+    assert list(third.upserted) == ["P3"] and third.upserted["P3"]["surname"] == "Nowak-Smith"
+    assert third.deleted == ["P5"]
+    assert third.unchanged == 3
+
+
+def test_row_without_key_is_reported_and_blocks_deletions(rowhash):
+    state = MemoryState()
+    run(rowhash.adapter(), state)
+    rowhash.add_malformed()
+    rowhash.remove("P1")
+    result = run(rowhash.adapter(), state)
+    assert len(result.failures) == 1 and "NULL" in result.failures[0].reasons[0]
+    assert result.deleted == []  # an incomplete scan never infers a deletion
+
+
+def test_watermark_reads_only_rows_after_the_cursor(watermark):
+    state = MemoryState()
+    first = run(watermark.adapter(), state)
+    assert len(first.upserted) == 5
+    assert "children.watermark" in state.cursors
+    watermark.change("P4", forename="Dyl")
+    second = run(watermark.adapter(), state)
+    assert list(second.upserted) == ["P4"] and second.unchanged == 0
+    assert second.changes[0].observed_at == BASE_TIME + dt.timedelta(minutes=1)
+
+
+def test_watermark_ties_resume_after_crash_without_loss_or_duplicates(watermark):
+    # All five rows share one watermark value; batch_size 2 splits the tie across batches.
+    state = MemoryState()
+    with pytest.raises(Crash):
+        run(watermark.adapter(), state, crash_after=1)
+    committed = set(state.hashes["children"])
+    assert committed == {"P1", "P2"}
+    resumed = run(watermark.adapter(), state)
+    assert sorted(resumed.upserted) == ["P3", "P4", "P5"]
+    assert set(state.hashes["children"]) == {"P1", "P2", "P3", "P4", "P5"}
+
+
+def test_cursor_moves_only_with_a_committed_batch(watermark):
+    state = MemoryState()
+    adapter = watermark.adapter()
+    batches = adapter.extract(state)
+    first = next(batches)
+    assert state.cursor("children.watermark") is None  # nothing persisted until the hub commits
+    assert first.checkpoint["children.watermark"].endswith('"P2"]')
+    batches.close()
+
+
+def test_watermark_deletions_need_the_key_scan(tmp_path, watermark):
+    state = MemoryState()
+    run(watermark.adapter(), state)
+    watermark.remove("P2")
+    source, entities = watermark.config()
+    entities["children"]["deletion_scan"] = False
+    without_scan = sql_kind.build("s", source, entities, base_dir=tmp_path, env={})
+    assert run(without_scan, state).deleted == []
+    assert run(watermark.adapter(), state).deleted == ["P2"]
+    assert "children.deletion_scan_at" in state.cursors
+
+
+def test_periodic_deletion_scan_runs_when_due(tmp_path, watermark):
+    source, entities = watermark.config()
+    entities["children"] |= {"deletion_scan": False, "deletion_scan_every_s": 3600}
+    now = [dt.datetime(2024, 5, 1, 12, 0, tzinfo=dt.UTC)]
+    adapter = sql_kind.build("s", source, entities, base_dir=tmp_path, env={})
+    adapter._clock = lambda: now[0]
+    state = MemoryState()
+    run(adapter, state)
+    watermark.remove("P1")
+    assert run(adapter, state).deleted == []  # scanned at 12:00, not due again yet
+    now[0] += dt.timedelta(hours=1)
+    assert run(adapter, state).deleted == ["P1"]
+
+
+def test_query_entity_with_composite_key(tmp_path, rowhash):
+    rowhash.execute("CREATE TABLE placement (child_id VARCHAR(5), seq INTEGER, carer VARCHAR(40))")
+    for child, seq, carer in [("P1", 1, "Ash"), ("P1", 2, "Birch"), ("P2", 1, "Cedar")]:
+        rowhash.execute("INSERT INTO placement VALUES (:c, :s, :n)", c=child, s=seq, n=carer)
+    entities = {"placements": {"query": "SELECT child_id, seq, upper(carer) AS carer FROM placement",
+                               "key": ["child_id", "seq"]}}
+    adapter = sql_kind.build("s", {"url": rowhash.url}, entities, base_dir=tmp_path, env={})
+    result = run(adapter, MemoryState())
+    assert result.upserted == {"P1|1": {"child_id": "P1", "seq": 1, "carer": "ASH"},
+                               "P1|2": {"child_id": "P1", "seq": 2, "carer": "BIRCH"},
+                               "P2|1": {"child_id": "P2", "seq": 1, "carer": "CEDAR"}}
+
+
+def test_columns_introspects_tables_and_queries(tmp_path, rowhash):
+    source = {"url": "sqlite:///legacy.db"}  # relative to the mapping file's folder
+    assert sql_kind.columns(source, {"table": "child", "key": "id"}, base_dir=tmp_path, env={}) == [
+        "id", "forename", "surname", "dob", "sex", "modified_at", "row_version"]
+    query = {"query": "SELECT id, dob AS birth FROM child", "key": "id"}
+    assert sql_kind.columns(source, query, base_dir=tmp_path, env={}) == ["id", "birth"]
+    with pytest.raises(SourceConfigError, match="'nope' does not exist"):
+        sql_kind.columns(source, {"table": "nope", "key": "id"}, base_dir=tmp_path, env={})
+
+
+def test_configuration_errors_name_the_field(tmp_path):
+    with pytest.raises(SourceConfigError, match="entities.kids.*exactly one of `table` or `query`"):
+        sql_kind.build("s", {"url": "sqlite://"}, {"kids": {"table": "a", "query": "SELECT 1", "key": "id"}},
+                       base_dir=tmp_path, env={})
+    with pytest.raises(SourceConfigError, match=r"entities.kids.key: Field required"):
+        sql_kind.build("s", {"url": "sqlite://"}, {"kids": {"table": "a"}}, base_dir=tmp_path, env={})
+    adapter = sql_kind.build("s", {"url": f"sqlite:///{tmp_path}/x.db"},
+                             {"kids": {"query": "SELECT 1 AS a", "key": "id"}}, base_dir=tmp_path, env={})
+    with pytest.raises(SourceConfigError, match=r"no column\(s\) \['id'\]"):
+        run(adapter, MemoryState())
+
+
+# ---- write-back ----------------------------------------------------------------------------------
+WRITE = {"table": "child", "key": "id", "version_column": "row_version", "modified_column": "modified_at",
+         "columns": {"person.names[0].given": "forename", "person.names[0].family": "surname",
+                     "person.sex": "sex", "person.birth_date": "dob"},
+         "codes": {"sex": {"male": "M", "female": "F"}},
+         "close_set": {"sex": "X"}}
+
+
+def _writer(src: SqlSource, tmp_path, **write):
+    source, entities = src.config()
+    entities["children"]["write"] = {**WRITE, **write}
+    return sql_kind.build("s", source, entities, base_dir=tmp_path, env={})
+
+
+def _row(src: SqlSource, person_id: str) -> dict:
+    with src.engine.connect() as conn:
+        return dict(conn.execute(sa.text("SELECT * FROM child WHERE id = :i"), {"i": person_id}).mappings().one())
+
+
+def test_apply_update_with_version_check_then_conflict(tmp_path, watermark):
+    adapter = _writer(watermark, tmp_path)
+    ok = adapter.apply(WriteBack("children", "update", "P1", {"person.names[0].family": "Okafor-Ade",
+                                                              "person.sex": "female"}, expected_version=1))
+    assert ok.accepted and ok.source_id == "P1"
+    row = _row(watermark, "P1")
+    assert (row["surname"], row["sex"], row["row_version"]) == ("Okafor-Ade", "F", 2)
+    stale = adapter.apply(WriteBack("children", "update", "P1", {"person.names[0].family": "Lost"},
+                                    expected_version=1))
+    assert not stale.accepted and "expected 1, the legacy row is at 2" in stale.detail
+    assert _row(watermark, "P1")["surname"] == "Okafor-Ade"
+    missing = adapter.apply(WriteBack("children", "update", "P9", {"person.sex": "male"}))
+    assert not missing.accepted and "no row" in missing.detail
+
+
+def test_apply_create_and_close(tmp_path, watermark):
+    adapter = _writer(watermark, tmp_path)
+    created = adapter.apply(WriteBack("children", "create", "P6", {"person.names[0].given": "Faye",
+                                                                   "person.sex": "female"}))
+    assert created.accepted and created.source_id == "P6"
+    assert _row(watermark, "P6")["forename"] == "Faye" and _row(watermark, "P6")["row_version"] == 1
+    closed = adapter.apply(WriteBack("children", "close", "P6", {}, expected_version=1))
+    assert closed.accepted and _row(watermark, "P6")["sex"] == "X"
+
+
+def test_apply_create_returns_the_generated_key(tmp_path, rowhash):
+    rowhash.execute("CREATE TABLE note (note_id INTEGER PRIMARY KEY AUTOINCREMENT, body TEXT)")
+    source, _ = rowhash.config()
+    entities = {"notes": {"table": "note", "key": "note_id",
+                          "write": {"table": "note", "columns": {"involvement.summary": "body"}}}}
+    adapter = sql_kind.build("s", source, entities, base_dir=tmp_path, env={})
+    first = adapter.apply(WriteBack("notes", "create", None, {"involvement.summary": "visit"}))
+    second = adapter.apply(WriteBack("notes", "create", None, {"involvement.summary": "call"}))
+    assert (first.accepted, first.source_id, second.source_id) == (True, "1", "2")
+
+
+def test_apply_refusals_are_not_accepted(tmp_path, watermark):
+    adapter = _writer(watermark, tmp_path, close_set={})
+    unmapped = adapter.apply(WriteBack("children", "update", "P1", {"person.ethnicity": "x"}))
+    assert not unmapped.accepted and "person.ethnicity" in unmapped.detail
+    bad_code = adapter.apply(WriteBack("children", "update", "P1", {"person.sex": "unknown"}))
+    assert not bad_code.accepted and "write.codes.sex" in bad_code.detail
+    no_close = adapter.apply(WriteBack("children", "close", "P1", {}))
+    assert not no_close.accepted and "close_set" in no_close.detail
+    no_write = sql_kind.build("s", *watermark.config(), base_dir=tmp_path, env={})
+    refused = no_write.apply(WriteBack("children", "update", "P1", {"person.sex": "male"}))
+    assert not refused.accepted and "no `write` section" in refused.detail
+    assert _row(watermark, "P1")["row_version"] == 1
+
+
+# ---- PostgreSQL ------------------------------------------------------------------------------------
+@pytest.fixture
+def pg_watermark(tmp_path):
+    url = create_pg_database("hub_sqlkind")
+    src = SqlSource(tmp_path, watermark=True, url=url)
+    yield src
+    src.close()
+    drop_pg_database(url)
+
+
+@pytest.mark.services
+def test_postgresql_watermark_resume_deletion_and_write_back(tmp_path, pg_watermark):
+    state = MemoryState()
+    with pytest.raises(Crash):
+        run(pg_watermark.adapter(), state, crash_after=2)
+    assert sorted(run(pg_watermark.adapter(), state).upserted) == ["P5"]
+    pg_watermark.change("P2", forename="Benjamin")
+    pg_watermark.remove("P4")
+    result = run(pg_watermark.adapter(), state)
+    assert list(result.upserted) == ["P2"] and result.deleted == ["P4"]
+    adapter = _writer(pg_watermark, tmp_path)
+    assert adapter.apply(WriteBack("children", "update", "P2", {"person.sex": "male"}, expected_version=1)).accepted
+    conflict = adapter.apply(WriteBack("children", "update", "P2", {"person.sex": "female"}, expected_version=1))
+    assert not conflict.accepted
+    assert list(run(pg_watermark.adapter(), state).upserted) == ["P2"]
