@@ -1,0 +1,152 @@
+"""The linking engine over records held in memory.
+
+`IncrementalIndex` places records one at a time (blocking → scoring → `assign`) and
+keeps its blocks, persons and constraints up to date; the hub loads into it the
+slice of the store a batch of arriving records can touch, and persists what it
+decides. `link_batch` clusters a whole set of records at once (rebuild, files,
+evaluation).
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+
+from identity_index.blocking import block_keys, candidate_pairs, rules_named
+from identity_index.clustering import Assignment, BatchClusters, Candidate, PersonFacts, assign, cluster_batch
+from identity_index.features import PersonFeatures
+from identity_index.model import Model
+from identity_index.scoring import PairScore, Scorer
+
+MAX_BLOCK = 1000
+
+
+@dataclass(frozen=True)
+class Placement:
+    person_id: str
+    created: bool
+    assignment: Assignment
+    compared: int
+
+
+class IncrementalIndex:
+    def __init__(self, model: Model, new_person_id: Callable[[], str] | None = None) -> None:
+        self.model = model
+        self.scorer = Scorer(model)
+        self.rules = rules_named(model.blocking_rules)
+        counter = itertools.count(1)
+        self.new_person_id = new_person_id or (lambda: f"P{next(counter):08d}")
+        self.records: dict[str, PersonFeatures] = {}
+        self.person_of: dict[str, str] = {}
+        self.members: dict[str, set[str]] = defaultdict(set)
+        self.blocks: dict[tuple[str, str], set[str]] = defaultdict(set)
+        self.person_nhs: dict[str, set[str]] = defaultdict(set)
+        self.cannot: dict[str, set[str]] = defaultdict(set)
+        self.confirmed: dict[str, set[str]] = defaultdict(set)
+        self.retired: dict[str, str] = {}
+
+    # loading -------------------------------------------------------------
+    def load(self, features: PersonFeatures, person_id: str) -> None:
+        """Add a record already linked (from the store) without re-deciding it."""
+        self._forget(features.ref)
+        self.records[features.ref] = features
+        self.person_of[features.ref] = person_id
+        self.members[person_id].add(features.ref)
+        for key in block_keys(features, self.rules):
+            self.blocks[key].add(features.ref)
+        if features.nhs:
+            self.person_nhs[person_id].add(features.nhs)
+
+    def load_person_nhs(self, person_id: str, values: Iterable[str]) -> None:
+        self.person_nhs[person_id].update(v for v in values if v)
+
+    def load_constraint(self, ref_a: str, ref_b: str, same: bool) -> None:
+        table = self.confirmed if same else self.cannot
+        table[ref_a].add(ref_b)
+        table[ref_b].add(ref_a)
+
+    # deciding ------------------------------------------------------------
+    def candidates(self, f: PersonFeatures) -> set[str]:
+        refs: set[str] = set()
+        for key in block_keys(f, self.rules):
+            block = self.blocks.get(key)
+            if block and len(block) <= MAX_BLOCK:
+                refs |= block
+        refs.discard(f.ref)
+        return refs
+
+    def score_candidates(self, f: PersonFeatures) -> list[Candidate]:
+        return [Candidate(self.scorer.score(f, self.records[r]), self.person_of[r])
+                for r in sorted(self.candidates(f)) if r in self.person_of]
+
+    def place(self, f: PersonFeatures, *, current_person: str | None = None,
+              can_merge: Callable[[list[str]], bool] | None = None) -> Placement:
+        """Decide the person of `f` and update the index (merging persons where it links them)."""
+        if current_person is None:
+            current_person = self.person_of.get(f.ref)
+        self._forget(f.ref)
+        candidates = self.score_candidates(f)
+        facts = {pid: PersonFacts(frozenset(self.person_nhs.get(pid, ())), len(self.members.get(pid, ())))
+                 for pid in {c.person_id for c in candidates} | ({current_person} if current_person else set())}
+        forbidden = frozenset(self.person_of[r] for r in self.cannot.get(f.ref, ()) if r in self.person_of)
+        confirmed = frozenset(self.person_of[r] for r in self.confirmed.get(f.ref, ()) if r in self.person_of)
+        result = assign(f.nhs, candidates, facts, current_person=current_person, forbidden_persons=forbidden,
+                        confirmed_persons=confirmed - forbidden, can_merge=can_merge or self.can_merge)
+        created = result.person_id is None
+        person_id = result.person_id or self.new_person_id()
+        for retired in result.merge:
+            self.merge(retired, person_id)
+        self.load(f, person_id)
+        return Placement(person_id, created, result, len(candidates))
+
+    def can_merge(self, person_ids: list[str]) -> bool:
+        """No steward's "not the same" between any two of these persons' records."""
+        refs = set().union(*(self.members.get(p, set()) for p in person_ids))
+        return not any(self.cannot.get(r, set()) & (refs - self.members.get(self.person_of[r], set()))
+                       for r in refs)
+
+    def merge(self, retired: str, survivor: str) -> None:
+        for ref in self.members.pop(retired, set()):
+            self.person_of[ref] = survivor
+            self.members[survivor].add(ref)
+        self.person_nhs[survivor] |= self.person_nhs.pop(retired, set())
+        self.retired[retired] = survivor
+
+    def _forget(self, ref: str) -> None:
+        old = self.records.pop(ref, None)
+        pid = self.person_of.pop(ref, None)
+        if pid is not None:
+            self.members[pid].discard(ref)
+        if old is not None:
+            for key in block_keys(old, self.rules):
+                self.blocks[key].discard(ref)
+            if old.nhs and pid is not None and not any(
+                    self.records[r].nhs == old.nhs for r in self.members.get(pid, ()) if r in self.records):
+                self.person_nhs[pid].discard(old.nhs)
+
+    def remove(self, ref: str) -> None:
+        """A deleted record: no longer a candidate for anything."""
+        self._forget(ref)
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    refs: tuple[str, ...]
+    pairs_compared: int
+    scores: tuple[PairScore, ...]
+    clusters: BatchClusters
+
+
+def link_batch(records: Sequence[PersonFeatures], model: Model, *,
+               must_link: Iterable[tuple[str, str]] = (),
+               cannot_link: Iterable[tuple[str, str]] = ()) -> BatchResult:
+    """Block, score and cluster every record at once."""
+    scorer = Scorer(model)
+    pairs = candidate_pairs(records, rules_named(model.blocking_rules), max_block=MAX_BLOCK)
+    scores = tuple(scorer.score(records[i], records[j]) for i, j in pairs)
+    refs = tuple(r.ref for r in records)
+    clusters = cluster_batch(refs, {r.ref: r.nhs for r in records}, scores,
+                             must_link=must_link, cannot_link=cannot_link)
+    return BatchResult(refs, len(pairs), scores, clusters)

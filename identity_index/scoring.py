@@ -1,0 +1,121 @@
+"""Scoring a pair: Fellegi–Sunter match weight, per-field evidence, deterministic rules
+layered on top, and the decision (link, clerical review, distinct).
+
+Every `PairScore` explains itself: the level and weight of every field, the
+term-frequency adjustment, the prior, and the rule if one decided.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from identity_index.comparisons import COMPARISONS, Comparison, dob_compatible
+from identity_index.features import PersonFeatures
+from identity_index.model import Model
+
+
+class Decision(StrEnum):
+    LINK = "link"
+    REVIEW = "review"
+    DISTINCT = "distinct"
+
+
+class MadeBy(StrEnum):
+    RULE = "rule"
+    MODEL = "model"
+    STEWARD = "steward"
+
+
+@dataclass(frozen=True, slots=True)
+class FieldWeight:
+    comparison: str
+    level: str  # a level label, or "missing"
+    weight: float  # bits of evidence (log2 m/u), 0 when missing
+    tf_adjustment: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        return {"comparison": self.comparison, "level": self.level, "weight": round(self.weight, 3),
+                "tf_adjustment": round(self.tf_adjustment, 3)}
+
+
+@dataclass(frozen=True, slots=True)
+class PairScore:
+    ref_a: str
+    ref_b: str
+    match_weight: float
+    probability: float
+    fields: tuple[FieldWeight, ...]
+    decision: Decision
+    made_by: MadeBy
+    rule: str | None = None
+
+    def explanation(self, prior_weight: float) -> dict[str, Any]:
+        return {"prior": round(prior_weight, 3), "fields": [f.to_json() for f in self.fields],
+                "match_weight": round(self.match_weight, 3), "probability": self.probability,
+                "rule": self.rule}
+
+
+def probability_of(weight: float) -> float:
+    if weight > 60:
+        return 1.0
+    if weight < -60:
+        return 0.0
+    odds = 2.0 ** weight
+    return odds / (1.0 + odds)
+
+
+class Scorer:
+    """Scores pairs of records with one model; cheap to build, safe to share."""
+
+    def __init__(self, model: Model, comparisons: tuple[Comparison, ...] = COMPARISONS) -> None:
+        self.model = model
+        self.comparisons = tuple(c for c in comparisons if c.name in model.params)
+        self._weights = {c.name: [model.params[c.name].weight(i) for i in range(len(c.levels))]
+                         for c in self.comparisons}
+
+    def fields(self, a: PersonFeatures, b: PersonFeatures) -> tuple[FieldWeight, ...]:
+        out = []
+        for c in self.comparisons:
+            level = c.level(a, b)
+            if level is None:
+                out.append(FieldWeight(c.name, "missing", 0.0))
+                continue
+            tf = 0.0
+            if level == 0 and c.tf_field:
+                tf = self.model.tf_adjustment(c.name, getattr(a, c.tf_field))
+            out.append(FieldWeight(c.name, c.levels[level], self._weights[c.name][level], tf))
+        return tuple(out)
+
+    def score(self, a: PersonFeatures, b: PersonFeatures) -> PairScore:
+        fields = self.fields(a, b)
+        weight = self.model.prior_weight + sum(f.weight + f.tf_adjustment for f in fields)
+        probability = probability_of(weight)
+        rule = deterministic_rule(a, b)
+        if rule == "nhs_conflict":
+            return PairScore(a.ref, b.ref, weight, probability, fields, Decision.DISTINCT, MadeBy.RULE, rule)
+        if rule is not None:
+            return PairScore(a.ref, b.ref, weight, probability, fields, Decision.LINK, MadeBy.RULE, rule)
+        t = self.model.thresholds
+        decision = (Decision.LINK if probability >= t.upper
+                    else Decision.REVIEW if probability >= t.lower else Decision.DISTINCT)
+        return PairScore(a.ref, b.ref, weight, probability, fields, decision, MadeBy.MODEL)
+
+
+def deterministic_rule(a: PersonFeatures, b: PersonFeatures) -> str | None:
+    """Rules that overrule the model: different NHS numbers are never the same person;
+    the same NHS number (or UPN) with a compatible date of birth always is."""
+    if a.nhs and b.nhs:
+        if a.nhs != b.nhs:
+            return "nhs_conflict"
+        if dob_compatible(a, b):
+            return "nhs_match"
+    if a.upn and b.upn and a.upn == b.upn and dob_compatible(a, b) and not (a.nhs and b.nhs):
+        return "upn_match"
+    return None
+
+
+def weight_of(probability: float) -> float:
+    return math.log2(probability / (1.0 - probability))
