@@ -107,9 +107,9 @@ class SorMatrix:
         return self.owner(system, entity, field) == system
 
     def legacy_owned_fields(self, system: str) -> list[str]:
-        """Fields whose owner is still a legacy system for `system`'s records (read_only gate)."""
+        """Fields of `system`'s records that `system` itself still owns (the read_only gate)."""
         return [f"{entity}.{f}" for entity, fields in ENTITY_FIELDS.items() for f in fields
-                if self.owner(system, entity, f) != HUB]
+                if self.owner(system, entity, f) == system]
 
     def rows(self, systems: Iterable[str]) -> list[dict[str, Any]]:
         """The matrix as rows (system, entity, field, owner, source) for display."""
