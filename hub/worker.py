@@ -25,6 +25,7 @@ from hub.persons import DeterministicLinker, PersonLinker, refresh_person
 from hub.store.base import utcnow
 from hub.store.engine import Store
 from hub.store.tables.records import SourceRecordRow
+from hub.worker_locks import batch_lock_keys, take_advisory_locks
 
 CONSUMER = "records-worker"
 
@@ -38,6 +39,8 @@ class RecordsWorker:
     def handle(self, batch: list[Envelope]) -> None:
         started = time.monotonic()
         with self.store.transaction() as session:
+            if self.store.dialect == "postgresql":  # competing workers: one links a new person, the other waits
+                take_advisory_locks(session, batch_lock_keys(batch, self.linker))
             fresh = claim_unseen(session, CONSUMER, [str(e.message_id) for e in batch])
             touched: set[str] = set()
             for env in batch:
