@@ -77,7 +77,9 @@ def refresh_person(session: Session, person_id: str) -> PersonRow | None:
         SourceRecordRow.person_id == person_id, SourceRecordRow.entity == "person",
         SourceRecordRow.deleted.is_(False))).scalars().all()
     row = session.get(PersonRow, person_id)
-    golden = golden_record([_member(m) for m in members]) if members else {}
+    from hub.lifecycle import system_of_record  # the SoR matrix decides which records may speak
+
+    golden = golden_record([_member(m) for m in members], sor=system_of_record(session)) if members else {}
     values = golden.get("values", {})
     name = values.get("name") or {}
     if row is None:
