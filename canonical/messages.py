@@ -18,6 +18,7 @@ class MessageType(StrEnum):
     IDENTITY_LINKED = "identity.linked"
     IDENTITY_MERGED = "identity.merged"
     IDENTITY_UNMERGED = "identity.unmerged"
+    ROUTE_CHANGED = "route.changed"  # a mirrored record changed: evaluate routing and alert rules
     ROUTE_APPLY = "route.apply"
     ALERT_RAISED = "alert.raised"
 
