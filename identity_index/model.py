@@ -39,7 +39,7 @@ class LevelParams:
 class Thresholds:
     """Match probabilities: ≥ upper links automatically, ≥ lower goes to clerical review."""
 
-    upper: float = 0.99
+    upper: float = 0.95
     lower: float = 0.50
 
     def __post_init__(self) -> None:
@@ -104,7 +104,7 @@ class Model:
             params[name] = LevelParams(tuple(spec["m"]), tuple(spec["u"]))
         t = data.get("thresholds", {})
         return cls(params=params, prior=float(data["prior"]),
-                   thresholds=Thresholds(float(t.get("upper", 0.99)), float(t.get("lower", 0.5))),
+                   thresholds=Thresholds(float(t.get("upper", 0.95)), float(t.get("lower", 0.5))),
                    blocking_rules=tuple(data.get("blocking_rules", DEFAULT_RULES)),
                    tf=data.get("tf", {}), tf_default=data.get("tf_default", {}),
                    version=data.get("version", "unknown"), trained_at=data.get("trained_at"),
@@ -142,4 +142,4 @@ DEFAULT_PARAMS: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = {
 
 def default_model() -> Model:
     params = {c.name: LevelParams(*DEFAULT_PARAMS[c.name]) for c in COMPARISONS}
-    return Model(params=params, prior=0.02)
+    return Model(params=params, prior=2e-4)

@@ -101,6 +101,9 @@ class Scorer:
         t = self.model.thresholds
         decision = (Decision.LINK if probability >= t.upper
                     else Decision.REVIEW if probability >= t.lower else Decision.DISTINCT)
+        guard = twin_guard(fields) if decision == Decision.LINK else None
+        if guard is not None:
+            return PairScore(a.ref, b.ref, weight, probability, fields, Decision.REVIEW, MadeBy.RULE, guard)
         return PairScore(a.ref, b.ref, weight, probability, fields, decision, MadeBy.MODEL)
 
 
@@ -114,6 +117,23 @@ def deterministic_rule(a: PersonFeatures, b: PersonFeatures) -> str | None:
             return "nhs_match"
     if a.upn and b.upn and a.upn == b.upn and dob_compatible(a, b) and not (a.nhs and b.nhs):
         return "upn_match"
+    return None
+
+
+GIVEN_CLOSE = frozenset({"exact", "nickname", "jw_high", "jw_mid", "initial", "swapped", "missing"})
+GIVEN_SAME = frozenset({"exact", "nickname", "missing"})
+
+
+def twin_guard(fields: tuple[FieldWeight, ...]) -> str | None:
+    """Twins and siblings share family name, date of birth and address: the model, which
+    treats fields as independent, would link them. Clearly different given names (or a
+    different sex without the same given name) send the pair to a steward instead."""
+    level = {f.comparison: f.level for f in fields}
+    given = level.get("given", "missing")
+    if given not in GIVEN_CLOSE:
+        return "given_name_conflict"
+    if level.get("sex") == "else" and given not in GIVEN_SAME:
+        return "sex_conflict"
     return None
 
 

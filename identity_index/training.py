@@ -148,28 +148,74 @@ def fingerprint(records: Sequence[PersonFeatures]) -> str:
     return digest.hexdigest()
 
 
+# EM sessions, as Splink trains: each blocks on one rule and estimates m only for the
+# comparisons that rule does not condition on (a pair blocked on date of birth says
+# nothing about how often matches agree on it). Each m is the mean over its sessions.
+TRAINING_SESSIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("dob", ("dob",)),
+    ("surname_year", ("family", "dob", "given")),
+    ("postcode_initial", ("address", "given")),
+    ("given_dob_month", ("given", "dob")),
+)
+
+
 def train(records: Sequence[PersonFeatures], base: Model, *, seed: int = 1, max_u_pairs: int = 200_000,
           decisions: dict[tuple[str, str], bool] | None = None, now: dt.datetime | None = None) -> Model:
     """A new model trained on `records`, starting EM from `base` (thresholds and rules kept).
     `decisions`: steward decisions per (ref_a, ref_b), True = same person."""
     comparisons = tuple(c for c in COMPARISONS if c.name in base.params)
     u = estimate_u(records, max_pairs=max_u_pairs, seed=seed, comparisons=comparisons)
-    pairs = sorted(candidate_pairs(records, rules_named(base.blocking_rules)))
-    gamma = gamma_matrix(records, pairs, comparisons)
-    labels = _labels(records, pairs, decisions or {})
     m0 = [base.params[c.name].m for c in comparisons]
-    em = expectation_maximisation(gamma, m0, u, base.prior, comparisons, labels=labels)
+    estimates: dict[int, list[np.ndarray]] = {k: [] for k in range(len(comparisons))}
+    sessions = []
+    all_pairs: set[tuple[int, int]] = set()
+    for rule, conditioned in TRAINING_SESSIONS:
+        if rule not in base.blocking_rules:
+            continue
+        pairs = sorted(candidate_pairs(records, rules_named([rule])))
+        all_pairs.update(pairs)
+        if not pairs:
+            continue
+        gamma = gamma_matrix(records, pairs, comparisons)
+        skip = [k for k, c in enumerate(comparisons) if c.name in conditioned]
+        gamma[:, skip] = -1
+        labels = _labels(records, pairs, decisions or {})
+        em = expectation_maximisation(gamma, m0, u, 0.1, comparisons, labels=labels)
+        for k in range(len(comparisons)):
+            if k not in skip:
+                estimates[k].append(np.asarray(em.m[k]))
+        sessions.append({"blocking_rule": rule, "pairs": len(pairs), "iterations": em.iterations,
+                         "converged": em.converged, "match_share": round(float(em.prior), 4)})
+    m = [tuple(float(x) for x in (np.mean(estimates[k], axis=0) if estimates[k] else np.asarray(m0[k])))
+         for k in range(len(comparisons))]
+    union = sorted(all_pairs)
+    expected_matches = _expected_matches(gamma_matrix(records, union, comparisons), m, u, len(records))
+    total_pairs = max(1, len(records) * (len(records) - 1) // 2)
+    prior = float(np.clip(expected_matches / total_pairs, 1e-9, 0.5))
     tf, tf_default = term_frequencies(records)
     now = now or dt.datetime.now(dt.timezone.utc)
     print_fp = fingerprint(records)
-    params = {c.name: LevelParams(em.m[k], u[k]) for k, c in enumerate(comparisons)}
-    return replace(base, params=params, prior=em.prior, tf=tf, tf_default=tf_default,
+    params = {c.name: LevelParams(m[k], u[k]) for k, c in enumerate(comparisons)}
+    return replace(base, params=params, prior=prior, tf=tf, tf_default=tf_default,
                    version=f"{now.strftime('%Y%m%dT%H%M%SZ')}-{print_fp[:8]}",
                    trained_at=now.isoformat(timespec="seconds"), data_fingerprint=print_fp,
-                   training={"records": len(records), "candidate_pairs": len(pairs),
-                             "u_pairs": min(max_u_pairs, len(records) * (len(records) - 1) // 2),
-                             "em_iterations": em.iterations, "em_converged": em.converged,
-                             "steward_decisions": int(np.sum(~np.isnan(labels))) if labels is not None else 0})
+                   training={"records": len(records), "candidate_pairs": len(union),
+                             "u_pairs": min(max_u_pairs, total_pairs), "expected_matches": round(expected_matches),
+                             "sessions": sessions, "steward_decisions": len(decisions or {})})
+
+
+def _expected_matches(gamma: np.ndarray, m: Sequence[Sequence[float]], u: Sequence[Sequence[float]],
+                      n_records: int, iterations: int = 30) -> float:
+    """Expected number of matching pairs among the blocked pairs, by iterating the prior alone."""
+    if len(gamma) == 0:
+        return 0.0
+    ratio = _pair_log_likelihood(gamma, _log_table(m)) - _pair_log_likelihood(gamma, _log_table(u))
+    prior = min(0.5, n_records / max(1, len(gamma)))
+    for _ in range(iterations):
+        logit = np.log(prior) - np.log1p(-prior) + ratio
+        p = 1.0 / (1.0 + np.exp(-np.clip(logit, -700, 700)))
+        prior = float(np.clip(p.mean(), 1e-9, 1 - 1e-9))
+    return float(p.sum())
 
 
 def _labels(records: Sequence[PersonFeatures], pairs: Sequence[tuple[int, int]],
