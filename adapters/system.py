@@ -29,24 +29,29 @@ from canonical.codes import ServiceCategory
 
 TOP_LEVEL = {"system", "source", "codes", "entities"}
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
-_INTERVAL = re.compile(r"^every\s+(\d+)\s*(s|m|h|d)$")
+_INTERVAL = re.compile(r"^(?:every\s+)?(\d+(?:\.\d+)?)\s*([a-z]+)$")
 _CRON_FIELD = re.compile(r"^[0-9A-Za-z*/,\-?]+$")
-_UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+_UNIT_S = {"s": 1, "sec": 1, "second": 1, "seconds": 1, "m": 60, "min": 60, "minute": 60, "minutes": 60,
+           "h": 3600, "hour": 3600, "hours": 3600, "d": 86400, "day": 86400, "days": 86400}
 
 
 def schedule_trigger(schedule: str) -> tuple[str, Any]:
-    """("interval", seconds) for "every 15m", ("cron", "m h dom mon dow") for a crontab line."""
-    text = schedule.strip()
+    """("interval", seconds) for "15m" / "every 2 hours", ("cron", "m h dom mon dow") for a crontab
+    line (optionally written "cron ..."), ("manual", None) for "manual": the scheduler's grammar."""
+    text = schedule.strip().lower()
+    if text == "manual":
+        return "manual", None
     m = _INTERVAL.match(text)
-    if m:
-        seconds = int(m.group(1)) * _UNIT_S[m.group(2)]
-        if seconds < 1:
-            raise ValueError("an interval must be at least one second")
+    if m and m.group(2) in _UNIT_S:
+        seconds = float(m.group(1)) * _UNIT_S[m.group(2)]
+        if seconds <= 0:
+            raise ValueError("an interval must be positive")
         return "interval", seconds
-    fields = text.split()
+    fields = text.removeprefix("cron ").split()
     if len(fields) == 5 and all(_CRON_FIELD.match(f) for f in fields):
         return "cron", " ".join(fields)
-    raise ValueError(f"schedule {schedule!r} is neither 'every <n>s|m|h|d' nor a five-field cron expression")
+    raise ValueError(f"schedule {schedule!r} is neither an interval like '15m' or 'every 2 hours', "
+                     "a five-field cron expression, nor 'manual'")
 
 
 class SystemTable(BaseModel):

@@ -1,0 +1,343 @@
+"""The `spreadsheet` kind: CSV and XLSX exports dropped in a folder.
+
+[source]: `path` (a folder or one file; relative paths are from the mapping file),
+optional `encoding` ("auto": BOM, then UTF-8, then charset-normalizer's guess),
+`delimiter` ("auto": sniffed from the header among , ; tab |), `batch_size`.
+[entities.<name>]: `file` (file name or glob under `path`), `key` (column, or a
+list of columns joined with ":"), optional `sheet` (XLSX; default the first),
+`header_row` (1-based, default 1), `encoding`, `delimiter`, `ragged` ("report",
+the default: rows with too few cells, or extra non-empty cells, are reported as
+failures; "pad": missing trailing cells are read as empty).
+
+Cells are read as text and never evaluated: `=HYPERLINK(...)`, `+44 7700...`
+stay exactly as written (XLSX formulas are read as their formula text). When the
+hub writes cells back out (`safe_cell`), values that a spreadsheet would take for
+a formula are neutralised. Change detection is by row hash with deletions after
+a complete scan (see `adapters.kinds.common`).
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import datetime as dt
+import io
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from adapters.kinds.common import (
+    ScannedRow, SourceConfigError, batch_size_of, rowhash_batches,
+)
+from adapters.port import AdapterState, ApplyResult, ExtractBatch, SourceFailure, WriteBack
+
+SAMPLE_BYTES = 64 * 1024
+DELIMITERS = ",;\t|"
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def safe_cell(value: Any) -> Any:
+    """A value made safe to write into a CSV or spreadsheet cell: text a spreadsheet
+    would evaluate as a formula is prefixed with an apostrophe."""
+    if isinstance(value, str) and value.startswith(FORMULA_START):
+        return "'" + value
+    return value
+
+
+def _resolve(base_dir: Path, source: Mapping[str, Any]) -> Path:
+    raw = source.get("path")
+    if not isinstance(raw, str) or not raw:
+        raise SourceConfigError("[source] needs `path`: the folder (or file) the exports are dropped in")
+    path = Path(raw)
+    return path if path.is_absolute() else base_dir / path
+
+
+def _files(root: Path, entity: Mapping[str, Any]) -> list[Path]:
+    pattern = entity.get("file")
+    if pattern is None:
+        if root.is_file():
+            return [root]
+        raise SourceConfigError("an entity needs `file`: the export's file name or glob under the source path")
+    if not isinstance(pattern, str):
+        raise SourceConfigError(f"`file` must be a file name or glob, not {pattern!r}")
+    folder = root.parent if root.is_file() else root
+    if any(ch in pattern for ch in "*?["):
+        return sorted(p for p in folder.glob(pattern) if p.is_file())
+    return [folder / pattern] if (folder / pattern).is_file() else []
+
+
+def _key_columns(entity: Mapping[str, Any]) -> list[str]:
+    key = entity.get("key")
+    keys = [key] if isinstance(key, str) else key
+    if not keys or not isinstance(keys, list) or not all(isinstance(k, str) and k for k in keys):
+        raise SourceConfigError("an entity needs `key`: the column (or list of columns) identifying a row")
+    return keys
+
+
+def _is_xlsx(path: Path) -> bool:
+    return path.suffix.lower() in (".xlsx", ".xlsm")
+
+
+# --- CSV ---
+
+def detect_encoding(sample: bytes) -> str:
+    """BOM first, then strict UTF-8, then charset-normalizer's best guess (cp1252 when it has none)."""
+    for bom, name in ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"),
+                      (codecs.BOM_UTF16_BE, "utf-16")):
+        if sample.startswith(bom):
+            return name
+    try:
+        sample.decode("utf-8")
+        return "utf-8"
+    except UnicodeDecodeError as exc:
+        if exc.start >= len(sample) - 3 and exc.reason.startswith("unexpected end"):
+            return "utf-8"  # the sample ends inside a multi-byte character
+    from charset_normalizer import from_bytes
+
+    matches = list(from_bytes(sample))
+    if not matches:
+        return "cp1252"
+    # Short samples fit several single-byte code pages equally well; among the least
+    # chaotic readings prefer the Windows Western page English-language systems export in.
+    calm = min(m.chaos for m in matches)
+    for m in matches:
+        if m.chaos <= calm and "cp1252" in m.could_be_from_charset:
+            return "cp1252"
+    return matches[0].encoding
+
+
+def detect_delimiter(header_line: str) -> str:
+    try:
+        return csv.Sniffer().sniff(header_line, delimiters=DELIMITERS).delimiter
+    except csv.Error:
+        counts = {d: header_line.count(d) for d in DELIMITERS}
+        best = max(counts, key=counts.get)
+        return best if counts[best] else ","
+
+
+def _csv_settings(path: Path, source: Mapping[str, Any], entity: Mapping[str, Any]) -> tuple[str, str]:
+    encoding = entity.get("encoding", source.get("encoding", "auto"))
+    delimiter = entity.get("delimiter", source.get("delimiter", "auto"))
+    with path.open("rb") as fh:
+        sample = fh.read(SAMPLE_BYTES)
+    if encoding == "auto":
+        encoding = detect_encoding(sample)
+    else:
+        try:
+            codecs.lookup(encoding)
+        except LookupError:
+            raise SourceConfigError(f"unknown encoding {encoding!r}") from None
+        if encoding.replace("_", "-").lower() in ("utf-8", "utf8") and sample.startswith(codecs.BOM_UTF8):
+            encoding = "utf-8-sig"
+    if delimiter == "auto":
+        text = sample.decode(encoding, errors="replace")
+        delimiter = detect_delimiter(text.lstrip("\ufeff").splitlines()[0] if text.strip() else ",")
+    elif delimiter in ("tab", "\\t"):
+        delimiter = "\t"
+    if not isinstance(delimiter, str) or len(delimiter) != 1:
+        raise SourceConfigError(f"delimiter must be one character, 'tab' or 'auto', not {delimiter!r}")
+    return encoding, delimiter
+
+
+def _header_row(entity: Mapping[str, Any]) -> int:
+    row = entity.get("header_row", 1)
+    if not isinstance(row, int) or isinstance(row, bool) or row < 1:
+        raise SourceConfigError(f"header_row must be a row number from 1, not {row!r}")
+    return row
+
+
+def _clean_header(cells: list[Any]) -> list[str]:
+    out, seen = [], set()
+    for i, cell in enumerate(cells, start=1):
+        name = "" if cell is None else str(cell).strip().lstrip("\ufeff")
+        name = name or f"column_{i}"
+        while name in seen:
+            name = f"{name}_{i}"
+        seen.add(name)
+        out.append(name)
+    return out
+
+
+def _read_csv(path: Path, label: str, source: Mapping[str, Any], entity: Mapping[str, Any],
+              header_only: bool = False) -> Iterator[tuple[str, list[str], list[Any]] | SourceFailure]:
+    """(location, header, cells) per data row, or a SourceFailure for what could not be read."""
+    encoding, delimiter = _csv_settings(path, source, entity)
+    header_at = _header_row(entity)
+    header: list[str] | None = None
+    with path.open("r", encoding=encoding, errors="strict", newline="") as fh:
+        reader = csv.reader(fh, delimiter=delimiter, quotechar='"', strict=False)
+        try:
+            for cells in reader:
+                if header is None:
+                    if reader.line_num >= header_at:
+                        header = _clean_header(cells)
+                        if header_only:
+                            yield label, header, []
+                            return
+                    continue
+                if not cells or all(not c.strip() for c in cells):
+                    continue  # a blank line holds no record
+                yield f"{label}:{reader.line_num}", header, cells
+        except UnicodeDecodeError as exc:
+            yield SourceFailure(f"{label}:{reader.line_num + 1}", (
+                f"cannot decode {label} as {encoding} at line {reader.line_num + 1}: {exc.reason}; "
+                "set `encoding` in the mapping's [source] or entity",))
+        except csv.Error as exc:
+            yield SourceFailure(f"{label}:{reader.line_num}", (f"CSV error in {label}: {exc}",))
+    if header is None:
+        yield SourceFailure(label, (f"{label} is empty: no header row",))
+
+
+# --- XLSX ---
+
+def _cell(value: Any) -> Any:
+    if isinstance(value, dt.datetime):
+        return value.date().isoformat() if value.time() == dt.time() else value.isoformat()
+    if isinstance(value, (dt.date, dt.time)):
+        return value.isoformat()
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str):
+        return value
+    return value
+
+
+def _read_xlsx(path: Path, label: str, entity: Mapping[str, Any],
+               header_only: bool = False) -> Iterator[tuple[str, list[str], list[Any]] | SourceFailure]:
+    from openpyxl import load_workbook
+
+    try:
+        workbook = load_workbook(path, read_only=True, data_only=False)
+    except Exception as exc:  # zipfile.BadZipFile, KeyError, InvalidFileException...: all mean "unreadable"
+        yield SourceFailure(label, (f"cannot open {label} as an XLSX workbook: {type(exc).__name__}: {exc}",))
+        return
+    try:
+        sheet_name = entity.get("sheet")
+        if sheet_name is not None and sheet_name not in workbook.sheetnames:
+            yield SourceFailure(label, (f"{label} has no sheet {sheet_name!r} "
+                                        f"(sheets: {', '.join(workbook.sheetnames)})",))
+            return
+        sheet = workbook[sheet_name] if sheet_name else workbook.worksheets[0]
+        header_at = _header_row(entity)
+        header: list[str] | None = None
+        for number, row in enumerate(sheet.iter_rows(values_only=True), start=1):
+            if number < header_at:
+                continue
+            if header is None:
+                cells = list(row)
+                while cells and cells[-1] is None:
+                    cells.pop()
+                header = _clean_header(cells)
+                if header_only:
+                    yield label, header, []
+                    return
+                continue
+            cells = [_cell(v) for v in row]
+            if all(c is None or (isinstance(c, str) and not c.strip()) for c in cells):
+                continue
+            while len(cells) > len(header) and cells[-1] is None:
+                cells.pop()
+            yield f"{label}!{sheet.title}:{number}", header, cells
+        if header is None:
+            yield SourceFailure(label, (f"{label} sheet {sheet.title!r} is empty: no header row",))
+    except Exception as exc:  # a corrupt part of the archive found while streaming
+        yield SourceFailure(label, (f"cannot read {label}: {type(exc).__name__}: {exc}",))
+    finally:
+        workbook.close()
+
+
+# --- rows ---
+
+def _rows(root: Path, source: Mapping[str, Any], entity_name: str, entity: Mapping[str, Any],
+          ) -> Iterator[ScannedRow | SourceFailure]:
+    keys = _key_columns(entity)
+    ragged = entity.get("ragged", "report")
+    if ragged not in ("report", "pad"):
+        raise SourceConfigError(f"ragged must be 'report' or 'pad', not {ragged!r}")
+    files = _files(root, entity)
+    if not files:
+        yield SourceFailure(str(root / str(entity.get("file", ""))),
+                            (f"{entity_name}: no file matches {entity.get('file')!r} in {root}",))
+        return
+    folder = root.parent if root.is_file() else root
+    for path in files:
+        label = path.relative_to(folder).as_posix() if path.is_relative_to(folder) else str(path)
+        reader = _read_xlsx(path, label, entity) if _is_xlsx(path) else _read_csv(path, label, source, entity)
+        missing_keys: list[str] | None = None
+        for item in reader:
+            if isinstance(item, SourceFailure):
+                yield item
+                continue
+            location, header, cells = item
+            if missing_keys is None:
+                missing_keys = [k for k in keys if k not in header]
+            if missing_keys:
+                yield SourceFailure(label, (f"{label}: key column(s) {', '.join(missing_keys)} not in the header "
+                                            f"({', '.join(header)})",))
+                break
+            problems: list[str] = []
+            if len(cells) < len(header):
+                if ragged == "report":
+                    problems.append(f"{location}: row has {len(cells)} cells, the header has {len(header)} "
+                                    f"(missing: {', '.join(header[len(cells):])})")
+                cells = cells + [None] * (len(header) - len(cells))
+            extra = cells[len(header):]
+            if any(c is not None and str(c).strip() for c in extra):
+                problems.append(f"{location}: row has {len(cells)} cells, the header has {len(header)} "
+                                f"(extra: {', '.join(repr(c) for c in extra if c is not None and str(c).strip())})")
+            raw = dict(zip(header, cells))
+            key_values = [raw.get(k) for k in keys]
+            if any(v is None or not str(v).strip() for v in key_values):
+                problems.append(f"{location}: no value in key column(s) {', '.join(keys)}")
+                source_id = None
+            else:
+                source_id = ":".join(str(v).strip() for v in key_values)
+            if problems and extra:
+                raw["(extra cells)"] = [c for c in extra]
+            yield ScannedRow(source_id, raw, location, problems=tuple(problems))
+
+
+class SpreadsheetAdapter:
+    kind = "spreadsheet"
+
+    def __init__(self, system: str, source: Mapping[str, Any], entities: Mapping[str, Mapping[str, Any]],
+                 base_dir: Path) -> None:
+        self.system, self.source, self.entities = system, dict(source), {k: dict(v) for k, v in entities.items()}
+        self.root = _resolve(base_dir, source)
+        self.batch_size = batch_size_of(source)
+        for name, entity in self.entities.items():
+            _key_columns(entity)
+            _header_row(entity)
+            batch_size_of(entity, self.batch_size)
+
+    def extract(self, state: AdapterState) -> Iterator[ExtractBatch]:
+        for name, entity in self.entities.items():
+            yield from rowhash_batches(name, _rows(self.root, self.source, name, entity), state,
+                                       batch_size=batch_size_of(entity, self.batch_size),
+                                       deletions_location=f"{self.root.name}/{entity.get('file', '')}")
+
+    def apply(self, change: WriteBack) -> ApplyResult:
+        return ApplyResult(change.source_id or "", False,
+                           "spreadsheet exports are read-only: write-back goes to the system's own interface")
+
+
+def build(system: str, source: dict, entities: dict[str, dict], *, base_dir: Path,
+          env: Mapping[str, str]) -> SpreadsheetAdapter:
+    return SpreadsheetAdapter(system, source, entities, Path(base_dir))
+
+
+def columns(source: dict, entity_cfg: dict, *, base_dir: Path, env: Mapping[str, str]) -> list[str] | None:
+    """The header of the entity's first file, or None when no file is there yet."""
+    root = _resolve(Path(base_dir), source)
+    files = _files(root, entity_cfg) if root.exists() else []
+    if not files:
+        return None
+    path = files[0]
+    reader = (_read_xlsx(path, path.name, entity_cfg, header_only=True) if _is_xlsx(path)
+              else _read_csv(path, path.name, source, entity_cfg, header_only=True))
+    for item in reader:
+        return None if isinstance(item, SourceFailure) else list(item[1])
+    return None
+
+
+__all__ = ["SpreadsheetAdapter", "build", "columns", "detect_delimiter", "detect_encoding", "safe_cell"]
