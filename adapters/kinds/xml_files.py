@@ -1,0 +1,423 @@
+"""The `xml_files` adapter kind: a drop folder of XML exports, records selected by XPath.
+
+Each file in the inbox (oldest name first) is parsed once with `lxml.etree.iterparse` on
+the record tags only; every record is cleared as soon as it is read, with the siblings
+before it, so a multi-gigabyte export runs in bounded memory. The parser is hardened: no
+network, no DTD loading, no entity expansion, no huge-tree mode, and a document whose
+DOCTYPE declares any entity is refused outright (XXE, billion laughs).
+
+A file is either a full `snapshot` of its entities (ids the hub holds that the file lacks
+are deletions) or a `delta` (only what changed; `delete_xpath` marks removals). A file that
+cannot be read is reported as a SourceFailure and moved to the `failed` folder beside a
+`<file>.reason.txt`; a processed one is moved to `archive` with a timestamp. The cursor
+`file:<name>` holds the file's SHA-256, so the same file dropped again is archived without
+being announced again.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import fnmatch
+import hashlib
+import pathlib
+import shutil
+from array import array
+from collections.abc import Iterator, Mapping
+from typing import Any, Literal
+
+from lxml import etree
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from adapters.kinds.common import BatchBuilder, SourceConfigError, excerpt
+from adapters.port import (
+    AdapterState,
+    ApplyResult,
+    ExtractBatch,
+    RawChange,
+    SourceFailure,
+    WriteBack,
+)
+from canonical.records import content_hash
+
+HARDENED = {"resolve_entities": False, "no_network": True, "load_dtd": False, "huge_tree": False}
+
+
+class XmlField(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    xpath: str
+    many: bool = False  # every match as a list, instead of the first
+
+
+class XmlEntity(BaseModel):
+    """The source-side keys of one `[entities.<name>]` block (mapping keys are ignored here)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    record_xpath: str | None = None  # "/export/children/child", "children/child" or "child"
+    record_tag: str | None = None
+    id_xpath: str = Field(..., min_length=1)
+    fields: dict[str, str | XmlField] = Field(default_factory=dict)
+    file_glob: str | None = None
+    mode: Literal["snapshot", "delta"] | None = None
+    delete_xpath: str | None = None  # boolean XPath on the record, for deltas
+    observed_xpath: str | None = None  # the record's modified time, ISO 8601
+
+    @model_validator(mode="after")
+    def _one_selector(self) -> XmlEntity:
+        if (self.record_xpath is None) == (self.record_tag is None):
+            raise ValueError("give exactly one of `record_xpath` or `record_tag`")
+        path = self.record_xpath or ""
+        if "[" in path or "//" in path.lstrip("/") or "*" in path or "@" in path:
+            raise ValueError("record_xpath must be a plain element path such as /export/children/child")
+        return self
+
+    @property
+    def steps(self) -> list[str]:
+        return [s for s in (self.record_xpath or self.record_tag or "").split("/") if s]
+
+
+class XmlSource(BaseModel):
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+    inbox: str
+    archive: str | None = None
+    failed: str | None = None
+    xsd: str | None = Field(None, alias="schema")
+    mode: Literal["snapshot", "delta"] = "snapshot"
+    file_glob: str = "*.xml"
+    namespaces: dict[str, str] = Field(default_factory=dict)
+    batch_size: int = Field(500, ge=1)
+
+
+class XmlRejected(ValueError):
+    """The file is refused before any record is read (unsafe DOCTYPE, empty file)."""
+
+
+def build(system: str, source: dict, entities: dict[str, dict], *, base_dir: pathlib.Path,
+          env: Mapping[str, str]) -> XmlFilesAdapter:
+    cfg = _parse(XmlSource, source, "source")
+    parsed = {name: _parse(XmlEntity, ent, f"entities.{name}") for name, ent in entities.items()}
+    inbox = _folder(base_dir, cfg.inbox)
+    schema = _load_schema(_folder(base_dir, cfg.xsd)) if cfg.xsd else None
+    return XmlFilesAdapter(system, inbox=inbox,
+                           archive=_folder(base_dir, cfg.archive) if cfg.archive else inbox.parent / "archive",
+                           failed=_folder(base_dir, cfg.failed) if cfg.failed else inbox.parent / "failed",
+                           entities=parsed, schema=schema, mode=cfg.mode, file_glob=cfg.file_glob,
+                           namespaces=cfg.namespaces, batch_size=cfg.batch_size)
+
+
+def columns(source: dict, entity_cfg: dict, *, base_dir: pathlib.Path,
+            env: Mapping[str, str]) -> list[str] | None:
+    """The configured field names; None when the record's children are taken as they come."""
+    ent = _parse(XmlEntity, entity_cfg, "entity")
+    return list(ent.fields) or None
+
+
+class _Reader:
+    """Compiled XPaths of one entity."""
+
+    def __init__(self, name: str, ent: XmlEntity, namespaces: dict[str, str]) -> None:
+        def compile_(expr: str, what: str) -> etree.XPath:
+            try:
+                return etree.XPath(expr, namespaces=namespaces, smart_strings=False)
+            except etree.XPathSyntaxError as exc:
+                raise SourceConfigError(f"entities.{name}.{what}: bad XPath {expr!r}: {exc}") from None
+
+        self.name, self.ent = name, ent
+        self.steps = [_clark(s, namespaces) for s in ent.steps]
+        self.absolute = (ent.record_xpath or "").startswith("/")
+        self.id = compile_(ent.id_xpath, "id_xpath")
+        self.fields = {f: (compile_(spec if isinstance(spec, str) else spec.xpath, f"fields.{f}"),
+                           not isinstance(spec, str) and spec.many) for f, spec in ent.fields.items()}
+        self.delete = compile_(ent.delete_xpath, "delete_xpath") if ent.delete_xpath else None
+        self.observed = compile_(ent.observed_xpath, "observed_xpath") if ent.observed_xpath else None
+
+    def selects(self, elem: Any) -> bool:
+        """Whether `elem` (whose tag is the last step) sits where record_xpath says."""
+        if len(self.steps) == 1 and not self.absolute:
+            return True
+        chain = [elem.tag]
+        parent = elem.getparent()
+        while parent is not None:
+            chain.append(parent.tag)
+            parent = parent.getparent()
+        chain.reverse()
+        return chain == self.steps if self.absolute else chain[-len(self.steps):] == self.steps
+
+    def raw(self, elem: Any) -> dict[str, Any]:
+        if not self.fields:
+            return _children(elem)
+        return {name: _value(xpath(elem), many) for name, (xpath, many) in self.fields.items()}
+
+
+class XmlFilesAdapter:
+    kind = "xml_files"
+
+    def __init__(self, system: str, *, inbox: pathlib.Path, archive: pathlib.Path, failed: pathlib.Path,
+                 entities: dict[str, XmlEntity], schema: etree.XMLSchema | None = None,
+                 mode: str = "snapshot", file_glob: str = "*.xml", namespaces: dict[str, str] | None = None,
+                 batch_size: int = 500) -> None:
+        self.system, self.inbox, self.archive, self.failed = system, inbox, archive, failed
+        self.schema, self.mode, self.file_glob, self.batch_size = schema, mode, file_glob, batch_size
+        self.readers = {name: _Reader(name, ent, namespaces or {}) for name, ent in entities.items()}
+
+    def apply(self, change: WriteBack) -> ApplyResult:
+        return ApplyResult(change.source_id or "", False, "xml_files sources are read-only: no write-back")
+
+    def extract(self, state: AdapterState) -> Iterator[ExtractBatch]:
+        if not self.inbox.is_dir():
+            raise SourceConfigError(f"inbox folder {self.inbox} does not exist")
+        for path in sorted(p for p in self.inbox.glob(self.file_glob) if p.is_file()):
+            checksum = _sha256(path)
+            if state.cursor(f"file:{path.name}") == checksum:
+                self._move(path, self.archive, suffix=".duplicate")  # already announced: nothing new
+                continue
+            outcome: list[str] = []
+            yield from self._file(path, checksum, state, outcome)
+            if outcome:
+                self._fail(path, outcome)
+            else:
+                self._move(path, self.archive)
+
+    # ---- one file -----------------------------------------------------------------------------
+    def _file(self, path: pathlib.Path, checksum: str, state: AdapterState,
+              outcome: list[str]) -> Iterator[ExtractBatch]:
+        """Batches for one file; on failure, its reasons are appended to `outcome`."""
+        readers = [r for r in self.readers.values() if fnmatch.fnmatch(path.name, r.ent.file_glob or "*")]
+        builder = BatchBuilder(self.batch_size)
+        scans = {r.name: _Scan(r.name, state.row_hashes(r.name), self._mode(r) == "snapshot") for r in readers}
+        try:
+            _check_safe(path)
+            if self.schema is not None:
+                _validate(path, self.schema)
+            for reader, elem in _records(path, readers):
+                change = self._change(path, reader, elem, scans[reader.name])
+                if change is None:
+                    builder.unchanged()
+                elif isinstance(change, SourceFailure):
+                    builder.failure(change)
+                else:
+                    builder.change(change)
+                if builder.full:
+                    yield builder.take()
+        except (etree.XMLSyntaxError, XmlRejected, OSError) as exc:
+            outcome.append(_describe(path, exc))
+            builder.failure(SourceFailure(_where(path, exc), (outcome[0],), _head(path)))
+            yield builder.take()
+            return
+        for reader in readers:
+            for change in scans[reader.name].deletions(str(path.name)):
+                builder.change(change)
+                if builder.full:
+                    yield builder.take()
+        builder.checkpoint({f"file:{path.name}": checksum})
+        yield builder.take()
+
+    def _change(self, path: pathlib.Path, reader: _Reader, elem: Any,
+                scan: _Scan) -> RawChange | SourceFailure | None:
+        location = f"{path.name}:{elem.sourceline}"
+        source_id = _value(reader.id(elem), False)
+        source_id = str(source_id).strip() if source_id not in (None, "") else ""
+        if not source_id:
+            scan.complete = False
+            raw = reader.raw(elem)
+            return SourceFailure(location, (f"{reader.name}: record has no id ({reader.ent.id_xpath})",),
+                                 excerpt(raw))
+        scan.see(source_id)
+        if reader.delete is not None and reader.delete(elem) is True:
+            return RawChange(reader.name, source_id, None, location)
+        raw = reader.raw(elem)
+        if scan.known.get(source_id) == content_hash(raw):
+            return None
+        observed = _datetime(_value(reader.observed(elem), False)) if reader.observed else None
+        return RawChange(reader.name, source_id, raw, location, observed)
+
+    def _mode(self, reader: _Reader) -> str:
+        return reader.ent.mode or self.mode
+
+    # ---- folders ------------------------------------------------------------------------------
+    def _move(self, path: pathlib.Path, folder: pathlib.Path, suffix: str = "") -> pathlib.Path:
+        folder.mkdir(parents=True, exist_ok=True)
+        stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%fZ")
+        target = folder / f"{path.stem}.{stamp}{suffix}{path.suffix}"
+        shutil.move(str(path), target)
+        return target
+
+    def _fail(self, path: pathlib.Path, reasons: list[str]) -> None:
+        target = self._move(path, self.failed)
+        target.with_name(target.name + ".reason.txt").write_text("\n".join(reasons) + "\n", encoding="utf-8")
+
+
+class _Scan:
+    """What one file's records said about one entity: ids seen, kept as 8-byte digests so a
+    multi-gigabyte snapshot's deletion check stays small, and only when deletions are possible."""
+
+    def __init__(self, entity: str, known: Mapping[str, str], snapshot: bool) -> None:
+        self.entity, self.known = entity, known
+        self.tracking = snapshot and bool(known)
+        self.complete = True
+        self.records = 0
+        self._seen = array("Q")
+
+    def see(self, source_id: str) -> None:
+        self.records += 1
+        if self.tracking:
+            self._seen.append(_digest(source_id))
+
+    def deletions(self, location: str) -> list[RawChange]:
+        if not (self.tracking and self.complete and self.records):
+            return []  # a file without any of this entity's records says nothing about them
+        missing = {_digest(sid): sid for sid in self.known}
+        for d in self._seen:
+            missing.pop(d, None)
+        return [RawChange(self.entity, sid, None, location) for sid in sorted(missing.values())]
+
+
+# ---- parsing ----------------------------------------------------------------------------------
+def _check_safe(path: pathlib.Path) -> None:
+    """Read the prolog only; refuse empty files and any DOCTYPE that declares entities."""
+    if path.stat().st_size == 0:
+        raise XmlRejected(f"{path.name} is empty")
+    with path.open("rb") as fh:
+        for _, elem in etree.iterparse(fh, events=("start",), **HARDENED):
+            dtd = elem.getroottree().docinfo.internalDTD
+            declared = [e.name for e in dtd.iterentities()] if dtd is not None else []
+            if declared:
+                raise XmlRejected(
+                    f"{path.name} declares entities in its DOCTYPE ({', '.join(declared[:5])}): refused, "
+                    "since entity declarations are how XXE and entity-expansion (billion laughs) attacks work")
+            return
+
+
+def _validate(path: pathlib.Path, schema: etree.XMLSchema) -> None:
+    """A streaming pass against the XSD, before any record is announced."""
+    try:
+        with path.open("rb") as fh:
+            for _, elem in etree.iterparse(fh, events=("end",), schema=schema, **HARDENED):
+                _release(elem)
+    except etree.XMLSyntaxError as exc:
+        if 1800 <= exc.code < 1900:  # libxml2's XML_SCHEMAV_* codes: well-formed, but not valid
+            raise XmlRejected(f"{path.name} does not match its XSD: {exc.msg}") from None
+        raise
+
+
+def _records(path: pathlib.Path, readers: list[_Reader]) -> Iterator[tuple[_Reader, Any]]:
+    by_tag: dict[str, list[_Reader]] = {}
+    for reader in readers:
+        by_tag.setdefault(reader.steps[-1], []).append(reader)
+    if not by_tag:
+        return
+    with path.open("rb") as fh:
+        for _, elem in etree.iterparse(fh, events=("end",), tag=list(by_tag), **HARDENED):
+            for reader in by_tag[elem.tag]:
+                if reader.selects(elem):
+                    yield reader, elem
+            _release(elem)
+
+
+def _release(elem: Any) -> None:
+    """Free a processed element and everything before it, keeping memory flat."""
+    elem.clear(keep_tail=True)
+    parent = elem.getparent()
+    if parent is not None:
+        while elem.getprevious() is not None:
+            del parent[0]
+
+
+def _children(elem: Any) -> dict[str, Any]:
+    """Attributes as `@name`, child elements' text by local name (a list when repeated)."""
+    raw: dict[str, Any] = {f"@{etree.QName(k).localname}": v for k, v in elem.attrib.items()}
+    for child in elem:
+        if not isinstance(child.tag, str):
+            continue
+        name, text = etree.QName(child).localname, "".join(child.itertext())
+        if name in raw:
+            raw[name] = (raw[name] if isinstance(raw[name], list) else [raw[name]]) + [text]
+        else:
+            raw[name] = text
+    return raw
+
+
+def _value(result: Any, many: bool) -> Any:
+    if isinstance(result, list):
+        values = [_text(r) for r in result]
+        return values if many else (values[0] if values else None)
+    return [result] if many else result
+
+
+def _text(item: Any) -> Any:
+    if isinstance(item, (str, bytes)):
+        return str(item)
+    if hasattr(item, "itertext"):
+        return "".join(item.itertext())
+    return item
+
+
+def _datetime(value: Any) -> dt.datetime | None:
+    try:
+        return dt.datetime.fromisoformat(str(value).strip()) if value not in (None, "") else None
+    except ValueError:
+        return None
+
+
+def _clark(step: str, namespaces: dict[str, str]) -> str:
+    if ":" not in step:
+        return step
+    prefix, local = step.split(":", 1)
+    if prefix not in namespaces:
+        raise SourceConfigError(f"namespace prefix {prefix!r} is not declared in source.namespaces")
+    return f"{{{namespaces[prefix]}}}{local}"
+
+
+def _describe(path: pathlib.Path, exc: Exception) -> str:
+    if isinstance(exc, XmlRejected):
+        return str(exc)
+    if isinstance(exc, etree.XMLSyntaxError):
+        return f"{path.name} is not well-formed XML (or not in its declared encoding): {exc}"
+    return f"{path.name} could not be read: {exc}"
+
+
+def _where(path: pathlib.Path, exc: Exception) -> str:
+    line = getattr(exc, "lineno", None)
+    return f"{path.name}:{line}" if line else path.name
+
+
+def _head(path: pathlib.Path, limit: int = 300) -> str:
+    try:
+        with path.open("rb") as fh:
+            return fh.read(limit).decode("utf-8", errors="replace")
+    except OSError:
+        return ""
+
+
+def _sha256(path: pathlib.Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _digest(source_id: str) -> int:
+    return int.from_bytes(hashlib.blake2b(source_id.encode(), digest_size=8).digest(), "big")
+
+
+def _load_schema(path: pathlib.Path) -> etree.XMLSchema:
+    try:
+        return etree.XMLSchema(etree.parse(str(path), etree.XMLParser(**HARDENED)))
+    except (OSError, etree.XMLSyntaxError, etree.XMLSchemaParseError) as exc:
+        raise SourceConfigError(f"source.schema: cannot load the XSD {path}: {exc}") from None
+
+
+def _folder(base_dir: pathlib.Path, value: str) -> pathlib.Path:
+    path = pathlib.Path(value)
+    return path if path.is_absolute() else base_dir / path
+
+
+def _parse(model: type[BaseModel], data: Mapping[str, Any], where: str) -> Any:
+    try:
+        return model.model_validate(dict(data))
+    except ValidationError as exc:
+        reasons = "; ".join(f"{where}.{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+        raise SourceConfigError(f"xml_files source configuration: {reasons}") from None
