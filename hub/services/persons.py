@@ -1,15 +1,30 @@
-"""Finding people and assembling one person's record across every source system."""
+"""Reading people from the store, before any access policy: ranked search and the bundle of
+everything held on one person (member records, involvements, family, household).
+
+Only `hub.services.view` calls this module; it applies the access policy and the audit.
+Pages, API endpoints and CLI commands go through `view`, never through here.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import func, or_, select
+import jellyfish
+from nicknames import NickNamer
+from rapidfuzz.distance import JaroWinkler
+from sqlalchemy import and_, func, or_, select
 
 from hub.persons import name_key, resolve
 from hub.store.engine import Store
 from hub.store.tables.records import PersonIdentifierRow, PersonRow, SourceRecordRow
+
+MAX_CANDIDATES = 2000
+MIN_NAME_SCORE = 0.80
+# Leading letters that sound alike, so "Filip" finds "Philip" and "Katie" finds "Catie".
+_SOUND_ALIKE = {"ph": ("f",), "f": ("ph",), "c": ("k",), "k": ("c",), "wr": ("r",), "kn": ("n",), "j": ("g",),
+                "g": ("j",), "y": ("i",), "i": ("y",)}
 
 
 class PersonNotFound(LookupError):
@@ -24,71 +39,289 @@ class SearchQuery:
     postcode: str | None = None
     page: int = 1
     page_size: int = 20
+    hidden_systems: frozenset[str] = frozenset()  # identifiers issued by these systems do not match
+
+    @property
+    def empty(self) -> bool:
+        return not any((self.name, self.birth_date, self.identifier, self.postcode))
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    id: str
+    name: str
+    birth_date: str | None
+    postcode: str | None
+    score: float
+    matched_on: tuple[str, ...]
 
 
 @dataclass(frozen=True)
 class SearchPage:
-    results: list[dict[str, Any]]
+    results: list[Any]
     total: int
     page: int
     page_size: int
 
 
+@lru_cache(maxsize=1)
+def _namer() -> NickNamer:
+    return NickNamer()
+
+
+@lru_cache(maxsize=4096)
+def name_variants(token: str) -> frozenset[str]:
+    """The token, its nicknames and the names it is a nickname of (william ↔ bill, will, billy)."""
+    key = name_key(token)
+    if not key:
+        return frozenset()
+    namer = _namer()
+    variants = {key} | {name_key(n) for n in namer.nicknames_of(key)} | {name_key(n) for n in namer.canonicals_of(key)}
+    return frozenset(v for v in variants if v)
+
+
+def _prefixes(variant: str) -> set[str]:
+    """Short prefixes that still find a name with a typo after its first letters."""
+    out = {variant[:2]} if len(variant) >= 2 else {variant}
+    for lead, alikes in _SOUND_ALIKE.items():
+        if variant.startswith(lead):
+            out |= {(alike + variant[len(lead):])[:2] for alike in alikes}
+    return out
+
+
+def name_score(token: str, candidate: str) -> float:
+    """How well one query token matches one stored name key (1.0 exact; nicknames 0.95;
+    sounds alike 0.9; otherwise Jaro–Winkler similarity)."""
+    if not candidate:
+        return 0.0
+    key = name_key(token)
+    if key == candidate:
+        return 1.0
+    if candidate in name_variants(key):
+        return 0.95
+    best = JaroWinkler.similarity(key, candidate)
+    if key[:1] == candidate[:1] or key[:1] in _SOUND_ALIKE and candidate.startswith(_SOUND_ALIKE[key[:1]]):
+        if jellyfish.metaphone(key) == jellyfish.metaphone(candidate):
+            best = max(best, 0.9)
+    for variant in name_variants(key):
+        best = max(best, 0.93 * JaroWinkler.similarity(variant, candidate))
+    return best
+
+
+def _name_condition(token: str) -> Any:
+    prefixes = set()
+    for variant in name_variants(token):
+        prefixes |= _prefixes(variant)
+    return or_(*(or_(PersonRow.family_key.startswith(p), PersonRow.given_key.startswith(p))
+                 for p in sorted(prefixes)))
+
+
 def search_persons(store: Store, q: SearchQuery) -> SearchPage:
+    """Ranked, paginated search over the master index. The queries and the shape of the answer
+    depend only on the query, never on which services a person is known to."""
+    if q.empty:
+        return _browse(store, q)
     conditions = [PersonRow.merged_into.is_(None)]
-    for token in (q.name or "").split():
-        key = name_key(token)
-        if key:
-            conditions.append(or_(PersonRow.family_key.startswith(key), PersonRow.given_key.startswith(key)))
+    tokens = [t for t in (q.name or "").replace(",", " ").split() if name_key(t)]
+    conditions += [_name_condition(t) for t in tokens]
     if q.birth_date:
-        conditions.append(PersonRow.birth_date == q.birth_date)
+        conditions.append(PersonRow.birth_date == q.birth_date.strip())
     if q.postcode:
         conditions.append(func.replace(PersonRow.postcode, " ", "") == q.postcode.upper().replace(" ", ""))
     if q.identifier:
-        value = q.identifier.replace(" ", "")
-        by_id = select(PersonIdentifierRow.person_id).where(PersonIdentifierRow.value == value)
-        by_local = select(SourceRecordRow.person_id).where(SourceRecordRow.source_id == q.identifier,
-                                                           SourceRecordRow.entity == "person")
-        conditions.append(or_(PersonRow.id.in_(by_id), PersonRow.id.in_(by_local), PersonRow.id == q.identifier))
+        conditions.append(_identifier_condition(q.identifier, q.hidden_systems))
     with store.transaction() as s:
-        total = s.execute(select(func.count()).select_from(PersonRow).where(*conditions)).scalar_one()
-        rows = s.execute(select(PersonRow).where(*conditions).order_by(PersonRow.family_key, PersonRow.given_key,
-                                                                       PersonRow.id)
+        rows = s.execute(select(PersonRow.id, PersonRow.display_name, PersonRow.birth_date, PersonRow.postcode,
+                                PersonRow.family_key, PersonRow.given_key)
+                         .where(*conditions).limit(MAX_CANDIDATES)).all()
+    hits = []
+    for row in rows:
+        score, matched = _rank(row, tokens, q)
+        if tokens and score < MIN_NAME_SCORE:
+            continue
+        hits.append(SearchHit(row.id, row.display_name, row.birth_date, row.postcode, round(score, 3), matched))
+    hits.sort(key=lambda h: (-h.score, h.name.lower(), h.id))
+    start = (q.page - 1) * q.page_size
+    return SearchPage([_hit(h) for h in hits[start:start + q.page_size]], len(hits), q.page, q.page_size)
+
+
+def _hit(h: SearchHit) -> dict[str, Any]:
+    return {"id": h.id, "name": h.name, "birth_date": h.birth_date, "postcode": h.postcode, "score": h.score,
+            "matched_on": list(h.matched_on)}
+
+
+def _identifier_condition(identifier: str, hidden_systems: frozenset[str]) -> Any:
+    value = identifier.strip()
+    compact = value.replace(" ", "")
+    by_id = select(PersonIdentifierRow.person_id).where(PersonIdentifierRow.value.in_(sorted({compact, compact.upper()})))
+    by_local = select(SourceRecordRow.person_id).where(SourceRecordRow.source_id == value,
+                                                       SourceRecordRow.entity == "person")
+    for system in sorted(hidden_systems):
+        by_id = by_id.where(~PersonIdentifierRow.record_key.startswith(f"{system}/"))
+        by_local = by_local.where(SourceRecordRow.system != system)
+    return or_(PersonRow.id.in_(by_id), PersonRow.id.in_(by_local), PersonRow.id == value.upper())
+
+
+def _rank(row: Any, tokens: list[str], q: SearchQuery) -> tuple[float, tuple[str, ...]]:
+    matched = []
+    if tokens:
+        per_token = [max(name_score(t, row.family_key), name_score(t, row.given_key)) for t in tokens]
+        score = sum(per_token) / len(per_token)
+        matched.append("name")
+    else:
+        score = 1.0
+    for attr in ("birth_date", "postcode", "identifier"):
+        if getattr(q, attr):
+            matched.append(attr)
+    return score, tuple(matched)
+
+
+def _browse(store: Store, q: SearchQuery) -> SearchPage:
+    with store.transaction() as s:
+        total = s.execute(select(func.count()).select_from(PersonRow)
+                          .where(PersonRow.merged_into.is_(None))).scalar_one()
+        rows = s.execute(select(PersonRow).where(PersonRow.merged_into.is_(None))
+                         .order_by(PersonRow.family_key, PersonRow.given_key, PersonRow.id)
                          .offset((q.page - 1) * q.page_size).limit(q.page_size)).scalars().all()
-        return SearchPage([_summary(r) for r in rows], total, q.page, q.page_size)
+        return SearchPage([_hit(SearchHit(r.id, r.display_name, r.birth_date, r.postcode, 1.0, ())) for r in rows],
+                          total, q.page, q.page_size)
 
 
-def _summary(row: PersonRow) -> dict[str, Any]:
-    return {"id": row.id, "name": row.display_name, "birth_date": row.birth_date, "postcode": row.postcode}
+@dataclass
+class PersonBundle:
+    """Everything the hub holds on one person, unfiltered."""
+
+    id: str
+    requested_id: str
+    version: int
+    name: str
+    birth_date: str | None
+    golden: dict[str, Any]
+    members: list[dict[str, Any]]
+    involvements: list[dict[str, Any]]
+    relationships: list[dict[str, Any]]
+    family_involvements: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    household: list[dict[str, Any]] = field(default_factory=list)
 
 
-def get_person(store: Store, person_id: str) -> dict[str, Any]:
-    """The golden record, the linked source records, involvements and relationships."""
+def get_person_bundle(store: Store, person_id: str) -> PersonBundle:
+    """The person (following merges), member records, involvements, relationships with the
+    related people resolved, the involvements of those family members, and the household."""
     with store.transaction() as s:
         resolved = resolve(s, person_id)
         row = s.get(PersonRow, resolved)
         if row is None:
             raise PersonNotFound(person_id)
-        members = s.execute(select(SourceRecordRow).where(
-            SourceRecordRow.person_id == resolved, SourceRecordRow.entity == "person",
-            SourceRecordRow.deleted.is_(False)).order_by(SourceRecordRow.system)).scalars().all()
-        keys = [m.ref_key for m in members]
-        attached = s.execute(select(SourceRecordRow).where(
-            SourceRecordRow.subject_key.in_(keys), SourceRecordRow.deleted.is_(False))).scalars().all() if keys else []
-        return {
-            "id": row.id,
-            "requested_id": person_id,
-            "version": row.version,
-            "name": row.display_name,
-            "golden": row.golden,
-            "source_records": [_record(m) for m in members],
-            "involvements": sorted((_record(a) for a in attached if a.entity == "involvement"),
-                                   key=lambda r: r["canonical"].get("started_on") or "", reverse=True),
-            "relationships": [_record(a) for a in attached if a.entity == "relationship"],
-        }
+        members = _records(s, SourceRecordRow.person_id == resolved, SourceRecordRow.entity == "person")
+        keys = [m["ref"] for m in members]
+        attached = _records(s, SourceRecordRow.subject_key.in_(keys)) if keys else []
+        pointing = _records(s, SourceRecordRow.entity == "relationship", _related_in(keys)) if keys else []
+        involvements = [a for a in attached if a["entity"] == "involvement"]
+        relationships = _relationships(s, [a for a in attached if a["entity"] == "relationship"], pointing, keys)
+        family_ids = sorted({r["other_id"] for r in relationships if r["other_id"] and r["other_id"] != resolved})
+        family_involvements = _involvements_of(s, family_ids)
+        household = _household(s, row)
+        return PersonBundle(row.id, person_id, row.version, row.display_name, row.birth_date, row.golden or {},
+                            members, involvements, relationships, family_involvements, household)
+
+
+def get_person(store: Store, person_id: str) -> dict[str, Any]:
+    """Unfiltered: the golden record, the linked source records, involvements and relationships.
+    For the view layer and for tests of the records path; never shown to a user as it is."""
+    b = get_person_bundle(store, person_id)
+    return {"id": b.id, "requested_id": b.requested_id, "version": b.version, "name": b.name, "golden": b.golden,
+            "source_records": b.members,
+            "involvements": sorted(b.involvements, key=lambda r: r["canonical"].get("started_on") or "",
+                                   reverse=True),
+            "relationships": [{k: v for k, v in r.items() if not k.startswith("other_")} for r in b.relationships]}
+
+
+def _records(s: Any, *conditions: Any) -> list[dict[str, Any]]:
+    rows = s.execute(select(SourceRecordRow).where(*conditions, SourceRecordRow.deleted.is_(False))
+                     .order_by(SourceRecordRow.system, SourceRecordRow.source_id)).scalars().all()
+    return [_record(r) for r in rows]
+
+
+def _related_in(keys: list[str]) -> Any:
+    # `related` of a relationship is a SourceRef; its key is system/person/source_id.
+    refs = [k.split("/", 2) for k in keys]
+    return or_(*(and_(SourceRecordRow.system == system,
+                      SourceRecordRow.canonical["related"]["source_id"].as_string() == source_id)
+                 for system, _, source_id in refs))
+
+
+def _relationships(s: Any, own: list[dict[str, Any]], pointing: list[dict[str, Any]],
+                   keys: list[str]) -> list[dict[str, Any]]:
+    """Relationships in both directions; `kind` says what the other person is to this one."""
+    inverse = {"parent": "child", "child": "parent", "carer": "cared_for"}
+    out, seen = [], set()
+    for rec in own + pointing:
+        if rec["ref"] in seen:
+            continue
+        seen.add(rec["ref"])
+        c = rec["canonical"]
+        subject = _ref_key(c.get("subject"))
+        related = _ref_key(c.get("related"))
+        if subject in keys:
+            other_key, kind = related, c.get("kind")
+        elif related in keys:
+            other_key, kind = subject, inverse.get(c.get("kind"), c.get("kind"))
+        else:
+            continue
+        other = s.execute(select(SourceRecordRow.person_id).where(SourceRecordRow.ref_key == other_key)).scalar()
+        other_id = resolve(s, other) if other else None
+        person = s.get(PersonRow, other_id) if other_id else None
+        out.append({**rec, "kind": kind, "other_key": other_key, "other_id": other_id,
+                    "other_name": person.display_name if person else None,
+                    "other_birth_date": person.birth_date if person else None})
+    return out
+
+
+def _ref_key(ref: dict[str, Any] | None) -> str | None:
+    if not ref:
+        return None
+    return f"{ref['system']}/{ref['entity']}/{ref['source_id']}"
+
+
+def _involvements_of(s: Any, person_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
+    if not person_ids:
+        return {}
+    members = s.execute(select(SourceRecordRow.ref_key, SourceRecordRow.person_id).where(
+        SourceRecordRow.person_id.in_(person_ids), SourceRecordRow.entity == "person",
+        SourceRecordRow.deleted.is_(False))).all()
+    owner = {m.ref_key: m.person_id for m in members}
+    out: dict[str, list[dict[str, Any]]] = {pid: [] for pid in person_ids}
+    if owner:
+        for rec in _records(s, SourceRecordRow.subject_key.in_(list(owner)), SourceRecordRow.entity == "involvement"):
+            out[owner[rec["subject_key"]]].append(rec)
+    return out
+
+
+def _household(s: Any, row: PersonRow) -> list[dict[str, Any]]:
+    """Other people whose current address is the same (same postcode and first line, or UPRN)."""
+    address = (row.golden or {}).get("values", {}).get("address") or {}
+    if not row.postcode or not (address.get("lines") or address.get("uprn")):
+        return []
+    others = s.execute(select(PersonRow).where(PersonRow.postcode == row.postcode, PersonRow.id != row.id,
+                                               PersonRow.merged_into.is_(None)).limit(50)).scalars().all()
+    out = []
+    for other in others:
+        theirs = (other.golden or {}).get("values", {}).get("address") or {}
+        same_uprn = address.get("uprn") and address.get("uprn") == theirs.get("uprn")
+        same_line = (address.get("lines") or [None])[0] and \
+            _norm((address.get("lines") or [""])[0]) == _norm((theirs.get("lines") or [""])[0])
+        if same_uprn or same_line:
+            out.append({"id": other.id, "name": other.display_name, "birth_date": other.birth_date})
+    return out
+
+
+def _norm(line: str) -> str:
+    return " ".join(line.lower().replace(",", " ").split())
 
 
 def _record(row: SourceRecordRow) -> dict[str, Any]:
     return {"ref": row.ref_key, "system": row.system, "entity": row.entity, "source_id": row.source_id,
             "version": row.version, "observed_at": row.observed_at.isoformat() if row.observed_at else None,
-            "content_hash": row.content_hash, "canonical": row.canonical, "provenance": row.provenance}
+            "content_hash": row.content_hash, "canonical": row.canonical, "provenance": row.provenance,
+            "subject_key": row.subject_key, "person_id": row.person_id}
+

@@ -1,0 +1,200 @@
+"""Sign-in enforcement for the whole app: session and bearer-token authentication, CSRF on every
+form, idle and absolute session time-outs, and the `require_permission` decorator.
+
+Anything but /login, /health and static assets needs a signed-in user: pages redirect to the
+sign-in page, `/api/` answers 401 JSON. The JSON API also accepts `Authorization: Bearer
+<token>`; such a request carries no cookie, so it is the only kind exempt from the CSRF check.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import os
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import urlsplit
+
+from flask import Flask, abort, g, jsonify, redirect, render_template, request, session, url_for
+from flask_wtf.csrf import CSRFError, CSRFProtect
+
+from hub.services.view import Viewer, access_policy
+from hub.users import User, get_user, user_for_token
+
+PUBLIC_PATHS = ("/login", "/health")
+PUBLIC_PREFIXES = ("/static/",)
+IDLE_TIMEOUT = dt.timedelta(minutes=30)
+SESSION_LIFETIME = dt.timedelta(hours=8)
+
+csrf = CSRFProtect()
+
+
+def init_auth(app: Flask) -> None:
+    """Wire authentication into the app (called once by `create_app`)."""
+    secure = bool(app.config.get("SESSION_COOKIE_SECURE")) or os.environ.get("HUB_HTTPS") == "1"
+    app.config.update(
+        SESSION_COOKIE_SECURE=bool(secure),
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_NAME=app.config.get("SESSION_COOKIE_NAME", "hub_session"),
+        PERMANENT_SESSION_LIFETIME=SESSION_LIFETIME,
+        WTF_CSRF_CHECK_DEFAULT=False,  # checked in `_authenticate`, after bearer-token requests are set aside
+        WTF_CSRF_TIME_LIMIT=None,      # the token lives as long as the session
+    )
+    app.config.setdefault("HUB_IDLE_TIMEOUT", IDLE_TIMEOUT)
+    csrf.init_app(app)
+    app.before_request(_authenticate)
+    app.context_processor(lambda: {"current_user": g.get("user")})
+    app.register_error_handler(CSRFError, _csrf_failed)
+
+
+def _is_public(path: str) -> bool:
+    return path in PUBLIC_PATHS or path.startswith(PUBLIC_PREFIXES)
+
+
+def _wants_json() -> bool:
+    return request.path.startswith("/api/")
+
+
+def client_address() -> str:
+    return request.remote_addr or "unknown"
+
+
+def _authenticate() -> Any:
+    g.user = None
+    g.channel = "web"
+    header = request.headers.get("Authorization", "")
+    if header.startswith("Bearer ") and (_wants_json() or request.path == "/metrics"):
+        from admin_ui.app import current_hub
+
+        user = user_for_token(current_hub().store, header.removeprefix("Bearer ").strip())
+        if user is None:
+            return jsonify(error="unauthorised", detail="the bearer token is unknown, revoked or expired"), 401
+        g.user, g.channel = user, "api"
+        return None
+    if request.method not in ("GET", "HEAD", "OPTIONS"):
+        csrf.protect()
+    if _is_public(request.path):
+        return None
+    user = _session_user()
+    if user is None:
+        if _wants_json():
+            return jsonify(error="unauthorised", detail="sign in or send a bearer token"), 401
+        return redirect(url_for("auth.login", next=_safe_next(request.full_path)))
+    g.user = user
+    if _wants_json():
+        g.channel = "api"
+    return None
+
+
+def _session_user() -> User | None:
+    from admin_ui.app import current_hub
+
+    user_id = session.get("user_id")
+    if not user_id:
+        return None
+    now = dt.datetime.now(dt.timezone.utc)
+    last_seen = session.get("last_seen", 0)
+    signed_in = session.get("signed_in", 0)
+    idle = current_app_idle_timeout()
+    if now.timestamp() - last_seen > idle.total_seconds() or now.timestamp() - signed_in > SESSION_LIFETIME.total_seconds():
+        session.clear()
+        return None
+    user = get_user(current_hub().store, user_id)
+    if user is None:
+        session.clear()
+        return None
+    session["last_seen"] = int(now.timestamp())
+    return user
+
+
+def current_app_idle_timeout() -> dt.timedelta:
+    from flask import current_app
+
+    return current_app.config["HUB_IDLE_TIMEOUT"]
+
+
+def start_session(user: User) -> None:
+    """A fresh session for `user` (the old one is dropped, so a planted session id is useless)."""
+    session.clear()
+    session.permanent = True
+    now = int(dt.datetime.now(dt.timezone.utc).timestamp())
+    session.update(user_id=user.id, signed_in=now, last_seen=now)
+
+
+def end_session() -> None:
+    session.clear()
+
+
+def _safe_next(target: str | None) -> str:
+    """Only same-site paths are followed after sign-in (no open redirect)."""
+    if not target:
+        return "/"
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+        return "/"
+    return target.rstrip("?") or "/"
+
+
+def safe_next(target: str | None) -> str:
+    return _safe_next(target)
+
+
+def _csrf_failed(error: CSRFError) -> Any:
+    if _wants_json():
+        return jsonify(error="csrf", detail=error.description), 400
+    return render_template("auth/csrf.html", reason=error.description), 400
+
+
+def current_user() -> User:
+    user = g.get("user")
+    if user is None:
+        abort(401)
+    return user
+
+
+def current_viewer() -> Viewer:
+    """The signed-in user as the query layer sees them (roles, caseload, channel, address)."""
+    user = current_user()
+    return Viewer(user_id=user.id, username=user.username, roles=tuple(user.roles), worker_name=user.worker_name,
+                  teams=tuple(user.teams), client=client_address(), channel=g.get("channel", "web"))
+
+
+def has_permission(permission: str) -> bool:
+    user = g.get("user")
+    return user is not None and access_policy_for_app().permits(user.roles, permission)
+
+
+def access_policy_for_app():  # noqa: ANN201 - AccessPolicy, imported lazily by callers
+    from admin_ui.app import current_hub
+
+    return access_policy(current_hub())
+
+
+def require_permission(permission: str) -> Callable:
+    """Decorator: the view runs only for a user whose roles grant `permission` (see
+    config/access_policy.toml); anyone else gets 403 (JSON under /api/)."""
+
+    def decorate(view: Callable) -> Callable:
+        @functools.wraps(view)
+        def wrapped(*args: Any, **kwargs: Any) -> Any:
+            if g.get("user") is None:
+                if _wants_json():
+                    return jsonify(error="unauthorised"), 401
+                return redirect(url_for("auth.login", next=_safe_next(request.full_path)))
+            if not has_permission(permission):
+                from admin_ui.app import current_hub
+                from hub.audit import AuditEvent, record
+
+                record(current_hub().store, AuditEvent(g.user.username, "access_denied", outcome="refused",
+                                                       target=request.path, client=client_address(),
+                                                       detail={"permission": permission}))
+                if _wants_json():
+                    return jsonify(error="forbidden", detail=f"your role does not grant {permission!r}"), 403
+                return render_template("errors/403.html", reason=f"it needs the {permission!r} permission"), 403
+            return view(*args, **kwargs)
+
+        wrapped.required_permission = permission  # type: ignore[attr-defined]
+        return wrapped
+
+    return decorate

@@ -1,0 +1,125 @@
+"""Accounts, API tokens, sign-in attempts, break-glass grants and the hash-chained audit log."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import Boolean, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from hub.store.base import Base, utcnow
+
+
+class UserRow(Base):
+    """A local account. `worker_name` and `teams` tie the account to involvements' allocated
+    worker and team, which is how a legitimate relationship (caseload, team) is derived."""
+
+    __tablename__ = "hub_user"
+    __table_args__ = (UniqueConstraint("username", name="uq_hub_user_username"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    username: Mapped[str] = mapped_column(String(120))
+    display_name: Mapped[str] = mapped_column(String(200), default="")
+    password_hash: Mapped[str] = mapped_column(Text)
+    roles: Mapped[list[Any]]
+    worker_name: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    teams: Mapped[list[Any]]
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    locked_until: Mapped[dt.datetime | None] = mapped_column(nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class ApiTokenRow(Base):
+    """A bearer token for the JSON API; only its SHA-256 is kept (the token is shown once)."""
+
+    __tablename__ = "api_token"
+    __table_args__ = (UniqueConstraint("token_hash", name="uq_api_token_token_hash"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    user_id: Mapped[int] = mapped_column(Integer, index=True)
+    name: Mapped[str] = mapped_column(String(120), default="")
+    prefix: Mapped[str] = mapped_column(String(12))
+    token_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[dt.datetime | None] = mapped_column(nullable=True)
+    revoked: Mapped[bool] = mapped_column(Boolean, default=False)
+    last_used_at: Mapped[dt.datetime | None] = mapped_column(nullable=True)
+
+
+class LoginAttemptRow(Base):
+    """Every sign-in attempt, by account and by client address, for throttling and lock-out."""
+
+    __tablename__ = "login_attempt"
+    __table_args__ = (Index("ix_login_attempt_username_at", "username", "at"),
+                      Index("ix_login_attempt_ip_at", "ip", "at"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    username: Mapped[str] = mapped_column(String(120))
+    ip: Mapped[str] = mapped_column(String(64))
+    succeeded: Mapped[bool] = mapped_column(Boolean)
+    at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class BreakGlassRow(Base):
+    """Raised access to one person for a limited time, with the reason; reviewed by a data steward."""
+
+    __tablename__ = "break_glass"
+    __table_args__ = (Index("ix_break_glass_user_person", "user_id", "person_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    user_id: Mapped[int] = mapped_column(Integer)
+    username: Mapped[str] = mapped_column(String(120))
+    person_id: Mapped[str] = mapped_column(String(40))
+    reason: Mapped[str] = mapped_column(Text)
+    granted_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[dt.datetime]
+    reviewed_by: Mapped[str | None] = mapped_column(String(120), nullable=True)
+    reviewed_at: Mapped[dt.datetime | None] = mapped_column(nullable=True)
+    review_note: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class AuditRow(Base):
+    """One audited action. Rows are only ever appended; `entry_hash` chains each row to the one
+    before it (`prev_hash`), so an edited, removed or reordered row breaks the chain."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (UniqueConstraint("seq", name="uq_audit_log_seq"),
+                      Index("ix_audit_log_actor_at", "actor", "at"),
+                      Index("ix_audit_log_person", "person_id"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    seq: Mapped[int] = mapped_column(Integer)
+    at: Mapped[dt.datetime]
+    actor: Mapped[str] = mapped_column(String(120))
+    action: Mapped[str] = mapped_column(String(40))
+    outcome: Mapped[str] = mapped_column(String(20))
+    person_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    target: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    purpose: Mapped[str | None] = mapped_column(Text, nullable=True)
+    client: Mapped[str | None] = mapped_column(String(120), nullable=True)
+    detail: Mapped[dict[str, Any]]
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    entry_hash: Mapped[str] = mapped_column(String(64))
+
+
+class AuditHeadRow(Base):
+    """The single row holding the chain's last sequence number and hash; locked by each append so
+    concurrent writers serialise instead of forking the chain."""
+
+    __tablename__ = "audit_head"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, default=0)
+    entry_hash: Mapped[str] = mapped_column(String(64))
+
+
+class PolicyStateRow(Base):
+    """The hash of the access policy last loaded, so a changed policy file is audited once."""
+
+    __tablename__ = "policy_state"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    policy_hash: Mapped[str] = mapped_column(String(64))
+    source: Mapped[str] = mapped_column(Text, default="")
+    loaded_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
