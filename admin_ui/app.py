@@ -24,6 +24,9 @@ def create_app(hub: Hub, *, testing: bool = False, settings: dict[str, Any] | No
     )
     app.config.update(settings or {})
     app.extensions["hub"] = hub
+    from admin_ui.auth import init_auth
+
+    init_auth(app)  # sign-in required everywhere but /login, /health and static assets
     for package in ("admin_ui.api", "admin_ui.pages"):
         _register_blueprints(app, package)
 

@@ -12,6 +12,7 @@ from hub.config import HubConfig
 from hub.outbox import add_to_outbox
 from hub.services.persons import PersonNotFound, SearchQuery, get_person, search_persons
 from hub.worker import run_worker
+from tests.support.auth import create_user, login_client
 from tests.unit.hub.records_factory import deleted, involvement_record, person_record, upserted
 
 NHS_A = "9434765919"
@@ -82,7 +83,8 @@ def test_deletion_keeps_person_but_removes_record_from_view(hub):
 
 def test_api_lists_reads_and_documents_persons(hub):
     _flow(hub, [upserted(person_record("social_care", "C1", "Amy", "Smith", dt.date(2015, 3, 2)))])
-    client = create_app(hub, testing=True).test_client()
+    create_user(hub, "sw", ["social_worker"])
+    client = login_client(create_app(hub, testing=True), "sw")
     listing = client.get("/api/v1/persons?name=smi").get_json()
     assert listing["total"] == 1
     pid = listing["results"][0]["id"]
