@@ -1,0 +1,322 @@
+"""The routing worker: consumes the `routing` queue.
+
+* `route.changed` (published by the records worker when a mirrored person or
+  involvement changed): evaluates the routing rules (deliveries to other systems,
+  sent on as `route.apply`) and the alert rules (alerts stored and published as
+  `alert.raised`).
+* `route.apply`: calls the target system's adapter `apply` with the `WriteBack` it
+  carries (a write made through the hub, a propagation, or a routed change). A refusal
+  is recorded; an adapter that raises (system down) makes the bus retry with back-off
+  and, after the last attempt, dead-letter the message: the delivery stays `failing`
+  and visible, never lost.
+
+Every message is journalled (`processed`, with what became of it).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.orm import Session
+
+from adapters.port import WriteBack
+from canonical.messages import Envelope, MessageType
+from hub.bus.bindings import ROUTING_QUEUE
+from hub.bus.journal import Journal, JournalEvent, NullJournal
+from hub.bus.port import Bus
+from hub.inbox import claim_unseen
+from hub.outbox import add_to_outbox
+from hub.reconcile import AdapterFactory, default_adapter_factory
+from hub.store.base import utcnow
+from hub.store.engine import Store
+from hub.store.tables.ingest import AdapterRowHashRow
+from hub.store.tables.lifecycle import AlertRow, DeliveryRow, HubWriteRow, SystemPhaseRow
+from hub.store.tables.records import PersonRow, SourceRecordRow
+from hub.systems import SystemRegistry
+from routing.alerts import InvolvementFact, evaluate_household
+from routing.fields import changed_paths, flatten
+from routing.lifecycle import Phase
+from routing.rules import AlertRule, Change, RoutingConfig, deliveries
+
+CONSUMER = "routing-worker"
+ROUTED_ENTITIES = ("person", "involvement")
+HOUSEHOLD_KINDS = ("parent", "child", "carer", "sibling", "household_member")
+
+
+# -- the records worker's side: announce what changed, in its transaction ---------------------
+def note_change(session: Session, row: SourceRecordRow, before: dict[str, Any] | None) -> None:
+    """Remember that a mirrored record changed (called by the records worker before it commits)."""
+    if row.entity in ROUTED_ENTITIES and row.system != "hub" and before != row.canonical:
+        session.info.setdefault("route_changes", []).append((row.ref_key, row.system, row.entity, row.source_id,
+                                                            row.version, before, row.canonical))
+
+
+def publish_changes(session: Session) -> int:
+    """Put one `route.changed` message per noted change in the outbox of this transaction."""
+    noted = session.info.pop("route_changes", [])
+    envelopes = []
+    for ref_key, system, entity, source_id, version, before, after in noted:
+        changed = changed_paths(entity, before, after)
+        if not changed:
+            continue
+        envelopes.append(Envelope(type=MessageType.ROUTE_CHANGED, source_system=system, payload={
+            "ref": {"system": system, "entity": entity, "source_id": source_id}, "version": version,
+            "created": before is None, "changed": changed}))
+    add_to_outbox(session, envelopes)
+    return len(envelopes)
+
+
+def apply_envelope(system: str, writeback: WriteBack, *, kind: str, write_id: str | None = None,
+                   route: str | None = None, correlation_id: uuid.UUID | None = None) -> Envelope:
+    return Envelope(type=MessageType.ROUTE_APPLY, source_system=system, correlation_id=correlation_id, payload={
+        "target": system, "kind": kind, "write_id": write_id, "route": route,
+        "writeback": {"entity": writeback.entity, "operation": writeback.operation,
+                      "source_id": writeback.source_id, "values": dict(writeback.values),
+                      "expected_version": writeback.expected_version}})
+
+
+def record_delivery(session: Session, env: Envelope) -> None:
+    p = env.payload
+    wb = p["writeback"]
+    session.add(DeliveryRow(message_id=str(env.message_id), kind=p["kind"], write_id=p.get("write_id"),
+                            route=p.get("route"), system=p["target"], entity=wb["entity"],
+                            operation=wb["operation"], source_id=wb.get("source_id"), status="pending"))
+
+
+# -- the routing worker ----------------------------------------------------------------------
+class RoutingWorker:
+    def __init__(self, store: Store, systems: SystemRegistry, config: RoutingConfig, *,
+                 adapter_factory: AdapterFactory | None = None, journal: Journal | None = None,
+                 today: Callable[[], dt.date] | None = None, max_attempts: int = 5) -> None:
+        self.store, self.systems, self.config = store, systems, config
+        self.adapter_factory = adapter_factory or default_adapter_factory
+        self.journal = journal or NullJournal()
+        self.today = today or (lambda: utcnow().date())
+        self.max_attempts = max_attempts
+        self._adapters: dict[str, Any] = {}
+
+    def handle(self, batch: list[Envelope]) -> None:
+        for env in batch:  # each message its own transaction: an adapter call cannot be rolled back
+            if env.type == MessageType.ROUTE_APPLY:
+                self._apply(env)
+            else:
+                self._changed(env)
+
+    # route.changed -> deliveries and alerts
+    def _changed(self, env: Envelope) -> None:
+        with self.store.transaction() as s:
+            if not claim_unseen(s, CONSUMER, [str(env.message_id)]):
+                self.journal.record([JournalEvent.of(env, "processed", queue=ROUTING_QUEUE,
+                                                     detail="duplicate: already processed")], s)
+                return
+            if env.type != MessageType.ROUTE_CHANGED:
+                self.journal.record([JournalEvent.of(env, "processed", queue=ROUTING_QUEUE,
+                                                     detail=f"no routing rule handles {env.type.value}")], s)
+                return
+            ref = env.payload["ref"]
+            row = s.execute(select(SourceRecordRow).where(SourceRecordRow.ref_key == _key(ref))).scalar_one_or_none()
+            notes = []
+            if row is not None and not row.deleted:
+                notes += self._route(s, env, row)
+                notes += self._alerts(s, env, row)
+            self.journal.record([JournalEvent.of(env, "processed", queue=ROUTING_QUEUE,
+                                                 detail="; ".join(notes) or "no route or alert applies")], s)
+
+    def _route(self, s: Session, env: Envelope, row: SourceRecordRow) -> list[str]:
+        change = Change(system=row.system, entity=row.entity, source_id=row.source_id,
+                        changed=dict(env.payload.get("changed") or {}), current=flatten(row.entity, row.canonical))
+        phases = {r.system: Phase(r.phase) for r in s.execute(select(SystemPhaseRow)).scalars()}
+        notes, out = [], []
+        for d in deliveries(self.config, change):
+            if not phases.get(d.target, Phase.CONNECTED).adapter_enabled:
+                notes.append(f"route {d.route}: {d.target} is {phases[d.target].value}, not sent")
+                continue
+            person_id = _person_of(s, row)
+            targets = _records_of(s, person_id, d.target, row.entity) if person_id else []
+            if not targets:
+                notes.append(f"route {d.route}: no {row.entity} record of this person in {d.target}")
+                continue
+            for target in targets:
+                block, legacy_id = legacy_row_of(s, target)
+                wb = WriteBack(entity=block, operation=d.operation, source_id=legacy_id, values=d.values)
+                out.append(apply_envelope(d.target, wb, kind="route", route=d.route, correlation_id=env.message_id))
+                notes.append(f"route {d.route}: sent {sorted(d.values)} to {target.ref_key}")
+        for e in out:
+            record_delivery(s, e)
+        add_to_outbox(s, out)
+        return notes
+
+    def _alerts(self, s: Session, env: Envelope, row: SourceRecordRow) -> list[str]:
+        person_id = _person_of(s, row)
+        if not person_id or not self.config.alert:
+            return []
+        notes = []
+        for rule in self.config.alert:
+            members = household(s, person_id, same_address=rule.same_address)
+            facts = involvements_of(s, members)
+            decision = evaluate_household(rule, "+".join(sorted(members)), sorted(members), facts, self.today())
+            if decision is None:
+                continue
+            if _already_raised(s, rule, members, set(decision.services), decision.window[0]):
+                notes.append(f"alert {rule.name}: already raised for this household")
+                continue
+            alert = Envelope(type=MessageType.ALERT_RAISED, source_system="hub", correlation_id=env.message_id,
+                             payload={"rule": rule.name, "team": decision.team, "persons": list(decision.persons),
+                                      "services": list(decision.services), "explanation": decision.explanation,
+                                      "involvements": list(decision.involvements)})
+            s.add(AlertRow(rule=rule.name, team=decision.team, household_key=decision.household_key[:300],
+                           persons=list(decision.persons), services=list(decision.services),
+                           evidence={"explanation": decision.explanation, **decision.evidence},
+                           message_id=str(alert.message_id), raised_at=utcnow()))
+            add_to_outbox(s, [alert])
+            notes.append(f"alert {rule.name} raised to {decision.team}: {decision.explanation}")
+        return notes
+
+    # route.apply -> adapter.apply
+    def _apply(self, env: Envelope) -> None:
+        p = env.payload
+        wb = WriteBack(**{**p["writeback"], "values": p["writeback"]["values"]})
+        with self.store.transaction() as s:
+            delivery = s.execute(select(DeliveryRow).where(DeliveryRow.message_id == str(env.message_id))
+                                 ).scalar_one_or_none()
+            if delivery is not None and delivery.status in ("applied", "refused"):
+                self.journal.record([JournalEvent.of(env, "processed", queue=ROUTING_QUEUE,
+                                                     detail=f"duplicate: already {delivery.status}")], s)
+                return
+        try:
+            result = self._adapter(p["target"]).apply(wb)
+        except Exception as exc:  # the legacy system is down: recorded, then re-raised for the bus to retry
+            self._failing(env, f"{type(exc).__name__}: {exc}")
+            raise
+        status = "applied" if result.accepted else "refused"
+        with self.store.transaction() as s:
+            s.execute(update(DeliveryRow).where(DeliveryRow.message_id == str(env.message_id)).values(
+                status=status, detail=result.detail, source_id=result.source_id or wb.source_id,
+                attempts=DeliveryRow.attempts + 1, updated_at=utcnow()))
+            if p.get("write_id"):
+                _settle_write(s, p["write_id"])
+            self.journal.record([JournalEvent.of(env, "processed", queue=ROUTING_QUEUE, detail=(
+                f"{p['kind']} {wb.operation} {wb.entity} {status} by {p['target']}: {result.detail}"))], s)
+
+    def _failing(self, env: Envelope, error: str) -> None:
+        with self.store.transaction() as s:
+            s.execute(update(DeliveryRow).where(DeliveryRow.message_id == str(env.message_id)).values(
+                status="failing", detail=error, attempts=DeliveryRow.attempts + 1, updated_at=utcnow()))
+            if env.payload.get("write_id"):
+                _settle_write(s, env.payload["write_id"])
+
+    def _adapter(self, system: str) -> Any:
+        if system not in self._adapters:
+            self._adapters[system] = self.adapter_factory(self.systems.get(system))
+        return self._adapters[system]
+
+
+def _settle_write(s: Session, write_id: str) -> None:
+    """A write's status follows its deliveries: applied when all are, failed/refused as soon as one is."""
+    write = s.get(HubWriteRow, write_id)
+    if write is None:
+        return
+    statuses = [d.status for d in s.execute(select(DeliveryRow).where(DeliveryRow.write_id == write_id)).scalars()]
+    deliveries_d = [{"system": d.system, "status": d.status, "detail": d.detail, "attempts": d.attempts}
+                    for d in s.execute(select(DeliveryRow).where(DeliveryRow.write_id == write_id)).scalars()]
+    if "refused" in statuses:
+        status = "refused"
+    elif "failing" in statuses:
+        status = "failing"
+    elif statuses and all(x == "applied" for x in statuses):
+        status = "applied" if write.mode == "legacy" else "written"
+    else:
+        status = write.status
+    write.status = status
+    write.response = {**(write.response or {}), "status": status, "deliveries": deliveries_d}
+
+
+def _key(ref: dict[str, Any]) -> str:
+    return f"{ref['system']}/{ref['entity']}/{ref['source_id']}"
+
+
+def _person_of(s: Session, row: SourceRecordRow) -> str | None:
+    if row.entity == "person":
+        return row.person_id
+    if row.subject_key:
+        return s.execute(select(SourceRecordRow.person_id).where(SourceRecordRow.ref_key == row.subject_key)).scalar()
+    return None
+
+
+def _records_of(s: Session, person_id: str, system: str, entity: str) -> list[SourceRecordRow]:
+    return list(s.execute(select(SourceRecordRow).where(
+        SourceRecordRow.person_id == person_id, SourceRecordRow.system == system,
+        SourceRecordRow.entity == "person", SourceRecordRow.deleted.is_(False))).scalars()) if entity == "person" else []
+
+
+def legacy_row_of(s: Session, record: SourceRecordRow) -> tuple[str, str]:
+    """The mapping entity block and legacy row id that produced a mirrored record."""
+    rows = s.execute(select(AdapterRowHashRow.entity, AdapterRowHashRow.source_id, AdapterRowHashRow.record_keys)
+                     .where(AdapterRowHashRow.system == record.system,
+                            AdapterRowHashRow.source_id == record.source_id)).all()
+    for r in rows:
+        if record.ref_key in (r.record_keys or []):
+            return r.entity, r.source_id
+    return record.entity, record.source_id
+
+
+def household(s: Session, person_id: str, *, same_address: bool = True) -> set[str]:
+    """The person and everyone linked to them by a relationship record or the same current address."""
+    members = {person_id}
+    keys = set(s.execute(select(SourceRecordRow.ref_key).where(
+        SourceRecordRow.person_id == person_id, SourceRecordRow.entity == "person")).scalars())
+    if keys:
+        rels = s.execute(select(SourceRecordRow.canonical).where(
+            SourceRecordRow.entity == "relationship", SourceRecordRow.deleted.is_(False),
+            SourceRecordRow.subject_key.in_(keys))).scalars().all()
+        related = {_key(r["related"]) for r in rels if r.get("kind") in HOUSEHOLD_KINDS and r.get("related")}
+        if related:
+            members |= {p for p in s.execute(select(SourceRecordRow.person_id).where(
+                SourceRecordRow.ref_key.in_(related))).scalars() if p}
+    if same_address:
+        me = s.get(PersonRow, person_id)
+        address = ((me.golden or {}).get("values", {}).get("address") or {}) if me else {}
+        if me and me.postcode and address.get("lines"):
+            first = str(address["lines"][0]).strip().lower()
+            for other in s.execute(select(PersonRow).where(PersonRow.postcode == me.postcode,
+                                                           PersonRow.merged_into.is_(None))).scalars():
+                lines = ((other.golden or {}).get("values", {}).get("address") or {}).get("lines") or []
+                if lines and str(lines[0]).strip().lower() == first:
+                    members.add(other.id)
+    return members
+
+
+def involvements_of(s: Session, person_ids: set[str]) -> list[InvolvementFact]:
+    keys = dict(s.execute(select(SourceRecordRow.ref_key, SourceRecordRow.person_id).where(
+        SourceRecordRow.person_id.in_(person_ids), SourceRecordRow.entity == "person")).all())
+    if not keys:
+        return []
+    rows = s.execute(select(SourceRecordRow.ref_key, SourceRecordRow.subject_key, SourceRecordRow.canonical).where(
+        SourceRecordRow.entity == "involvement", SourceRecordRow.deleted.is_(False),
+        SourceRecordRow.subject_key.in_(list(keys)))).all()
+    out = []
+    for r in rows:
+        c = r.canonical
+        out.append(InvolvementFact(person_id=keys[r.subject_key], ref=r.ref_key, service_category=c["service_category"],
+                                   started_on=dt.date.fromisoformat(c["started_on"]),
+                                   ended_on=dt.date.fromisoformat(c["ended_on"]) if c.get("ended_on") else None,
+                                   team=c.get("team")))
+    return out
+
+
+def _already_raised(s: Session, rule: AlertRule, members: set[str], services: set[str], since: dt.date) -> bool:
+    """An alert of this rule for any of these people, since the window began, covering these services."""
+    recent = s.execute(select(AlertRow).where(AlertRow.rule == rule.name, or_(
+        AlertRow.raised_at >= dt.datetime.combine(since, dt.time(), tzinfo=dt.timezone.utc),
+        AlertRow.status == "open"))).scalars()
+    return any(set(a.persons) & members and services <= set(a.services) for a in recent)
+
+
+def run_routing_worker(bus: Bus, worker: RoutingWorker, *, batch_size: int = 50, max_messages: int | None = None,
+                       idle_timeout_s: float | None = None, should_stop: Callable[[], bool] | None = None) -> int:
+    return bus.consume(ROUTING_QUEUE, worker.handle, batch_size=batch_size, max_messages=max_messages,
+                       idle_timeout_s=idle_timeout_s, should_stop=should_stop)
