@@ -22,6 +22,7 @@ from hub.bus.journal import Journal, JournalEvent, NullJournal
 from hub.bus.port import Bus
 from hub.inbox import claim_unseen
 from hub.persons import DeterministicLinker, PersonLinker, refresh_person
+from hub.routing_worker import note_change, publish_changes
 from hub.store.base import utcnow
 from hub.store.engine import Store
 from hub.store.tables.records import SourceRecordRow
@@ -54,6 +55,7 @@ class RecordsWorker:
             session.flush()
             for person_id in touched:
                 refresh_person(session, person_id)
+            publish_changes(session)  # route.changed for the routing worker, in this same transaction
             now = utcnow()
             self.journal.record([
                 JournalEvent.of(e, "processed", queue=RECORDS_QUEUE,
@@ -71,6 +73,7 @@ class RecordsWorker:
                                   source_id=record.ref.source_id)
             session.add(row)
         previous_person = row.person_id
+        before = row.canonical if row.id is not None and not row.deleted else None
         row.content_hash = record.content_hash
         row.version = record.version
         row.observed_at = record.observed_at
@@ -80,6 +83,7 @@ class RecordsWorker:
         row.deleted = False
         subject = record.canonical.get("subject")
         row.subject_key = SourceRef.model_validate(subject).key if subject else None
+        note_change(session, row, before)
         if record.ref.entity != EntityKind.PERSON:
             return set()
         session.flush()
