@@ -1,0 +1,10 @@
+"""The sample legacy estate: a synthetic county's children's services spread over six
+legacy systems, each in its own format and with the mess real legacy data has.
+
+The layout of every system is documented in `docs/estate.md`; the mapping files in
+`systems/` are written against it.
+"""
+
+from hub.estate.generator import DEFAULT_AS_OF, SYSTEMS, Manifest, generate
+
+__all__ = ["DEFAULT_AS_OF", "SYSTEMS", "Manifest", "generate"]
