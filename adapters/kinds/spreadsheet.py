@@ -164,28 +164,71 @@ def _read_csv(path: Path, label: str, source: Mapping[str, Any], entity: Mapping
     encoding, delimiter = _csv_settings(path, source, entity)
     header_at = _header_row(entity)
     header: list[str] | None = None
-    with path.open("r", encoding=encoding, errors="strict", newline="") as fh:
-        reader = csv.reader(fh, delimiter=delimiter, quotechar='"', strict=False)
-        try:
-            for cells in reader:
-                if header is None:
-                    if reader.line_num >= header_at:
-                        header = _clean_header(cells)
-                        if header_only:
-                            yield label, header, []
-                            return
-                    continue
-                if not cells or all(not c.strip() for c in cells):
-                    continue  # a blank line holds no record
-                yield f"{label}:{reader.line_num}", header, cells
-        except UnicodeDecodeError as exc:
-            yield SourceFailure(f"{label}:{reader.line_num + 1}", (
-                f"cannot decode {label} as {encoding} at line {reader.line_num + 1}: {exc.reason}; "
-                "set `encoding` in the mapping's [source] or entity",))
-        except csv.Error as exc:
-            yield SourceFailure(f"{label}:{reader.line_num}", (f"CSV error in {label}: {exc}",))
+    lines = _LineDecoder(path, encoding)
+    reader = csv.reader(lines, delimiter=delimiter, quotechar='"', strict=False)
+    try:
+        for cells in reader:
+            if header is None:
+                if reader.line_num >= header_at and any(c.strip() for c in cells):
+                    header = _clean_header(cells)
+                    if header_only:
+                        yield label, header, []
+                        return
+                continue
+            if not cells or all(not c.strip() for c in cells):
+                continue  # a blank line holds no record
+            yield f"{label}:{reader.line_num}", header, cells
+    except UnicodeDecodeError as exc:
+        yield SourceFailure(f"{label}:{lines.number}", (
+            f"cannot decode {label} as {encoding} at line {lines.number}: {exc.reason}; the rest of the file "
+            "was not read (set `encoding` in the mapping's [source] or entity)",), lines.bad_excerpt)
+    except csv.Error as exc:
+        yield SourceFailure(f"{label}:{reader.line_num}", (f"CSV error in {label}: {exc}",))
+    finally:
+        lines.close()
     if header is None:
         yield SourceFailure(label, (f"{label} is empty: no header row",))
+
+
+class _LineDecoder:
+    """Decodes a CSV file line by line, so the rows before an undecodable line are kept
+    and the failure names the physical line."""
+
+    def __init__(self, path: Path, encoding: str) -> None:
+        self.encoding, self.number, self.bad_excerpt = encoding, 0, ""
+        wide = codecs.lookup(encoding).name.startswith(("utf-16", "utf-32"))
+        self._text = path.open("r", encoding=encoding, newline="") if wide else None
+        self._bytes = None if wide else path.open("rb")
+        self._first = True
+
+    def __iter__(self) -> Iterator[str]:
+        return self
+
+    def __next__(self) -> str:
+        if self._text is not None:
+            self.number += 1
+            line = self._text.readline()
+            if not line:
+                raise StopIteration
+            return line
+        raw = self._bytes.readline()
+        if not raw:
+            raise StopIteration
+        self.number += 1
+        try:
+            line = raw.decode(self.encoding)
+        except UnicodeDecodeError:
+            self.bad_excerpt = raw[:500].decode(self.encoding, errors="replace")
+            raise
+        if self._first:
+            self._first = False
+            line = line.lstrip("\ufeff")
+        return line
+
+    def close(self) -> None:
+        for fh in (self._text, self._bytes):
+            if fh is not None:
+                fh.close()
 
 
 # --- XLSX ---
