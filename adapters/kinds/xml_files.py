@@ -226,7 +226,8 @@ class XmlFilesAdapter:
                                  excerpt(raw))
         scan.see(source_id)
         if reader.delete is not None and reader.delete(elem) is True:
-            return RawChange(reader.name, source_id, None, location)
+            # a removal of a record the hub does not hold (or already deleted) has nothing to say
+            return RawChange(reader.name, source_id, None, location) if source_id in scan.known else None
         raw = reader.raw(elem)
         if scan.known.get(source_id) == content_hash(raw):
             return None
