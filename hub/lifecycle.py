@@ -23,15 +23,28 @@ from sqlalchemy.orm import Session
 from adapters.port import RawChange
 from hub.ingest import IngestService, RunFigures
 from hub.outbox import OutboxRelay
-from hub.reconcile import ReconciliationFailed, Reconciler
+from hub.reconcile import Reconciler, ReconciliationFailed
 from hub.store.base import utcnow
 from hub.store.engine import Store
 from hub.store.tables.ingest import IngestRunRow
-from hub.store.tables.lifecycle import DeliveryRow, PhaseTransitionRow, SystemArchiveRow, SystemPhaseRow
+from hub.store.tables.lifecycle import (
+    DeliveryRow,
+    PhaseTransitionRow,
+    SystemArchiveRow,
+    SystemPhaseRow,
+)
 from hub.store.tables.records import QuarantineRow, SourceRecordRow
 from hub.systems import SystemRegistry, UnknownSystem
 from routing.lifecycle import (
-    GATES, CheckResult, Direction, Phase, PhaseGateFailed, Transition, TransitionRefused, decide, target_of,
+    GATES,
+    CheckResult,
+    Direction,
+    Phase,
+    PhaseGateFailed,
+    Transition,
+    TransitionRefused,
+    decide,
+    target_of,
 )
 from routing.readiness import ReadinessFacts, ReadinessPolicy, evaluate
 from routing.sor import SorMatrix, load_overrides
@@ -295,7 +308,7 @@ class ArchiveWriter:
         stamp = utcnow().strftime("%Y%m%dT%H%M%S%fZ")
         self.path = directory / f"{system}-{stamp}.jsonl.gz"
         self.system = system
-        self._file = gzip.open(self.path, "wt", encoding="utf-8")
+        self._file = gzip.open(self.path, "wt", encoding="utf-8")  # noqa: SIM115 - streamed across calls
         self.rows = 0
         self.by_entity: dict[str, int] = {}
 
@@ -363,7 +376,7 @@ def _last_write(s: Session, system: str) -> dt.datetime | None:
 
 
 def _aware(t: dt.datetime) -> dt.datetime:
-    return t if t.tzinfo else t.replace(tzinfo=dt.timezone.utc)
+    return t if t.tzinfo else t.replace(tzinfo=dt.UTC)
 
 
 def _step(phase: Phase, direction: Direction) -> str | None:

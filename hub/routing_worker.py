@@ -311,7 +311,7 @@ def involvements_of(s: Session, person_ids: set[str]) -> list[InvolvementFact]:
 def _already_raised(s: Session, rule: AlertRule, members: set[str], services: set[str], since: dt.date) -> bool:
     """An alert of this rule for any of these people, since the window began, covering these services."""
     recent = s.execute(select(AlertRow).where(AlertRow.rule == rule.name, or_(
-        AlertRow.raised_at >= dt.datetime.combine(since, dt.time(), tzinfo=dt.timezone.utc),
+        AlertRow.raised_at >= dt.datetime.combine(since, dt.time(), tzinfo=dt.UTC),
         AlertRow.status == "open"))).scalars()
     return any(set(a.persons) & members and services <= set(a.services) for a in recent)
 

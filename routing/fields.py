@@ -75,3 +75,50 @@ def changed_paths(entity: str, before: dict[str, Any] | None, after: dict[str, A
 
 def changed_fields(entity: str, before: dict[str, Any] | None, after: dict[str, Any]) -> list[str]:
     return sorted({group_of(p) for p in changed_paths(entity, before, after)})
+
+
+class UnknownPath(ValueError):
+    """A change names a path that is not in the canonical vocabulary of the entity."""
+
+
+def apply_person_paths(person: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+    """A canonical person (JSON) with flat-path changes applied to its current values."""
+    unknown = sorted(set(changes) - set(PERSON_PATHS))
+    if unknown:
+        raise UnknownPath(f"unknown person field(s) {unknown}; known: {', '.join(PERSON_PATHS)}")
+    out = {k: v for k, v in person.items()}
+    groups = {group_of(p) for p in changes}
+    if "name" in groups:
+        current = _current(out.get("names"), legal_only=True)
+        new = {**current, **{p.split(".", 1)[1]: v for p, v in changes.items() if p.startswith("name.")}}
+        new.setdefault("type", "legal")
+        out["names"] = [new] + [n for n in out.get("names") or [] if n is not current and n != current]
+    if "address" in groups:
+        current = _current(out.get("addresses"))
+        flat = flatten_person(out)
+        flat.update({p: v for p, v in changes.items() if p.startswith("address.")})
+        lines = [x for x in (flat["address.line1"], flat["address.line2"]) if x]
+        new = {**{k: v for k, v in current.items() if k not in ("lines", "town", "postcode", "uprn")},
+               "lines": lines, "town": flat["address.town"], "postcode": flat["address.postcode"],
+               "uprn": flat["address.uprn"]}
+        out["addresses"] = [new] + [a for a in out.get("addresses") or [] if a is not current and a != current]
+    if "contacts" in groups:
+        contacts = list(out.get("contacts") or [])
+        for path, value in changes.items():
+            if path.startswith("contact."):
+                kind = path.split(".", 1)[1]
+                contacts = [c for c in contacts if c.get("kind") != kind or (c.get("period") or {}).get("end")]
+                if value:
+                    contacts.insert(0, {"kind": kind, "value": value})
+        out["contacts"] = contacts
+    for path in ("sex", "ethnicity", "first_language", "death_date"):
+        if path in changes:
+            out[path] = changes[path]
+    if "birth_date" in changes:
+        out["birth_date"] = {"value": changes["birth_date"], "precision": "day"} if changes["birth_date"] else None
+    return out
+
+
+def present(values: dict[str, Any]) -> dict[str, Any]:
+    """Only the paths that have a value (what a create sends)."""
+    return {p: v for p, v in values.items() if v not in (None, "", [], {})}
