@@ -106,6 +106,7 @@ class Redactor:
         child_in_care = in_care(bundle.involvements, self.today)
         addr_level = self.address_level(child_in_care)
         golden = golden_record([_member(m) for m in members]) if members else {"values": {}, "provenance": {}}
+        family = self._family(bundle, derived)
         return {
             "id": bundle.id,
             "requested_id": bundle.requested_id,
@@ -120,8 +121,8 @@ class Redactor:
             "timeline": [self._involvement(inv, lvl) for inv, lvl in _newest_first(invs) if lvl >= Level.SUMMARY],
             "open_involvements": [self._involvement(inv, lvl) for inv, lvl in _newest_first(invs)
                                   if lvl >= Level.SUMMARY and _is_open(inv, self.today)],
-            "collective_occurrences": self._collective(invs, bundle),
-            "family": self._family(bundle, derived),
+            "collective_occurrences": self._collective(invs, bundle, {f["id"] for f in family}),
+            "family": family,
             "household": bundle.household if addr_level >= Level.SUMMARY else [],
             "source_records": [self._source_record(m, addr_level) for m in members],
             "data_quality": _quality_flags(members),
@@ -180,9 +181,10 @@ class Redactor:
                 "source_id": inv["source_id"] if full else None,
                 "provenance": inv["provenance"] if full else None}
 
-    def _collective(self, invs: list[tuple[dict[str, Any], Level]], bundle: Bundle) -> dict[str, Any]:
-        family = [(inv, self.involvement_level(inv)) for members in bundle.family_involvements.values()
-                  for inv in members]
+    def _collective(self, invs: list[tuple[dict[str, Any], Level]], bundle: Bundle,
+                    family_ids: set[str]) -> dict[str, Any]:
+        family = [(inv, self.involvement_level(inv)) for pid, members in bundle.family_involvements.items()
+                  if pid in family_ids for inv in members]
         family = [(inv, lvl) for inv, lvl in family if lvl >= Level.EXISTS]
         out: dict[str, Any] = {}
         for days in WINDOWS:
