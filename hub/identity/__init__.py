@@ -1,0 +1,1 @@
+"""The master identity index in the hub: store repository, the linker the worker uses, review queue, stewardship, training and evaluation."""

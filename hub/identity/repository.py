@@ -1,0 +1,183 @@
+"""The identity index in the store: features and blocking keys per record, link
+evidence, review pairs, constraints and the identity audit log. Every function
+takes the caller's session, so linking happens inside the worker's transaction.
+
+Look-ups are per batch: one query per blocking rule for all the batch's keys, one
+for the candidates' features, one for their persons' NHS numbers, one for
+stewards' constraints.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from sqlalchemy import delete, insert, or_, select, update
+from sqlalchemy.orm import Session
+
+from hub.store.base import utcnow
+from hub.store.tables.identity import (
+    IdentityAuditRow, IdentityBlockKeyRow, IdentityConstraintRow, IdentityLinkRow, IdentityRecordRow,
+    IdentityReviewRow,
+)
+from hub.store.tables.records import PersonIdentifierRow, PersonRow, SourceRecordRow
+from identity_index.engine import IncrementalIndex
+from identity_index.features import PersonFeatures
+from identity_index.scoring import PairScore
+
+CHUNK = 500
+
+
+def chunks(values: Sequence[Any], size: int = CHUNK) -> Iterable[Sequence[Any]]:
+    for i in range(0, len(values), size):
+        yield values[i:i + size]
+
+
+def load_slice(session: Session, index: IncrementalIndex, keys: Iterable[tuple[str, str]],
+               placing: set[str]) -> int:
+    """Load into `index` every stored record sharing a blocking key with the records being
+    placed (`placing`: their refs), their persons' NHS numbers and stewards' constraints.
+    Returns the number of records loaded."""
+    by_rule: dict[str, set[str]] = defaultdict(set)
+    for rule, key in keys:
+        by_rule[rule].add(key)
+    refs: set[str] = set()
+    for rule, values in by_rule.items():
+        for part in chunks(sorted(values)):
+            refs.update(session.execute(select(IdentityBlockKeyRow.ref_key).where(
+                IdentityBlockKeyRow.rule == rule, IdentityBlockKeyRow.key.in_(part))).scalars())
+    refs |= placing
+    persons: set[str] = set()
+    loaded = 0
+    for part in chunks(sorted(refs)):
+        for row in session.execute(select(IdentityRecordRow).where(IdentityRecordRow.ref_key.in_(part))).scalars():
+            if row.ref_key not in placing:
+                index.load(PersonFeatures.from_json(row.features), row.person_id)
+                loaded += 1
+            persons.add(row.person_id)
+    for part in chunks(sorted(persons)):
+        nhs: dict[str, set[str]] = defaultdict(set)
+        for pid, value, record_key in session.execute(select(
+                PersonIdentifierRow.person_id, PersonIdentifierRow.value, PersonIdentifierRow.record_key).where(
+                PersonIdentifierRow.person_id.in_(part), PersonIdentifierRow.scheme == "nhs_number")):
+            if record_key not in placing:
+                nhs[pid].add(value)
+        for pid, values in nhs.items():
+            index.load_person_nhs(pid, values)
+    for a, b, same in constraints_touching(session, refs):
+        index.load_constraint(a, b, same)
+    return loaded
+
+
+def constraints_touching(session: Session, refs: Iterable[str]) -> list[tuple[str, str, bool]]:
+    out = []
+    for part in chunks(sorted(set(refs))):
+        out += [(r.ref_a, r.ref_b, r.same) for r in session.execute(select(IdentityConstraintRow).where(
+            or_(IdentityConstraintRow.ref_a.in_(part), IdentityConstraintRow.ref_b.in_(part)))).scalars()]
+    return out
+
+
+def current_person(session: Session, ref: str) -> str | None:
+    return session.execute(select(IdentityRecordRow.person_id).where(IdentityRecordRow.ref_key == ref)).scalar()
+
+
+def members(session: Session, person_ids: Iterable[str]) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = defaultdict(list)
+    for part in chunks(sorted(set(person_ids))):
+        for ref, pid in session.execute(select(IdentityRecordRow.ref_key, IdentityRecordRow.person_id).where(
+                IdentityRecordRow.person_id.in_(part))):
+            out[pid].append(ref)
+    return out
+
+
+def save_record(session: Session, features: PersonFeatures, person_id: str,
+                keys: Sequence[tuple[str, str]], *, existed: bool) -> None:
+    """Upsert the record's features and person; replace its blocking keys."""
+    if existed:
+        session.execute(update(IdentityRecordRow).where(IdentityRecordRow.ref_key == features.ref).values(
+            person_id=person_id, features=features.to_json(), updated_at=utcnow()))
+        session.execute(delete(IdentityBlockKeyRow).where(IdentityBlockKeyRow.ref_key == features.ref))
+    else:
+        session.execute(insert(IdentityRecordRow), [dict(
+            ref_key=features.ref, person_id=person_id, features=features.to_json(), updated_at=utcnow())])
+    if keys:
+        session.execute(insert(IdentityBlockKeyRow), [dict(rule=r, key=k[:200], ref_key=features.ref)
+                                                       for r, k in keys])
+
+
+def forget_record(session: Session, ref: str) -> None:
+    session.execute(delete(IdentityBlockKeyRow).where(IdentityBlockKeyRow.ref_key == ref))
+    session.execute(delete(IdentityRecordRow).where(IdentityRecordRow.ref_key == ref))
+
+
+def move_records(session: Session, refs: Sequence[str], person_id: str) -> None:
+    for part in chunks(list(refs)):
+        session.execute(update(IdentityRecordRow).where(IdentityRecordRow.ref_key.in_(part))
+                        .values(person_id=person_id))
+        session.execute(update(SourceRecordRow).where(SourceRecordRow.ref_key.in_(part))
+                        .values(person_id=person_id))
+
+
+def retire_person(session: Session, retired: str, survivor: str) -> list[str]:
+    """Move every record of `retired` to `survivor` and leave a redirect; returns the refs moved."""
+    refs = list(session.execute(select(SourceRecordRow.ref_key).where(
+        SourceRecordRow.person_id == retired, SourceRecordRow.entity == "person")).scalars())
+    move_records(session, refs, survivor)
+    session.execute(update(PersonRow).where(PersonRow.id == retired).values(merged_into=survivor))
+    session.execute(update(PersonRow).where(PersonRow.merged_into == retired).values(merged_into=survivor))
+    session.execute(delete(PersonIdentifierRow).where(PersonIdentifierRow.person_id == retired))
+    return refs
+
+
+def add_link(session: Session, ref: str, person_id: str, *, made_by: str, model_version: str,
+             score: PairScore | None = None, prior_weight: float = 0.0, rule: str | None = None,
+             actor: str | None = None, note: str | None = None) -> None:
+    explanation: dict[str, Any] = score.explanation(prior_weight) if score else {}
+    if note:
+        explanation["note"] = note
+    session.execute(insert(IdentityLinkRow), [dict(
+        ref_key=ref, person_id=person_id, made_by=made_by, rule=rule or (score.rule if score else None),
+        matched_ref=(score.ref_b if score.ref_a == ref else score.ref_a) if score else None,
+        match_weight=score.match_weight if score else None, probability=score.probability if score else None,
+        explanation=explanation, model_version=model_version, actor=actor, created_at=utcnow())])
+
+
+def add_review(session: Session, score: PairScore, *, model_version: str, prior_weight: float) -> bool:
+    """Queue a pair for clerical review unless it is queued or decided already."""
+    a, b = sorted((score.ref_a, score.ref_b))
+    exists = session.execute(select(IdentityReviewRow.id).where(
+        IdentityReviewRow.ref_a == a, IdentityReviewRow.ref_b == b)).scalar()
+    if exists or constraint_between(session, a, b) is not None:
+        return False
+    session.execute(insert(IdentityReviewRow), [dict(
+        ref_a=a, ref_b=b, match_weight=score.match_weight, probability=score.probability,
+        explanation=score.explanation(prior_weight), model_version=model_version, status="open",
+        created_at=utcnow())])
+    return True
+
+
+def constraint_between(session: Session, ref_a: str, ref_b: str) -> bool | None:
+    a, b = sorted((ref_a, ref_b))
+    return session.execute(select(IdentityConstraintRow.same).where(
+        IdentityConstraintRow.ref_a == a, IdentityConstraintRow.ref_b == b)).scalar()
+
+
+def set_constraint(session: Session, ref_a: str, ref_b: str, *, same: bool, actor: str, reason: str) -> None:
+    a, b = sorted((ref_a, ref_b))
+    row = session.get(IdentityConstraintRow, (a, b))
+    if row is None:
+        session.add(IdentityConstraintRow(ref_a=a, ref_b=b, same=same, decided_by=actor, reason=reason,
+                                          created_at=utcnow()))
+    else:
+        row.same, row.decided_by, row.reason, row.created_at = same, actor, reason, utcnow()
+
+
+def audit(session: Session, actor: str, action: str, detail: dict[str, Any]) -> None:
+    session.execute(insert(IdentityAuditRow), [dict(at=utcnow(), actor=actor, action=action, detail=detail)])
+
+
+def person_version(session: Session, person_id: str) -> int:
+    """The version the person will have after its next refresh."""
+    version = session.execute(select(PersonRow.version).where(PersonRow.id == person_id)).scalar()
+    return (version or 0) + 1

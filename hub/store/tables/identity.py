@@ -1,0 +1,111 @@
+"""The master identity index: each person record's features and blocking keys, the
+evidence of every link, clerical review pairs, stewards' constraints and an
+append-only log of identity decisions."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import Float, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from hub.store.base import Base, utcnow
+
+
+class IdentityRecordRow(Base):
+    """A live person record as the index sees it: its features and its person."""
+
+    __tablename__ = "identity_record"
+    __table_args__ = (Index("ix_identity_record_person", "person_id"),)
+
+    ref_key: Mapped[str] = mapped_column(String(300), primary_key=True)
+    person_id: Mapped[str] = mapped_column(String(40))
+    features: Mapped[dict[str, Any]]
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class IdentityBlockKeyRow(Base):
+    """One blocking key of one record: records sharing (rule, key) are compared."""
+
+    __tablename__ = "identity_block_key"
+    __table_args__ = (
+        Index("ix_identity_block_key_rule_key", "rule", "key"),
+        Index("ix_identity_block_key_ref", "ref_key"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    rule: Mapped[str] = mapped_column(String(40))
+    key: Mapped[str] = mapped_column(String(200))
+    ref_key: Mapped[str] = mapped_column(String(300))
+
+
+class IdentityLinkRow(Base):
+    """Why a record belongs to its person: who decided (rule, model, steward, new), with the
+    per-field weights of the pair that decided it. The newest row per record is current."""
+
+    __tablename__ = "identity_link"
+    __table_args__ = (Index("ix_identity_link_ref", "ref_key"), Index("ix_identity_link_person", "person_id"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    ref_key: Mapped[str] = mapped_column(String(300))
+    person_id: Mapped[str] = mapped_column(String(40))
+    made_by: Mapped[str] = mapped_column(String(20))  # rule | model | steward | new | rebuild
+    rule: Mapped[str | None] = mapped_column(String(60), nullable=True)
+    matched_ref: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    match_weight: Mapped[float | None] = mapped_column(Float, nullable=True)
+    probability: Mapped[float | None] = mapped_column(Float, nullable=True)
+    explanation: Mapped[dict[str, Any]]
+    model_version: Mapped[str] = mapped_column(String(80))
+    actor: Mapped[str | None] = mapped_column(String(120), nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class IdentityReviewRow(Base):
+    """A possible match for a steward: two records, the evidence, and the decision once made."""
+
+    __tablename__ = "identity_review"
+    __table_args__ = (
+        UniqueConstraint("ref_a", "ref_b", name="uq_identity_review_pair"),
+        Index("ix_identity_review_status", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    ref_a: Mapped[str] = mapped_column(String(300))
+    ref_b: Mapped[str] = mapped_column(String(300))
+    match_weight: Mapped[float] = mapped_column(Float)
+    probability: Mapped[float] = mapped_column(Float)
+    explanation: Mapped[dict[str, Any]]
+    model_version: Mapped[str] = mapped_column(String(80))
+    status: Mapped[str] = mapped_column(String(20), default="open")  # open | unsure | linked | not_same
+    decided_by: Mapped[str | None] = mapped_column(String(120), nullable=True)
+    reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    decided_at: Mapped[dt.datetime | None] = mapped_column(nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class IdentityConstraintRow(Base):
+    """A steward's decision about two records that automation must respect."""
+
+    __tablename__ = "identity_constraint"
+    __table_args__ = (Index("ix_identity_constraint_b", "ref_b"),)
+
+    ref_a: Mapped[str] = mapped_column(String(300), primary_key=True)
+    ref_b: Mapped[str] = mapped_column(String(300), primary_key=True)
+    same: Mapped[bool]
+    decided_by: Mapped[str] = mapped_column(String(120))
+    reason: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class IdentityAuditRow(Base):
+    """Append-only log of identity decisions: steward decisions, merges, splits, rebuilds."""
+
+    __tablename__ = "identity_audit"
+    __table_args__ = (Index("ix_identity_audit_at", "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    actor: Mapped[str] = mapped_column(String(120))
+    action: Mapped[str] = mapped_column(String(40))
+    detail: Mapped[dict[str, Any]]
