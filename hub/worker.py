@@ -43,6 +43,7 @@ class RecordsWorker:
             if self.store.dialect == "postgresql":  # competing workers: one links a new person, the other waits
                 take_advisory_locks(session, batch_lock_keys(batch, self.linker))
             fresh = claim_unseen(session, CONSUMER, [str(e.message_id) for e in batch])
+            self._prepare_linker(session, batch, fresh)
             touched: set[str] = set()
             for env in batch:
                 if str(env.message_id) not in fresh:
@@ -63,6 +64,15 @@ class RecordsWorker:
                                 detail=None if str(e.message_id) in fresh else "duplicate: already processed")
                 for e in batch], session)
         del started
+
+    def _prepare_linker(self, session: Session, batch: list[Envelope], fresh: set[str]) -> None:
+        """Let the linker look up the candidates of the whole batch at once (one query per key type)."""
+        prepare = getattr(self.linker, "prepare", None)
+        if prepare is None:
+            return
+        records = [SourceRecord.model_validate(e.payload) for e in batch
+                   if str(e.message_id) in fresh and e.type == MessageType.RECORD_UPSERTED]
+        prepare(session, [r for r in records if r.ref.entity == EntityKind.PERSON])
 
     def _upsert(self, session: Session, record: SourceRecord) -> set[str]:
         row = _row_for(session, record.ref.key, lock=self.store.dialect == "postgresql")
@@ -98,6 +108,9 @@ class RecordsWorker:
             return set()
         row.deleted = True
         row.version = version
+        forget = getattr(self.linker, "forget", None)  # a deleted record is no candidate any more
+        if forget is not None and row.entity == EntityKind.PERSON.value:
+            forget(session, ref.key)
         return {row.person_id} if row.person_id else set()
 
 
