@@ -11,6 +11,8 @@ from hub.bus.bindings import DEFAULT_BINDINGS
 from hub.bus.journal import Journal, StoreJournal
 from hub.bus.port import Bus, RetryPolicy
 from hub.config import HubConfig, load_config
+from hub.identity.linker import IdentityLinker
+from hub.identity.model_file import load_model
 from hub.ingest import IngestService
 from hub.outbox import OutboxRelay
 from hub.store.engine import Store
@@ -63,4 +65,5 @@ def bootstrap(config: HubConfig | None = None, *, migrate: bool = True, bus: Bus
     systems = SystemRegistry(config.systems.dir, env=env)
     relay = OutboxRelay(store, bus, journal)
     return Hub(config=config, store=store, bus=bus, journal=journal, systems=systems, relay=relay,
-               ingest=IngestService(store, systems, relay), worker=RecordsWorker(store, journal=journal))
+               ingest=IngestService(store, systems, relay),
+               worker=RecordsWorker(store, journal=journal, linker=IdentityLinker(load_model())))
