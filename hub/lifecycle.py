@@ -394,3 +394,38 @@ def _need_reason(reason: str) -> None:
 def _transition(t: PhaseTransitionRow) -> dict[str, Any]:
     return {"id": t.id, "from": t.from_phase, "to": t.to_phase, "direction": t.direction, "outcome": t.outcome,
             "who": t.who, "why": t.why, "at": t.at.isoformat(), "checks": t.checks}
+
+
+def build_services(store: Store, systems: SystemRegistry, relay: OutboxRelay, journal: Any, *,
+                   base_dir: Path, max_attempts: int = 5) -> dict[str, Any]:
+    """Lifecycle, reconciliation, write path and routing worker, wired for the composition root.
+
+    Files (relative to the directory of hub.toml): config/routing.toml (HUB_ROUTING_FILE),
+    config/sor.toml (HUB_SOR_FILE), archives in var/archive (HUB_ARCHIVE_DIR)."""
+    from hub.routing_worker import RoutingWorker
+    from hub.writes import WriteService
+    from routing.rules import load_routing
+
+    def path(var: str, default: str) -> Path:
+        p = Path(os.environ.get(var, default))
+        return p if p.is_absolute() else base_dir / p
+
+    config = load_routing(path("HUB_ROUTING_FILE", "config/routing.toml"))
+    reconciler = Reconciler(store, systems, examples=config.readiness.examples)
+    lifecycle = LifecycleService(store, systems, reconciler, policy=config.readiness,
+                                 sor_path=str(path("HUB_SOR_FILE", DEFAULT_SOR_FILE)),
+                                 archive_dir=path("HUB_ARCHIVE_DIR", "var/archive"),
+                                 review_backlog=_identity_review_backlog(store))
+    return {"lifecycle": lifecycle, "reconciler": reconciler, "routing_config": config,
+            "writes": WriteService(store, lifecycle, relay),
+            "routing_worker": RoutingWorker(store, systems, config, journal=journal, max_attempts=max_attempts),
+            "ingest": PhaseGatedIngest(store, systems, relay, lifecycle)}
+
+
+def _identity_review_backlog(store: Store) -> ReviewBacklog | None:
+    """Open identity-review pairs touching a system's records, when the identity index is installed."""
+    try:
+        from hub.identity.review import open_review_count
+    except ImportError:
+        return None
+    return lambda system: open_review_count(store, system)
