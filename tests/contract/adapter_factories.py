@@ -12,7 +12,7 @@ import datetime as dt
 import json
 import pathlib
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, urlparse
@@ -282,6 +282,29 @@ def sqlite_watermark(tmp_path: pathlib.Path) -> SqlSource:
     return SqlSource(tmp_path, watermark=True)
 
 
+class PostgresSqlSource(SqlSource):
+    """The same table in a fresh PostgreSQL database, dropped on close."""
+
+    def __init__(self, tmp_path: pathlib.Path, *, watermark: bool) -> None:
+        from tests.support.services import create_pg_database
+
+        super().__init__(tmp_path, watermark=watermark, url=create_pg_database("hub_adapter"))
+
+    def close(self) -> None:
+        from tests.support.services import drop_pg_database
+
+        super().close()
+        drop_pg_database(self.url)
+
+
+def postgresql_watermark(tmp_path: pathlib.Path) -> SqlSource:
+    return PostgresSqlSource(tmp_path, watermark=True)
+
+
+def postgresql_rowhash(tmp_path: pathlib.Path) -> SqlSource:
+    return PostgresSqlSource(tmp_path, watermark=False)
+
+
 def xml_snapshot(tmp_path: pathlib.Path) -> XmlSource:
     return XmlSource(tmp_path)
 
@@ -289,11 +312,7 @@ def xml_snapshot(tmp_path: pathlib.Path) -> XmlSource:
 FACTORIES: dict[str, Callable[[pathlib.Path], KindSource]] = {
     "sql-rowhash": sqlite_rowhash,
     "sql-watermark": sqlite_watermark,
+    "sql-rowhash-postgresql": postgresql_rowhash,
+    "sql-watermark-postgresql": postgresql_watermark,
     "xml_files": xml_snapshot,
 }
-
-
-def iter_raw(result: RunResult) -> Iterator[tuple[str, dict[str, Any]]]:
-    for change in result.changes:
-        if not change.deleted:
-            yield change.source_id, dict(change.raw or {})

@@ -11,8 +11,14 @@ import sqlalchemy as sa
 from adapters.kinds import sql as sql_kind
 from adapters.kinds.common import SourceConfigError
 from adapters.port import WriteBack
-from tests.contract.adapter_factories import BASE_TIME, Crash, MemoryState, SqlSource, run
-from tests.support.services import create_pg_database, drop_pg_database
+from tests.contract.adapter_factories import (
+    BASE_TIME,
+    Crash,
+    MemoryState,
+    PostgresSqlSource,
+    SqlSource,
+    run,
+)
 
 
 @pytest.fixture
@@ -226,11 +232,9 @@ def test_apply_refusals_are_not_accepted(tmp_path, watermark):
 # ---- PostgreSQL ------------------------------------------------------------------------------------
 @pytest.fixture
 def pg_watermark(tmp_path):
-    url = create_pg_database("hub_sqlkind")
-    src = SqlSource(tmp_path, watermark=True, url=url)
+    src = PostgresSqlSource(tmp_path, watermark=True)
     yield src
     src.close()
-    drop_pg_database(url)
 
 
 @pytest.mark.services
