@@ -64,6 +64,11 @@ def bootstrap(config: HubConfig | None = None, *, migrate: bool = True, bus: Bus
     env.setdefault("HUB_ESTATE_DIR", str(Path(config.systems.estate_dir).resolve()))
     systems = SystemRegistry(config.systems.dir, env=env)
     relay = OutboxRelay(store, bus, journal)
+    from hub.lifecycle import build_services  # lifecycle, reconciliation, writes, routing worker
+
+    routing = build_services(store, systems, relay, journal, max_attempts=config.bus.max_attempts,
+                             base_dir=Path(config.source_path).resolve().parent if config.source_path else Path.cwd())
+    ingest: IngestService = routing.pop("ingest")  # refuses systems whose adapter is off in their phase
     return Hub(config=config, store=store, bus=bus, journal=journal, systems=systems, relay=relay,
-               ingest=IngestService(store, systems, relay),
+               ingest=ingest, extras=routing,
                worker=RecordsWorker(store, journal=journal, linker=IdentityLinker(load_model())))
