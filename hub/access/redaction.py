@@ -100,12 +100,15 @@ class Redactor:
     # -- the view ---------------------------------------------------------------------------
     def person(self, bundle: Bundle) -> dict[str, Any]:
         derived = _derived_categories(bundle.involvements)
-        members = [m for m in bundle.members if self.system_level(m["system"], derived) >= Level.SUMMARY]
+        # A system the viewer knows of (`exists`) contributes demographics; its records are shown
+        # side by side only at `summary` and above.
+        known = [m for m in bundle.members if self.system_level(m["system"], derived) >= Level.EXISTS]
+        members = [m for m in known if self.system_level(m["system"], derived) >= Level.SUMMARY]
         invs = [(inv, self.involvement_level(inv)) for inv in bundle.involvements]
         invs = [(inv, lvl) for inv, lvl in invs if lvl >= Level.EXISTS]
         child_in_care = in_care(bundle.involvements, self.today)
         addr_level = self.address_level(child_in_care)
-        golden = golden_record([_member(m) for m in members]) if members else {"values": {}, "provenance": {}}
+        golden = golden_record([_member(m) for m in known]) if known else {"values": {}, "provenance": {}}
         family = self._family(bundle, derived)
         return {
             "id": bundle.id,
@@ -114,7 +117,7 @@ class Redactor:
             "name": bundle.name,
             "birth_date": bundle.birth_date,
             "access": self._access(),
-            "summary": self._summary(golden, members, addr_level),
+            "summary": self._summary(golden, known, addr_level),
             "provenance": {k: v for k, v in golden.get("provenance", {}).items()
                            if k in SUMMARY_FIELDS or self._field_level(k, addr_level) >= Level.SUMMARY},
             "services": self._services(invs),
@@ -125,7 +128,7 @@ class Redactor:
             "family": family,
             "household": bundle.household if addr_level >= Level.SUMMARY else [],
             "source_records": [self._source_record(m, addr_level) for m in members],
-            "data_quality": _quality_flags(members),
+            "data_quality": _quality_flags(known),
         }
 
     def _access(self) -> dict[str, Any]:
