@@ -25,6 +25,7 @@ from hub.estate.education import EducationWriter, academic_year, age_at_31_augus
 from hub.estate.pools import build_pools
 from hub.estate.population import Household, PopulationBuilder, TruePerson
 from hub.estate.social_care import SocialCareWriter
+from hub.estate.truth_index import INDEX_NAME
 from hub.estate.youth_justice import YouthJusticeWriter
 from hub.estate.youth_service import YouthServiceWriter
 
@@ -142,7 +143,8 @@ def generate(out_dir: str | Path, people: int = 2000, seed: int = 1, malformed_r
     root = Path(out_dir)
     for system in SYSTEMS:
         shutil.rmtree(root / system, ignore_errors=True)
-    (root / "mutations.jsonl").unlink(missing_ok=True)
+    for stale in ("mutations.jsonl", INDEX_NAME):
+        (root / stale).unlink(missing_ok=True)
     root.mkdir(parents=True, exist_ok=True)
     rng = random.Random(seed)
     pools = build_pools(seed, school_count=max(6, min(300, people // 1500)))
