@@ -320,3 +320,42 @@ def run_routing_worker(bus: Bus, worker: RoutingWorker, *, batch_size: int = 50,
                        idle_timeout_s: float | None = None, should_stop: Callable[[], bool] | None = None) -> int:
     return bus.consume(ROUTING_QUEUE, worker.handle, batch_size=batch_size, max_messages=max_messages,
                        idle_timeout_s=idle_timeout_s, should_stop=should_stop)
+
+
+def list_deliveries(store: Store, *, system: str | None = None, status: str | None = None,
+                    limit: int = 100) -> list[dict[str, Any]]:
+    """Deliveries to legacy systems, newest first."""
+    query = select(DeliveryRow).order_by(DeliveryRow.id.desc()).limit(limit)
+    if system:
+        query = query.where(DeliveryRow.system == system)
+    if status:
+        query = query.where(DeliveryRow.status == status)
+    with store.transaction() as s:
+        return [{"id": d.id, "message_id": d.message_id, "kind": d.kind, "write_id": d.write_id, "route": d.route,
+                 "system": d.system, "entity": d.entity, "operation": d.operation, "source_id": d.source_id,
+                 "status": d.status, "attempts": d.attempts, "detail": d.detail,
+                 "updated_at": d.updated_at.isoformat()} for d in s.execute(query).scalars()]
+
+
+def list_alerts(store: Store, *, team: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+    """Alerts raised, newest first."""
+    query = select(AlertRow).order_by(AlertRow.id.desc()).limit(limit)
+    if team:
+        query = query.where(AlertRow.team == team)
+    with store.transaction() as s:
+        return [{"id": a.id, "rule": a.rule, "team": a.team, "persons": a.persons, "services": a.services,
+                 "status": a.status, "raised_at": a.raised_at.isoformat(), "message_id": a.message_id,
+                 "explanation": (a.evidence or {}).get("explanation")} for a in s.execute(query).scalars()]
+
+
+def drain(bus: Bus, relay: Any, worker: RoutingWorker, *, idle_timeout_s: float = 1.0,
+          should_stop: Callable[[], bool] | None = None, forever: bool = False) -> int:
+    """Relay the outbox and consume the routing queue until it stays empty (or forever)."""
+    total = 0
+    while not (should_stop and should_stop()):
+        relay.relay_all()
+        n = run_routing_worker(bus, worker, idle_timeout_s=idle_timeout_s, should_stop=should_stop)
+        total += n
+        if n == 0 and relay.relay_all() == 0 and not forever:
+            break
+    return total
