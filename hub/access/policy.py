@@ -69,6 +69,7 @@ PERMISSIONS: tuple[str, ...] = (
     "review",        # identity review queue (data stewards)
     "console",       # admin console: messages, adapters, systems, dashboards
     "users",         # manage accounts and tokens
+    "write",         # front-end business applications: write persons and involvements through the hub
 )
 
 
