@@ -15,7 +15,14 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from identity_index.blocking import block_keys, candidate_pairs, rules_named
-from identity_index.clustering import Assignment, BatchClusters, Candidate, PersonFacts, assign, cluster_batch
+from identity_index.clustering import (
+    Assignment,
+    BatchClusters,
+    Candidate,
+    PersonFacts,
+    assign,
+    cluster_batch,
+)
 from identity_index.features import PersonFeatures
 from identity_index.model import Model
 from identity_index.scoring import PairScore, Scorer

@@ -67,7 +67,7 @@ class PersonFeatures:
                 "uprn": self.uprn, "nhs": self.nhs, "upn": self.upn}
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> "PersonFeatures":
+    def from_json(cls, data: dict[str, Any]) -> PersonFeatures:
         dob = data.get("dob")
         return cls(ref=data["ref"], given=data.get("given", ""), family=data.get("family", ""),
                    middle=data.get("middle", ""), given_alts=frozenset(data.get("given_alts", ())),

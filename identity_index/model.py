@@ -75,7 +75,7 @@ class Model:
         exact_u = self.params[comparison].u[0]
         return max(-TF_CLAMP, min(TF_CLAMP, math.log2(exact_u / freq)))
 
-    def with_thresholds(self, upper: float, lower: float) -> "Model":
+    def with_thresholds(self, upper: float, lower: float) -> Model:
         return replace(self, thresholds=Thresholds(upper, lower))
 
     def to_json(self) -> dict[str, Any]:
@@ -90,7 +90,7 @@ class Model:
         }
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> "Model":
+    def from_json(cls, data: dict[str, Any]) -> Model:
         if data.get("format") != FORMAT:
             raise ModelFileError(f"model format {data.get('format')!r}: expected {FORMAT!r}")
         params = {}
@@ -119,7 +119,7 @@ class Model:
         return path
 
     @classmethod
-    def load(cls, path: str | Path) -> "Model":
+    def load(cls, path: str | Path) -> Model:
         try:
             data = json.loads(Path(path).read_text())
         except (OSError, json.JSONDecodeError) as exc:

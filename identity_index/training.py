@@ -193,7 +193,7 @@ def train(records: Sequence[PersonFeatures], base: Model, *, seed: int = 1, max_
     total_pairs = max(1, len(records) * (len(records) - 1) // 2)
     prior = float(np.clip(expected_matches / total_pairs, 1e-9, 0.5))
     tf, tf_default = term_frequencies(records)
-    now = now or dt.datetime.now(dt.timezone.utc)
+    now = now or dt.datetime.now(dt.UTC)
     print_fp = fingerprint(records)
     params = {c.name: LevelParams(m[k], u[k]) for k, c in enumerate(comparisons)}
     return replace(base, params=params, prior=prior, tf=tf, tf_default=tf_default,

@@ -18,7 +18,11 @@ from sqlalchemy.orm import Session
 
 from hub.store.base import utcnow
 from hub.store.tables.identity import (
-    IdentityAuditRow, IdentityBlockKeyRow, IdentityConstraintRow, IdentityLinkRow, IdentityRecordRow,
+    IdentityAuditRow,
+    IdentityBlockKeyRow,
+    IdentityConstraintRow,
+    IdentityLinkRow,
+    IdentityRecordRow,
     IdentityReviewRow,
 )
 from hub.store.tables.records import PersonIdentifierRow, PersonRow, SourceRecordRow
@@ -99,10 +103,10 @@ def save_record(session: Session, features: PersonFeatures, person_id: str,
             person_id=person_id, features=features.to_json(), updated_at=utcnow()))
         session.execute(delete(IdentityBlockKeyRow).where(IdentityBlockKeyRow.ref_key == features.ref))
     else:
-        session.execute(insert(IdentityRecordRow), [dict(
-            ref_key=features.ref, person_id=person_id, features=features.to_json(), updated_at=utcnow())])
+        session.execute(insert(IdentityRecordRow), [{
+            "ref_key": features.ref, "person_id": person_id, "features": features.to_json(), "updated_at": utcnow()}])
     if keys:
-        session.execute(insert(IdentityBlockKeyRow), [dict(rule=r, key=k[:200], ref_key=features.ref)
+        session.execute(insert(IdentityBlockKeyRow), [{"rule": r, "key": k[:200], "ref_key": features.ref}
                                                        for r, k in keys])
 
 
@@ -136,11 +140,11 @@ def add_link(session: Session, ref: str, person_id: str, *, made_by: str, model_
     explanation: dict[str, Any] = score.explanation(prior_weight) if score else {}
     if note:
         explanation["note"] = note
-    session.execute(insert(IdentityLinkRow), [dict(
-        ref_key=ref, person_id=person_id, made_by=made_by, rule=rule or (score.rule if score else None),
-        matched_ref=(score.ref_b if score.ref_a == ref else score.ref_a) if score else None,
-        match_weight=score.match_weight if score else None, probability=score.probability if score else None,
-        explanation=explanation, model_version=model_version, actor=actor, created_at=utcnow())])
+    session.execute(insert(IdentityLinkRow), [{
+        "ref_key": ref, "person_id": person_id, "made_by": made_by, "rule": rule or (score.rule if score else None),
+        "matched_ref": (score.ref_b if score.ref_a == ref else score.ref_a) if score else None,
+        "match_weight": score.match_weight if score else None, "probability": score.probability if score else None,
+        "explanation": explanation, "model_version": model_version, "actor": actor, "created_at": utcnow()}])
 
 
 def add_review(session: Session, score: PairScore, *, model_version: str, prior_weight: float) -> bool:
@@ -150,10 +154,10 @@ def add_review(session: Session, score: PairScore, *, model_version: str, prior_
         IdentityReviewRow.ref_a == a, IdentityReviewRow.ref_b == b)).scalar()
     if exists or constraint_between(session, a, b) is not None:
         return False
-    session.execute(insert(IdentityReviewRow), [dict(
-        ref_a=a, ref_b=b, match_weight=score.match_weight, probability=score.probability,
-        explanation=score.explanation(prior_weight), model_version=model_version, status="open",
-        created_at=utcnow())])
+    session.execute(insert(IdentityReviewRow), [{
+        "ref_a": a, "ref_b": b, "match_weight": score.match_weight, "probability": score.probability,
+        "explanation": score.explanation(prior_weight), "model_version": model_version, "status": "open",
+        "created_at": utcnow()}])
     return True
 
 
@@ -174,7 +178,7 @@ def set_constraint(session: Session, ref_a: str, ref_b: str, *, same: bool, acto
 
 
 def audit(session: Session, actor: str, action: str, detail: dict[str, Any]) -> None:
-    session.execute(insert(IdentityAuditRow), [dict(at=utcnow(), actor=actor, action=action, detail=detail)])
+    session.execute(insert(IdentityAuditRow), [{"at": utcnow(), "actor": actor, "action": action, "detail": detail}])
 
 
 def person_version(session: Session, person_id: str) -> int:

@@ -17,7 +17,7 @@ from hub.identity import repository as repo
 from hub.identity.stewardship import StewardshipError, merge_persons, split_person
 from hub.store.base import utcnow
 from hub.store.engine import Store
-from hub.store.tables.identity import IdentityConstraintRow, IdentityReviewRow
+from hub.store.tables.identity import IdentityConstraintRow, IdentityLinkRow, IdentityReviewRow
 from hub.store.tables.records import SourceRecordRow
 from identity_index.model import Model
 
@@ -170,3 +170,14 @@ def _side_by_side(records: list[dict[str, Any]], explanation: dict[str, Any]) ->
                      "weight": round(f["weight"] + f.get("tf_adjustment", 0.0), 3),
                      "a": {c: records[0].get(c) for c in columns}, "b": {c: records[1].get(c) for c in columns}})
     return rows
+
+
+def link_history(store: Store, ref: str) -> list[dict[str, Any]]:
+    """Every link decision about a record, newest first, with its per-field evidence."""
+    with store.transaction() as s:
+        rows = s.execute(select(IdentityLinkRow).where(IdentityLinkRow.ref_key == ref)
+                         .order_by(IdentityLinkRow.id.desc())).scalars().all()
+        return [{"person_id": r.person_id, "made_by": r.made_by, "rule": r.rule, "matched_ref": r.matched_ref,
+                 "probability": r.probability, "match_weight": r.match_weight, "model_version": r.model_version,
+                 "actor": r.actor, "at": r.created_at.isoformat() if r.created_at else None,
+                 "explanation": r.explanation} for r in rows]

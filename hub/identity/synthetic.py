@@ -16,15 +16,20 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-GIVEN_F = ("olivia amelia isla ava mia ivy lily isabella rosie sophia grace freya willow florence emily ella "
+
+def _words(text: str) -> tuple[str, ...]:
+    return tuple(text.split())
+
+
+GIVEN_F = _words("olivia amelia isla ava mia ivy lily isabella rosie sophia grace freya willow florence emily ella "
            "poppy evie elsie charlotte evelyn sienna daisy matilda harper sofia alice elizabeth jessica "
            "katherine margaret victoria abigail rebecca samantha jennifer susan deborah patricia amanda "
-           "chloe megan hannah lauren zara aisha fatima maryam noor amira leah ruby phoebe esme").split()
-GIVEN_M = ("oliver george noah arthur muhammad leo oscar harry archie jack henry charlie freddie theodore "
+           "chloe megan hannah lauren zara aisha fatima maryam noor amira leah ruby phoebe esme")
+GIVEN_M = _words("oliver george noah arthur muhammad leo oscar harry archie jack henry charlie freddie theodore "
            "thomas william james alexander joshua jacob daniel samuel benjamin joseph robert richard "
            "michael christopher anthony matthew andrew edward jonathan nicholas timothy stephen david "
-           "peter kenneth ronald zachary ethan mason logan lucas isaac adam ibrahim yusuf omar ali").split()
-FAMILY = ("smith jones williams taylor brown davies evans wilson thomas johnson roberts robinson thompson "
+           "peter kenneth ronald zachary ethan mason logan lucas isaac adam ibrahim yusuf omar ali")
+FAMILY = _words("smith jones williams taylor brown davies evans wilson thomas johnson roberts robinson thompson "
           "wright walker white edwards hughes green hall lewis harris clarke patel jackson wood turner "
           "martin cooper hill ward morris moore clark lee king baker harrison morgan allen james scott "
           "phillips watson davis parker price bennett young griffiths mitchell kelly cook carter richardson "
@@ -36,7 +41,7 @@ FAMILY = ("smith jones williams taylor brown davies evans wilson thomas johnson 
           "bradley spencer gill dawson ball burton o'brien watts rose booth perry ryan grant wells "
           "armstrong francis rees hayes hart hudson newman barrett webster hunter gregory carr lowe "
           "page marsh riley dennis ferguson fitzgerald okafor nowak kowalski abara achterberg quennell "
-          "zielinski thistlethwaite featherstonehaugh").split()
+          "zielinski thistlethwaite featherstonehaugh")
 NICKNAMES = {"elizabeth": "beth", "jonathan": "jon", "william": "bill", "robert": "bob", "katherine": "kate",
              "margaret": "maggie", "thomas": "tom", "james": "jim", "alexander": "alex", "joshua": "josh",
              "samuel": "sam", "benjamin": "ben", "joseph": "joe", "richard": "dick", "michael": "mike",
