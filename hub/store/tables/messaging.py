@@ -69,6 +69,8 @@ class MessageJournalRow(Base):
     __table_args__ = (
         Index("ix_message_journal_message", "message_id"),
         Index("ix_message_journal_at", "at"),
+        Index("ix_message_journal_ref_key", "ref_key"),  # migration 0007_messages
+        Index("ix_message_journal_event_at", "event", "at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -80,3 +82,4 @@ class MessageJournalRow(Base):
     detail: Mapped[str | None] = mapped_column(Text, nullable=True)
     latency_ms: Mapped[int | None] = mapped_column(Integer, nullable=True)
     at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    ref_key: Mapped[str | None] = mapped_column(String(300), nullable=True)  # the source record carried
