@@ -33,11 +33,21 @@ class JournalEvent:
     detail: str | None = None
     latency_ms: int | None = None
     at: dt.datetime = field(default_factory=utcnow)
+    ref_key: str | None = None  # the source record the message carried, to find a person's messages
 
     @classmethod
     def of(cls, envelope: Envelope, event: str, **kw: object) -> "JournalEvent":
         return cls(message_id=str(envelope.message_id), event=event, type=envelope.type.value,
-                   source_system=envelope.source_system, **kw)  # type: ignore[arg-type]
+                   source_system=envelope.source_system, ref_key=carried_ref_key(envelope),
+                   **kw)  # type: ignore[arg-type]
+
+
+def carried_ref_key(envelope: Envelope) -> str | None:
+    """`system/entity/source_id` of the source record in a record message's payload, if any."""
+    ref = envelope.payload.get("ref")
+    if isinstance(ref, dict) and {"system", "entity", "source_id"} <= ref.keys():
+        return f"{ref['system']}/{ref['entity']}/{ref['source_id']}"
+    return None
 
 
 class Journal(Protocol):
