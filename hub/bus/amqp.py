@@ -321,6 +321,7 @@ class AmqpBus:
                         found.append(letter)
             finally:
                 channel.close()  # nothing acknowledged: every message stays in the dead-letter queue
+            self._settle(link, self.topology.dead_queue(queue), len(found))
             return found
 
         return self._with_reconnect(f"dead letters of {queue}", run)  # type: ignore[return-value]
@@ -332,14 +333,15 @@ class AmqpBus:
             channel = link.connection.channel()
             dead_queue = self.topology.dead_queue(queue)
             moved: list[Envelope | None] = []
+            kept = 0
             try:
-                depth = channel.queue_declare(dead_queue, passive=True).method.message_count
-                for _ in range(depth):
+                while True:
                     method, props, body = channel.basic_get(dead_queue, auto_ack=False)
                     if method is None:
                         break
                     if wanted is not None and (props.message_id or "") not in wanted:
-                        continue  # left unacknowledged: back in the dead-letter queue when the channel closes
+                        kept += 1  # left unacknowledged: back in the dead-letter queue when the channel closes
+                        continue
                     fresh = _copy_properties(props, {ATTEMPT_HEADER: 0}, drop=(ERROR_HEADER, ATTEMPTS_HEADER,
                                                                                DEAD_AT_HEADER, "x-death"))
                     link.channel.basic_publish("", self.topology.work_queue(queue), body, fresh, mandatory=True)
@@ -348,6 +350,7 @@ class AmqpBus:
             finally:
                 if channel.is_open:
                     channel.close()
+            self._settle(link, dead_queue, kept)
             return moved
 
         moved: list[Envelope | None] = self._with_reconnect(f"replay {queue}", run)  # type: ignore[assignment]
@@ -368,6 +371,18 @@ class AmqpBus:
     def broker_figures(self, queue: str):  # noqa: ANN201 - BrokerQueueFigures | None
         """Rates and unacknowledged counts, when the management plugin is there."""
         return self.management.queue(self.topology.work_queue(queue))
+
+    @staticmethod
+    def _settle(link: _Link, name: str, expected: int, timeout_s: float = 3.0) -> None:
+        """Wait until messages given back by a closed channel are counted in `name` again.
+
+        A quorum queue takes returned messages back asynchronously; without this, a
+        depth read or a replay just after browsing could miss them."""
+        deadline = time.monotonic() + timeout_s
+        while expected and time.monotonic() < deadline:
+            if link.channel.queue_declare(name, passive=True).method.message_count >= expected:
+                return
+            time.sleep(0.01)
 
     def _depth(self, name: str) -> int:
         return self._declare_ok(name)[0]
