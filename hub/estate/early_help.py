@@ -79,7 +79,7 @@ class EarlyHelpWriter:
     def _full_name(self, view: View) -> str:
         given = " ".join(p for p in (view.given, view.middle) if p)
         if not view.family:
-            return given
+            return f", {given}"  # the "SURNAME, Given" convention with the surname left empty
         if self.ctx.rng.random() < 0.05:
             return f"{given} {view.family}"
         return f"{view.family.upper()}, {given}"
