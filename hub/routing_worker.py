@@ -38,7 +38,7 @@ from hub.store.tables.lifecycle import AlertRow, DeliveryRow, HubWriteRow, Syste
 from hub.store.tables.records import PersonRow, SourceRecordRow
 from hub.systems import SystemRegistry
 from routing.alerts import InvolvementFact, evaluate_household
-from routing.fields import changed_paths, flatten
+from routing.fields import changed_paths, flatten, writeback_paths
 from routing.lifecycle import Phase
 from routing.rules import AlertRule, Change, RoutingConfig, deliveries
 
@@ -70,12 +70,15 @@ def publish_changes(session: Session) -> int:
     return len(envelopes)
 
 
-def apply_envelope(system: str, writeback: WriteBack, *, kind: str, write_id: str | None = None,
-                   route: str | None = None, correlation_id: uuid.UUID | None = None) -> Envelope:
+def apply_envelope(system: str, writeback: WriteBack, *, kind: str, canonical_entity: str,
+                   write_id: str | None = None, route: str | None = None,
+                   correlation_id: uuid.UUID | None = None) -> Envelope:
+    """A `route.apply` message; flat values become the paths the mapping files' `write.columns` name."""
+    values = writeback_paths(canonical_entity, dict(writeback.values))
     return Envelope(type=MessageType.ROUTE_APPLY, source_system=system, correlation_id=correlation_id, payload={
         "target": system, "kind": kind, "write_id": write_id, "route": route,
         "writeback": {"entity": writeback.entity, "operation": writeback.operation,
-                      "source_id": writeback.source_id, "values": dict(writeback.values),
+                      "source_id": writeback.source_id, "values": values,
                       "expected_version": writeback.expected_version}})
 
 
@@ -143,7 +146,8 @@ class RoutingWorker:
             for target in targets:
                 block, legacy_id = legacy_row_of(s, target)
                 wb = WriteBack(entity=block, operation=d.operation, source_id=legacy_id, values=d.values)
-                out.append(apply_envelope(d.target, wb, kind="route", route=d.route, correlation_id=env.message_id))
+                out.append(apply_envelope(d.target, wb, kind="route", canonical_entity=row.entity, route=d.route,
+                                          correlation_id=env.message_id))
                 notes.append(f"route {d.route}: sent {sorted(d.values)} to {target.ref_key}")
         for e in out:
             record_delivery(s, e)

@@ -150,7 +150,8 @@ class WriteService:
                 p = plan(s, write_id)
                 envelopes = []
                 for system, change, kind in p.deliveries:
-                    env = apply_envelope(system, change, kind=kind, write_id=write_id)
+                    env = apply_envelope(system, change, kind=kind, write_id=write_id,
+                                         canonical_entity="person" if operation.endswith("person") else "involvement")
                     record_delivery(s, env)
                     envelopes.append(env)
                 deliveries = [{"system": sysname, "kind": kind, "operation": c.operation, "status": "pending"}

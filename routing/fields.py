@@ -122,3 +122,23 @@ def apply_person_paths(person: dict[str, Any], changes: dict[str, Any]) -> dict[
 def present(values: dict[str, Any]) -> dict[str, Any]:
     """Only the paths that have a value (what a create sends)."""
     return {p: v for p, v in values.items() if v not in (None, "", [], {})}
+
+
+_PERSON_WRITE_PATHS = {
+    "name.given": "person.names[0].given", "name.middle": "person.names[0].middle",
+    "name.family": "person.names[0].family", "birth_date": "person.birth_date", "death_date": "person.death_date",
+    "sex": "person.sex", "address.line1": "person.addresses[0].lines[0]",
+    "address.line2": "person.addresses[0].lines[1]", "address.town": "person.addresses[0].town",
+    "address.postcode": "person.addresses[0].postcode", "address.uprn": "person.addresses[0].uprn",
+    "ethnicity": "person.ethnicity", "first_language": "person.first_language",
+    "contact.phone": "person.contacts[phone].value", "contact.mobile": "person.contacts[mobile].value",
+    "contact.email": "person.contacts[email].value",
+}
+
+
+def writeback_paths(entity: str, values: dict[str, Any]) -> dict[str, Any]:
+    """Flat paths as the mapping files' `write.columns` name them (`person.names[0].given`,
+    `involvement.ended_on`); a path already in that form is kept."""
+    if entity == "person":
+        return {_PERSON_WRITE_PATHS.get(p, p): v for p, v in values.items()}
+    return {p if p.startswith(f"{entity}.") else f"{entity}.{p}": v for p, v in values.items()}
