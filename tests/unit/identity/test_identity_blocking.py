@@ -1,0 +1,73 @@
+"""Blocking keys, and the reduction ratio and pairs completeness they are measured by."""
+
+from __future__ import annotations
+
+import pytest
+
+from identity_index.blocking import (
+    DEFAULT_RULES,
+    RULES,
+    UnknownBlockingRule,
+    block_keys,
+    blocking_report,
+    candidate_pairs,
+    rules_named,
+)
+from tests.unit.identity.identity_factory import feat
+
+ALL = rules_named(DEFAULT_RULES)
+
+
+def _meet(a, b, rules=ALL) -> bool:
+    return bool(set(block_keys(a, rules)) & set(block_keys(b, rules)))
+
+
+def test_sound_alike_surnames_meet_on_surname_and_year():
+    rule = [RULES["surname_year"]]
+    assert _meet(feat("Amy", "Smith", "2015-03-02"), feat("Amy", "Smyth", "2015-11-30"), rule)
+    assert not _meet(feat("Amy", "Smith", "2015-03-02"), feat("Amy", "Smith", "2016-03-02"), rule)
+
+
+def test_transposed_date_of_birth_still_meets():
+    assert _meet(feat("Amy", "Smith", "2015-03-02"), feat("Zoe", "Okafor", "2015-02-03"), [RULES["dob"]])
+
+
+def test_swapped_names_meet():
+    assert _meet(feat("Amy", "Taylor", "2015-03-02"), feat("Taylor", "Amy", "2015-07-01"), [RULES["surname_year"]])
+
+
+def test_postcode_with_initial_and_strong_identifiers():
+    assert _meet(feat("Amy", postcode="NE1 4AB"), feat("Annie", "Okafor", postcode="NE1 4AB"),
+                 [RULES["postcode_initial"]])
+    assert _meet(feat("A", "B", None, nhs="9434765919"), feat("C", "D", None, nhs="9434765919"), [RULES["nhs"]])
+    assert _meet(feat(upn="A123456789012"), feat("X", "Y", None, upn="A123456789012"), [RULES["upn"]])
+
+
+def test_missing_fields_give_no_keys():
+    assert block_keys(feat(None, "Smith", None, postcode=None), [RULES["dob"], RULES["postcode_initial"]]) == []
+
+
+def test_unknown_rule_is_named():
+    with pytest.raises(UnknownBlockingRule, match="no_such_rule"):
+        rules_named(["dob", "no_such_rule"])
+
+
+def test_reduction_ratio_and_pairs_completeness():
+    records = [feat("Amy", "Smith", "2015-03-02", ref="a1"), feat("Amy", "Smyth", "2015-03-02", ref="a2"),
+               feat("Ben", "Jones", "2012-07-09", ref="b1"), feat("Benjamin", "Jones", "2012-09-07", ref="b2"),
+               feat("Cara", "Okafor", "2001-01-05", ref="c1"), feat("Kara", "Nowak", "1999-12-12", ref="c2")]
+    truth = {"a1": "A", "a2": "A", "b1": "B", "b2": "B", "c1": "C", "c2": "C"}
+    pairs = candidate_pairs(records, ALL)
+    report = blocking_report(records, pairs, truth)
+    assert report.total_pairs == 15
+    assert report.candidate_pairs == len(pairs) < 15
+    assert report.reduction_ratio == pytest.approx(1 - len(pairs) / 15)
+    assert report.true_pairs == 3
+    assert report.true_pairs_kept == 2  # the C pair shares nothing: blocking loses it
+    assert report.pairs_completeness == pytest.approx(2 / 3)
+
+
+def test_oversized_blocks_are_skipped():
+    records = [feat("Amy", "Smith", "2015-03-02") for _ in range(5)]
+    assert len(candidate_pairs(records, [RULES["dob"]], max_block=10)) == 10
+    assert candidate_pairs(records, [RULES["dob"]], max_block=4) == set()
