@@ -36,7 +36,8 @@ def init_auth(app: Flask) -> None:
         SESSION_COOKIE_SECURE=bool(secure),
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
-        SESSION_COOKIE_NAME=app.config.get("SESSION_COOKIE_NAME", "hub_session"),
+        SESSION_COOKIE_NAME="hub_session" if app.config.get("SESSION_COOKIE_NAME") == "session"
+        else app.config["SESSION_COOKIE_NAME"],
         PERMANENT_SESSION_LIFETIME=SESSION_LIFETIME,
         WTF_CSRF_CHECK_DEFAULT=False,  # checked in `_authenticate`, after bearer-token requests are set aside
         WTF_CSRF_TIME_LIMIT=None,      # the token lives as long as the session
