@@ -1,17 +1,19 @@
 """The `xml_files` adapter kind: a drop folder of XML exports, records selected by XPath.
 
-Each file in the inbox (oldest name first) is parsed once with `lxml.etree.iterparse` on
-the record tags only; every record is cleared as soon as it is read, with the siblings
-before it, so a multi-gigabyte export runs in bounded memory. The parser is hardened: no
-network, no DTD loading, no entity expansion, no huge-tree mode, and a document whose
-DOCTYPE declares any entity is refused outright (XXE, billion laughs).
+Each file in the inbox (in name order) is first checked whole: a safe prolog (a DOCTYPE
+declaring any entity is refused: XXE, billion laughs), then the XSD when one is configured,
+else a tree-less well-formedness pass. Only then is it read with `lxml.etree.iterparse` on
+the record tags, every record released as soon as it is read with the siblings before it,
+so a multi-gigabyte export runs in bounded memory and a broken file announces nothing. The
+parser is hardened: no network, no DTD loading, no entity expansion, no huge-tree mode.
 
-A file is either a full `snapshot` of its entities (ids the hub holds that the file lacks
-are deletions) or a `delta` (only what changed; `delete_xpath` marks removals). A file that
-cannot be read is reported as a SourceFailure and moved to the `failed` folder beside a
-`<file>.reason.txt`; a processed one is moved to `archive` with a timestamp. The cursor
-`file:<name>` holds the file's SHA-256, so the same file dropped again is archived without
-being announced again.
+In `snapshot` mode the files dropped for one run together hold every record of their
+entities: ids the hub holds that none of them had are deletions (inferred only when every
+file of the run was read and had records of the entity). In `delta` mode files hold only
+what changed, and `delete_xpath` marks removals. A file that cannot be read is reported as
+a SourceFailure and moved to the `failed` folder beside a `<file>.reason.txt`; a processed
+one is moved to `archive` with a timestamp. The cursor `file:<name>` holds the file's
+SHA-256, so the same file dropped again is archived without being announced again.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import hashlib
 import pathlib
 import shutil
 from array import array
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, Literal
 
 from lxml import etree
@@ -168,31 +170,51 @@ class XmlFilesAdapter:
     def extract(self, state: AdapterState) -> Iterator[ExtractBatch]:
         if not self.inbox.is_dir():
             raise SourceConfigError(f"inbox folder {self.inbox} does not exist")
+        scans = {name: _Scan(name, bool(state.row_hashes(name)) and self._mode(r) == "snapshot")
+                 for name, r in self.readers.items()}
         for path in sorted(p for p in self.inbox.glob(self.file_glob) if p.is_file()):
+            readers = [r for r in self.readers.values() if fnmatch.fnmatch(path.name, r.ent.file_glob or "*")]
             checksum = _sha256(path)
             if state.cursor(f"file:{path.name}") == checksum:
-                self._move(path, self.archive, suffix=".duplicate")  # already announced: nothing new
+                # announced already (a re-drop, or a crash before archiving): nothing to announce,
+                # but its ids still count as present in this run's snapshot
+                self._see_ids(path, [r for r in readers if scans[r.name].tracking], scans)
+                self._move(path, self.archive, suffix=".duplicate")
                 continue
-            outcome: list[str] = []
-            yield from self._file(path, checksum, state, outcome)
-            if outcome:
-                self._fail(path, outcome)
+            reasons: list[str] = []
+            yield from self._file(path, checksum, readers, state, scans, reasons)
+            if reasons:
+                self._fail(path, reasons)
+                for reader in readers:
+                    scans[reader.name].complete = False
             else:
                 self._move(path, self.archive)
+        builder = BatchBuilder(self.batch_size)
+        for name, scan in scans.items():
+            for change in scan.deletions(state.row_hashes(name), str(self.inbox)):
+                builder.change(change)
+                if builder.full:
+                    yield builder.take()
+        if not builder.empty:
+            yield builder.take()
 
     # ---- one file -----------------------------------------------------------------------------
-    def _file(self, path: pathlib.Path, checksum: str, state: AdapterState,
-              outcome: list[str]) -> Iterator[ExtractBatch]:
-        """Batches for one file; on failure, its reasons are appended to `outcome`."""
-        readers = [r for r in self.readers.values() if fnmatch.fnmatch(path.name, r.ent.file_glob or "*")]
+    def _file(self, path: pathlib.Path, checksum: str, readers: list[_Reader], state: AdapterState,
+              scans: dict[str, _Scan], reasons: list[str]) -> Iterator[ExtractBatch]:
+        """Batches for one file; when it cannot be read, its reasons are appended to `reasons`.
+
+        The whole file is checked first (safe prolog, then the XSD or a tree-less well-formedness
+        pass), so a broken file announces nothing at all."""
         builder = BatchBuilder(self.batch_size)
-        scans = {r.name: _Scan(r.name, state.row_hashes(r.name), self._mode(r) == "snapshot") for r in readers}
+        known = {r.name: state.row_hashes(r.name) for r in readers}
         try:
             _check_safe(path)
             if self.schema is not None:
                 _validate(path, self.schema)
+            else:
+                _check_well_formed(path)
             for reader, elem in _records(path, readers):
-                change = self._change(path, reader, elem, scans[reader.name])
+                change = self._change(path, reader, elem, known[reader.name], scans[reader.name])
                 if change is None:
                     builder.unchanged()
                 elif isinstance(change, SourceFailure):
@@ -202,19 +224,26 @@ class XmlFilesAdapter:
                 if builder.full:
                     yield builder.take()
         except (etree.XMLSyntaxError, XmlRejected, OSError) as exc:
-            outcome.append(_describe(path, exc))
-            builder.failure(SourceFailure(_where(path, exc), (outcome[0],), _head(path)))
+            reasons.append(_describe(path, exc))
+            builder.failure(SourceFailure(_where(path, exc), (reasons[0],), _head(path)))
             yield builder.take()
             return
-        for reader in readers:
-            for change in scans[reader.name].deletions(str(path.name)):
-                builder.change(change)
-                if builder.full:
-                    yield builder.take()
         builder.checkpoint({f"file:{path.name}": checksum})
         yield builder.take()
 
-    def _change(self, path: pathlib.Path, reader: _Reader, elem: Any,
+    def _see_ids(self, path: pathlib.Path, readers: list[_Reader], scans: dict[str, _Scan]) -> None:
+        if not readers:
+            return
+        try:
+            for reader, elem in _records(path, readers):
+                source_id = _value(reader.id(elem), False)
+                if source_id not in (None, ""):
+                    scans[reader.name].see(str(source_id).strip())
+        except (etree.XMLSyntaxError, OSError):
+            for reader in readers:
+                scans[reader.name].complete = False
+
+    def _change(self, path: pathlib.Path, reader: _Reader, elem: Any, known: Mapping[str, str],
                 scan: _Scan) -> RawChange | SourceFailure | None:
         location = f"{path.name}:{elem.sourceline}"
         source_id = _value(reader.id(elem), False)
@@ -227,9 +256,9 @@ class XmlFilesAdapter:
         scan.see(source_id)
         if reader.delete is not None and reader.delete(elem) is True:
             # a removal of a record the hub does not hold (or already deleted) has nothing to say
-            return RawChange(reader.name, source_id, None, location) if source_id in scan.known else None
+            return RawChange(reader.name, source_id, None, location) if source_id in known else None
         raw = reader.raw(elem)
-        if scan.known.get(source_id) == content_hash(raw):
+        if known.get(source_id) == content_hash(raw):
             return None
         observed = _datetime(_value(reader.observed(elem), False)) if reader.observed else None
         return RawChange(reader.name, source_id, raw, location, observed)
@@ -251,12 +280,12 @@ class XmlFilesAdapter:
 
 
 class _Scan:
-    """What one file's records said about one entity: ids seen, kept as 8-byte digests so a
-    multi-gigabyte snapshot's deletion check stays small, and only when deletions are possible."""
+    """The ids of one entity seen in one run's snapshot files, kept as 8-byte digests so a
+    multi-gigabyte snapshot's deletion check stays small; tracked only when a deletion is
+    possible (snapshot mode, and the hub already holds rows of the entity)."""
 
-    def __init__(self, entity: str, known: Mapping[str, str], snapshot: bool) -> None:
-        self.entity, self.known = entity, known
-        self.tracking = snapshot and bool(known)
+    def __init__(self, entity: str, tracking: bool) -> None:
+        self.entity, self.tracking = entity, tracking
         self.complete = True
         self.records = 0
         self._seen = array("Q")
@@ -266,10 +295,10 @@ class _Scan:
         if self.tracking:
             self._seen.append(_digest(source_id))
 
-    def deletions(self, location: str) -> list[RawChange]:
+    def deletions(self, known: Iterable[str], location: str) -> list[RawChange]:
         if not (self.tracking and self.complete and self.records):
-            return []  # a file without any of this entity's records says nothing about them
-        missing = {_digest(sid): sid for sid in self.known}
+            return []  # a run without (all of) this entity's records says nothing about the others
+        missing = {_digest(sid): sid for sid in known}
         for d in self._seen:
             missing.pop(d, None)
         return [RawChange(self.entity, sid, None, location) for sid in sorted(missing.values())]
@@ -289,6 +318,18 @@ def _check_safe(path: pathlib.Path) -> None:
                     f"{path.name} declares entities in its DOCTYPE ({', '.join(declared[:5])}): refused, "
                     "since entity declarations are how XXE and entity-expansion (billion laughs) attacks work")
             return
+
+
+class _NoTree:
+    """A parser target that builds nothing: libxml2 checks the whole file at C speed."""
+
+    def close(self) -> None:
+        return None
+
+
+def _check_well_formed(path: pathlib.Path) -> None:
+    with path.open("rb") as fh:
+        etree.parse(fh, etree.XMLParser(target=_NoTree(), **HARDENED))
 
 
 def _validate(path: pathlib.Path, schema: etree.XMLSchema) -> None:
@@ -374,9 +415,12 @@ def _clark(step: str, namespaces: dict[str, str]) -> str:
 def _describe(path: pathlib.Path, exc: Exception) -> str:
     if isinstance(exc, XmlRejected):
         return str(exc)
+    message = str(exc).replace(str(path), path.name)
+    if "encoding" in message.lower() or "utf-8" in message.lower():
+        return f"{path.name} is not in its declared encoding: {message}"
     if isinstance(exc, etree.XMLSyntaxError):
-        return f"{path.name} is not well-formed XML (or not in its declared encoding): {exc}"
-    return f"{path.name} could not be read: {exc}"
+        return f"{path.name} is not well-formed XML: {message}"
+    return f"{path.name} could not be read: {message}"
 
 
 def _where(path: pathlib.Path, exc: Exception) -> str:

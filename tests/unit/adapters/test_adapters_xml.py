@@ -97,6 +97,51 @@ def test_record_without_id_is_reported_and_blocks_deletions(drop):
     assert result.deleted == []
 
 
+def _pupils(path, ids, school="S1"):
+    pupils = "".join(
+        f"<Pupil><PupilId>{i}</PupilId><Surname>Smith</Surname><Contacts>"
+        f"<Contact><ContactId>{i}-C1</ContactId><Forename>Sam</Forename></Contact>"
+        f"<Contact><ContactId>{i}-C2</ContactId><Forename>Jo</Forename></Contact></Contacts></Pupil>"
+        for i in ids)
+    path.write_text(f'<PupilExport School="{school}">{pupils}</PupilExport>', encoding="utf-8")
+
+
+PUPIL_ENTITIES = {
+    "pupils": {"record_xpath": "/PupilExport/Pupil", "id_xpath": "PupilId",
+               "fields": {"surname": "Surname", "school": "../@School"}},
+    "contacts": {"record_xpath": "/PupilExport/Pupil/Contacts/Contact", "id_xpath": "ContactId",
+                 "fields": {"forename": "Forename", "pupil": "../../PupilId"}},
+}
+
+
+def test_nested_records_and_a_snapshot_spread_over_several_files(tmp_path):
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    adapter = xml_files.build("s", {"inbox": "inbox"}, PUPIL_ENTITIES, base_dir=tmp_path, env={})
+    _pupils(inbox / "pupils_S1.xml", ["A1", "A2"])
+    _pupils(inbox / "pupils_S2.xml", ["B1"], school="S2")
+    state = MemoryState()
+    first = run(adapter, state)
+    assert first.upserted["B1"] == {"surname": "Smith", "school": "S2"}
+    assert first.upserted["A2-C2"] == {"forename": "Jo", "pupil": "A2"}
+    assert len(first.upserted) == 9 and first.deleted == []
+    _pupils(inbox / "pupils_S1.xml", ["A1"])  # the next drop: A2 has left; S2 unchanged
+    _pupils(inbox / "pupils_S2.xml", ["B1"], school="S2")
+    second = run(adapter, state)
+    assert sorted(second.deleted) == ["A2", "A2-C1", "A2-C2"] and second.upserted == {}
+    _pupils(inbox / "pupils_S1.xml", ["A1"])  # re-drops of announced files still count as present
+    _pupils(inbox / "pupils_S2.xml", ["B1"], school="S2")
+    third = run(adapter, state)
+    assert third.changes == [] and third.batches == []
+    _pupils(inbox / "pupils_S1.xml", ["A1", "A3"])
+    (inbox / "pupils_S2.xml").write_text("<PupilExport><Pupil><PupilId>B1", encoding="utf-8")
+    broken = run(adapter, state)  # S2 is unreadable: no deletion may be inferred from this run
+    assert broken.deleted == [] and len(broken.failures) == 1
+    assert sorted(broken.upserted) == ["A3", "A3-C1", "A3-C2"]
+    _pupils(inbox / "pupils_S1.xml", ["A1", "A3"])  # a run's files are the whole snapshot: B1 went
+    assert sorted(run(adapter, state).deleted) == ["B1", "B1-C1", "B1-C2"]
+
+
 def test_delta_mode_with_delete_marker(tmp_path):
     src = XmlSource(tmp_path, mode="delta")
     source, entities = src.config()
@@ -184,7 +229,7 @@ def test_broken_files_fail_with_a_clear_reason(drop, content, expected):
     result = run(drop.adapter(), state)
     [failure] = result.failures
     assert expected in failure.reasons[0] and failure.location.startswith("broken.xml")
-    assert result.deleted == []
+    assert result.changes == []  # the whole file is checked before any record is announced
     names, reason = _failed(drop)
     assert len(names) == 2 and expected in reason
     assert "file:broken.xml" not in state.cursors
