@@ -161,7 +161,7 @@ def load_system(path: str | Path, env: Mapping[str, str] | None = None) -> Syste
             for block_key, block in _block_keys(doc, name, mapping_entities[name]):
                 for fm_key, fields in _field_sources(block_key, block):
                     for f in fields:
-                        if f not in known:
+                        if f not in known and f.split(".")[0] not in known:
                             raise doc.error(fm_key, f"source column {f!r} does not exist in {name} "
                                                     f"(columns: {', '.join(sorted(known))})")
     return SystemDefinition(name=system.name, kind=system.kind, title=system.title or system.name,

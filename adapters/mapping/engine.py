@@ -21,6 +21,20 @@ from canonical.records import Provenance, SourceRecord, SourceRef, content_hash
 _PLACEHOLDER = re.compile(r"\{([^{}]+)\}")
 
 
+def field_value(raw: Mapping[str, Any], name: str) -> Any:
+    """`raw[name]`; a dotted name not present as such walks nested objects (JSON APIs): "name.given"."""
+    if name in raw:
+        return raw[name]
+    if "." not in name:
+        return None
+    value: Any = raw
+    for part in name.split("."):
+        if not isinstance(value, Mapping):
+            return None
+        value = value.get(part)
+    return value
+
+
 @dataclass(frozen=True)
 class Template:
     """`"{child_id}-{seq}"` filled from the row, or a bare field name; None when any part is empty."""
@@ -34,13 +48,13 @@ class Template:
 
     def render(self, raw: Mapping[str, Any]) -> str | None:
         if "{" not in self.text:
-            value = raw.get(self.text)
+            value = field_value(raw, self.text)
             return None if is_empty(value) else _text(value).strip()
         missing = False
 
         def fill(m: re.Match[str]) -> str:
             nonlocal missing
-            value = raw.get(m.group(1))
+            value = field_value(raw, m.group(1))
             if is_empty(value):
                 missing = True
                 return ""
@@ -77,9 +91,9 @@ class FieldMapping:
         if self.template is not None:
             value: Any = self.template.render(raw)
         elif isinstance(self.source, list):
-            value = [raw.get(f) for f in self.source]
+            value = [field_value(raw, f) for f in self.source]
         elif self.source is not None:
-            value = raw.get(self.source)
+            value = field_value(raw, self.source)
         else:
             value = self.const
         for step in self.transforms:
@@ -149,7 +163,7 @@ class RecordBlock:
 
     def build(self, system: str, change: RawChange, reasons: list[str]) -> tuple[SourceRef, dict] | None:
         raw = change.raw or {}
-        if any(is_empty(raw.get(f)) for f in self.when):
+        if any(is_empty(field_value(raw, f)) for f in self.when):
             return None
         where = f"{self.label}"
         start = len(reasons)

@@ -148,9 +148,14 @@ def _default_step(default: Any) -> Transform:
     return lambda v: default if is_empty(v) else v
 
 
+def _if_present_step(value: Any) -> Transform:
+    return lambda v: None if is_empty(v) else value
+
+
 PARAMETERISED: dict[str, Callable[[Any], Transform]] = {
     "split_name": _split_name_step, "join": _join_step, "split": _split_step, "regex": _regex_step,
     "replace": _replace_step, "null_if": _null_if_step, "default": _default_step,
+    "if_present": _if_present_step,
 }
 
 

@@ -168,6 +168,8 @@ def test_split_full_name_both_ways(tmp_path):
     ({"replace": [r"^0", "+44"]}, "07700", "+447700"),
     ({"null_if": ["N/A", "unknown"]}, "Unknown", None),
     ({"default": "x"}, "", "x"),
+    ({"if_present": "closed"}, "2024-01-02", "closed"),
+    ({"if_present": "closed"}, "", None),
     ({"split_name": "family"}, "SMITH, Jon", "SMITH"),
 ])
 def test_each_transform(spec, value, expected):
@@ -344,3 +346,22 @@ def test_block_structure_errors(tmp_path):
     assert caught.value.line is not None
     with pytest.raises(MappingError, match="needs at least one of person"):
         load_system(write_system(tmp_path, ""))
+
+
+def test_dotted_fields_reach_into_nested_json(tmp_path):
+    body = """
+    [entities.members.person.fields]
+    "names[0].given" = "name.given"
+    "names[0].family" = { field = "name.family", required = true }
+    "addresses[0].lines" = "address.lines"
+    """
+    path = write_system(tmp_path, body)
+    (tmp_path / "exports" / "members.csv").write_text("member_id,name,address\n")
+    defn = load_system(path)
+    raw = {"member_id": "M1", "name": {"given": "Amy", "family": "Li"}, "address": {"lines": ["1 A St", "Derby"]}}
+    person = defn.mapping.translate(RawChange("members", "M1", raw, "api"), extracted_at=NOW)[0].person()
+    assert (person.names[0].given, person.names[0].family) == ("Amy", "Li")
+    assert person.addresses[0].lines == ("1 A St", "Derby")
+    raw["name"] = None
+    with pytest.raises(TranslationError, match="names\\[0\\].family: has no value \\(from name.family\\)"):
+        defn.mapping.translate(RawChange("members", "M1", raw, "api"), extracted_at=NOW)
