@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import shutil
 import zipfile
 from pathlib import Path
 
@@ -99,11 +100,14 @@ def _freeze_timestamps(path: Path, when: dt.datetime) -> None:
     tmp = path.with_suffix(".tmp")
     with zipfile.ZipFile(path) as src, zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as dst:
         for info in src.infolist():
-            data = src.read(info.filename)
-            if info.filename == "docProps/core.xml":
-                data = re.sub(rb"(<dcterms:modified[^>]*>)[^<]*(</dcterms:modified>)",
-                              rb"\g<1>" + stamp.encode() + rb"\g<2>", data)
             entry = zipfile.ZipInfo(info.filename, date_time=FIXED_ZIP_TIME)
             entry.compress_type = zipfile.ZIP_DEFLATED
-            dst.writestr(entry, data)
+            if info.filename == "docProps/core.xml":
+                data = re.sub(rb"(<dcterms:modified[^>]*>)[^<]*(</dcterms:modified>)",
+                              rb"\g<1>" + stamp.encode() + rb"\g<2>", src.read(info.filename))
+                dst.writestr(entry, data)
+                continue
+            # Sheets of a million rows are hundreds of MB unzipped: copy them in chunks.
+            with src.open(info) as reader, dst.open(entry, "w", force_zip64=True) as writer:
+                shutil.copyfileobj(reader, writer, 1 << 20)
     tmp.replace(path)

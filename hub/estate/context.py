@@ -67,7 +67,7 @@ class EstateContext:
 class BufferedInserts:
     """executemany in chunks, so a million rows never sit in memory at once."""
 
-    def __init__(self, conn: sqlite3.Connection, table: str, columns: Sequence[str], chunk: int = 5000) -> None:
+    def __init__(self, conn: sqlite3.Connection, table: str, columns: Sequence[str], chunk: int = 2000) -> None:
         self.conn, self.chunk = conn, chunk
         self.sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
         self.rows: list[tuple[Any, ...]] = []
