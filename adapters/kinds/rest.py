@@ -285,9 +285,10 @@ class RestAdapter:
         """Every item of every page, with where it came from."""
         page_cfg = ent.pagination
         url: str | None = self.http.url(ent.path)
-        query: dict[str, Any] | None = dict(params)
-        if page_cfg.style in ("page", "link") and page_cfg.size_param:
-            query[page_cfg.size_param] = page_cfg.page_size
+        base = dict(params)
+        if page_cfg.style != "none" and page_cfg.size_param:
+            base[page_cfg.size_param] = page_cfg.page_size
+        query: dict[str, Any] | None = dict(base)
         page, cursors = page_cfg.first_page, set()
         for _ in range(page_cfg.max_pages):
             if page_cfg.style == "page":
@@ -311,7 +312,7 @@ class RestAdapter:
                 if following in (None, "") or following in cursors:
                     return
                 cursors.add(following)
-                query = {**params, page_cfg.cursor_param: following}
+                query = {**base, page_cfg.cursor_param: following}
             else:
                 url = response.links.get("next", {}).get("url")
                 if not url:

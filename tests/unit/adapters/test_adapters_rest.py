@@ -249,3 +249,39 @@ def test_apply_refusals_and_server_errors(mock):
     with pytest.raises(rest.RestError, match="500"):  # not a refusal: the bus retries it
         adapter.apply(WriteBack("children", "create", None, {"person.sex": "male"}))
     assert len([c for c in mock.calls if c.request.method == "POST"]) == 1  # a POST is never blindly resent
+
+
+# ---- the sample estate's youth justice stand-in, over a real socket ---------------------------------
+def test_sample_estate_youth_justice_api(tmp_path):
+    from hub.estate import generate
+    from hub.estate.youth_justice_api import serve_youth_justice_in_thread
+
+    manifest = generate(tmp_path, people=3000, seed=3)
+    server = serve_youth_justice_in_thread(tmp_path, token="t-123")
+    try:
+        source = {"base_url": f"{server.url}/api/v1", "token_env": "YJ_API_TOKEN", "batch_size": 5}
+        entities = {"young-people": {
+            "path": "/young-people", "items_key": "data", "id_field": "id",
+            "updated_since_param": "updated_since", "updated_field": "updatedAt",
+            "pagination": {"style": "cursor", "size_param": "limit", "page_size": 4},
+            "write": {"fields": {"person.names[0].family": "name.family"}}}}
+        adapter = rest.build("youth_justice", source, entities, base_dir=tmp_path, env={"YJ_API_TOKEN": "t-123"})
+        state = MemoryState()
+        first = run(adapter, state)
+        assert len(first.upserted) == manifest.systems["youth_justice"]["young-people"]
+        assert run(adapter, state).changes == []  # updated_since is inclusive: re-read, found unchanged
+        some = sorted(first.upserted)[0]
+        change = WriteBack("young-people", "update", some, {"person.names[0].family": "Renamed"}, expected_version=1)
+        assert adapter.apply(change).accepted
+        conflict = adapter.apply(change)
+        assert not conflict.accepted and "conflict (409)" in conflict.detail
+        after = run(adapter, state)
+        assert list(after.upserted) == [some] and after.upserted[some]["name"]["family"] == "Renamed"
+        link = rest.build("youth_justice", {**source, "token_env": "YJ_API_TOKEN"},
+                          {"young-people": {**entities["young-people"],
+                                            "pagination": {"style": "link", "size_param": "limit",
+                                                           "page_size": 3}}},
+                          base_dir=tmp_path, env={"YJ_API_TOKEN": "t-123"})
+        assert len(run(link, MemoryState()).upserted) == len(first.upserted)
+    finally:
+        server.stop()

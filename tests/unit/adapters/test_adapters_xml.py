@@ -312,3 +312,30 @@ def test_50_mb_export_parses_in_bounded_memory(drop):
     assert seen == 260_005
     assert python_peak < 15_000_000, python_peak
     assert peak_rss[0] - baseline < 60_000_000, peak_rss[0] - baseline
+
+
+# ---- the sample estate's education drop -----------------------------------------------------------
+def test_sample_estate_education_drop_with_its_xsd(tmp_path):
+    from hub.estate import generate
+
+    manifest = generate(tmp_path / "estate", people=1500, seed=3)
+    education = tmp_path / "estate" / "education"
+    entities = {
+        "pupils": {"record_xpath": "/PupilExport/Pupil", "id_xpath": "PupilId",
+                   "fields": {"surname": "Surname", "dob": "DOB", "lines": {"xpath": "Address/AddressLine",
+                                                                              "many": True}}},
+        "contacts": {"record_xpath": "/PupilExport/Pupil/Contacts/Contact", "id_xpath": "ContactId",
+                     "fields": {"pupil": "../../PupilId", "relationship": "Relationship"}},
+        "exclusions": {"record_tag": "Exclusion", "id_xpath": "ExclusionId"},
+        "attendance": {"record_xpath": "Attendance/Year", "id_xpath": "AttendanceId"},
+    }
+    adapter = xml_files.build("education", {"inbox": "inbox", "schema": "pupils.xsd", "mode": "delta"},
+                              entities, base_dir=education, env={})
+    state = MemoryState()
+    result = run(adapter, state)
+    counts = {name: len(state.hashes.get(name, {})) for name in entities}
+    assert counts == {name: manifest.systems["education"][name] for name in entities}
+    [failure] = result.failures  # the truncated resend, reported and moved aside
+    assert failure.location.startswith("pupils_") and "resend" in failure.location
+    assert sorted(p.name for p in (education / "failed").glob("*.xml"))[0].startswith("pupils_8304003_resend.")
+    assert list((education / "inbox").iterdir()) == []
