@@ -43,6 +43,7 @@ def init_auth(app: Flask) -> None:
         WTF_CSRF_TIME_LIMIT=None,      # the token lives as long as the session
     )
     app.config.setdefault("HUB_IDLE_TIMEOUT", IDLE_TIMEOUT)
+    access_policy(app.extensions["hub"])  # load (and audit a changed policy) at start, not on a request
     csrf.init_app(app)
     app.before_request(_authenticate)
     app.context_processor(lambda: {"current_user": g.get("user")})
