@@ -270,7 +270,7 @@ def test_sample_estate_youth_justice_api(tmp_path):
         first = run(adapter, state)
         assert len(first.upserted) == manifest.systems["youth_justice"]["young-people"]
         assert run(adapter, state).changes == []  # updated_since is inclusive: re-read, found unchanged
-        some = sorted(first.upserted)[0]
+        some = min(first.upserted)
         change = WriteBack("young-people", "update", some, {"person.names[0].family": "Renamed"}, expected_version=1)
         assert adapter.apply(change).accepted
         conflict = adapter.apply(change)
