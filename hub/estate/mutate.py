@@ -77,7 +77,7 @@ class _Mutator:
                        " end_date, is_current, last_modified) VALUES (?, ?, ?, NULL, ?, ?, ?, NULL, 1, ?)",
                        (address_id, client_id, line1, town, pc, today, stamp))
             db.execute("UPDATE clients SET last_modified = ? WHERE client_id = ?", (stamp, client_id))
-        self.truth.add([("social_care", "client_addresses", str(address_id), person_id, "person", "")])
+        self.truth.add([("social_care", "client_addresses", str(address_id), person_id, "address", "")])
         return self._mutation("social_care", "client_addresses", address_id, person_id, "address_moved",
                               client_id=client_id, line1=line1, town=town, postcode=pc)
 

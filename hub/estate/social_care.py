@@ -128,7 +128,7 @@ class SocialCareWriter:
         self.out["client_addresses"].add((address_id, client_id, a.line1, a.locality or None, a.town, pc,
                                           _iso(a.since), _iso(end), int(end is None),
                                           ctx.timestamp(ctx.date_between(max(created, end or created), ctx.as_of))))
-        ctx.truth.row(SYSTEM, "client_addresses", address_id, person.person_id, "person")
+        ctx.truth.row(SYSTEM, "client_addresses", address_id, person.person_id, "address")
 
     def _worker(self) -> int:
         return self.ctx.rng.choice(self.ctx.pools.workers)[0]
