@@ -103,7 +103,7 @@ OPENAPI_SCHEMAS = {
     "PersonView": {"type": "object", "description": "Every key is always present; what the role may not see is "
                    "null, {\"recorded\": bool} at level exists, or absent from the lists.", "properties": {
         "id": {"type": "string"}, "requested_id": {"type": "string"}, "name": {"type": "string"},
-        "version": {"type": "integer"}, "birth_date": {"type": ["string", "null"]},
+        "birth_date": {"type": ["string", "null"]},
         "access": {"type": "object", "properties": {
             "relationship": {"type": "boolean"}, "break_glass": {"type": "boolean"},
             "break_glass_until": {"type": ["string", "null"]}, "may_break_glass": {"type": "boolean"},

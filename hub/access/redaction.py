@@ -113,7 +113,6 @@ class Redactor:
         return {
             "id": bundle.id,
             "requested_id": bundle.requested_id,
-            "version": bundle.version,
             "name": bundle.name,
             "birth_date": bundle.birth_date,
             "access": self._access(),
