@@ -186,7 +186,7 @@ class WriteService:
         person = _valid(Person, body.get("person"), "person")
         system = body.get("system")
         phase = self._phase_for_write(s, system) if system else None
-        flat = present(flatten_person(person))
+        flat = present(flatten_person(person.model_dump(mode="json")))
         if phase is Phase.CONNECTED:
             block = _block_of(s, system, "person")
             return _Plan("legacy", 202, {"system": system}, None,
@@ -277,7 +277,8 @@ class WriteService:
             if not in_system:
                 raise WriteRefused(f"person {pid} has no record in {system} to open an involvement on")
             _, legacy_person = legacy_row_of(s, in_system[0])
-            values = {**present(flatten_involvement(involvement)), "subject": legacy_person}
+            flat = present(flatten_involvement(involvement.model_dump(mode="json")))
+            values = {**flat, "subject": legacy_person}
             return _Plan("legacy", 202, {"person_id": pid, "system": system}, pid, [
                 (system, WriteBack(entity=_block_of(s, system, "involvement"), operation="create", source_id=None,
                                    values=values), "write")])
@@ -286,9 +287,10 @@ class WriteService:
         deliveries = []
         if phase is Phase.HUB_PRIMARY and in_system:
             _, legacy_person = legacy_row_of(s, in_system[0])
+            flat = present(flatten_involvement(involvement.model_dump(mode="json")))
             deliveries.append((system, WriteBack(entity=_block_of(s, system, "involvement"), operation="create",
-                                                 source_id=None, values={**present(flatten_involvement(involvement)),
-                                                                         "subject": legacy_person}), "propagate"))
+                                                 source_id=None, values={**flat, "subject": legacy_person}),
+                               "propagate"))
         return _Plan("hub", 201, {"person_id": pid, "ref": f"{HUB}/involvement/{source_id}", "version": 1}, pid,
                      deliveries)
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import gzip
 import json
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -109,7 +110,7 @@ def test_revert_is_allowed_until_decommissioned_and_every_step_keeps_the_same_fa
     figures = hub.ingest.run("social_care")
     assert figures.status == "refused" and "decommissioned: its adapter is off" in figures.error
     archive = detail["archive"]
-    manifest = json.loads(open(archive["path"].removesuffix(".jsonl.gz") + ".manifest.json").read())
+    manifest = json.loads(Path(archive["path"].removesuffix(".jsonl.gz") + ".manifest.json").read_text())
     assert verify_archive(manifest) and manifest["rows"] == 2 and manifest["by_entity"] == {"clients": 2}
     with gzip.open(archive["path"], "rt") as f:
         assert {json.loads(line)["source_id"] for line in f} == {"C1", "C2"}
