@@ -115,8 +115,9 @@ class ChangeDetector:
                 self.complete = False
             problems = row.problems or (f"{self.entity}: row has no source id",)
             return SourceFailure(row.location, tuple(problems), excerpt(row.raw or ""))
-        if self.known.get(row.source_id) == content_hash(dict(row.raw)):
-            return None
+        committed = self.known.get(row.source_id)
+        if committed is not None and committed == content_hash(dict(row.raw)):
+            return None  # hashed only when there is a committed hash to compare with
         return RawChange(entity=self.entity, source_id=row.source_id, raw=row.raw, location=row.location,
                          observed_at=row.observed_at)
 
