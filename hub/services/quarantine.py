@@ -46,6 +46,13 @@ def entry(row: QuarantineRow) -> dict[str, Any]:
 def rerun(store: Store, systems: SystemRegistry, entry_id: int) -> dict[str, Any]:
     """Translate the kept raw record again with the current mapping; on success announce it."""
     with store.transaction() as s:
+        found = s.get(QuarantineRow, entry_id)
+        where = (found.system, found.entity) if found is not None else None
+    state = None
+    if where is not None:  # read before our write transaction: on SQLite a nested one would wait on it
+        state = StoreAdapterState(store, where[0])
+        state.rows(where[1])
+    with store.transaction() as s:
         row = s.get(QuarantineRow, entry_id)
         if row is None:
             raise QuarantineEntryNotFound(entry_id)
@@ -58,7 +65,6 @@ def rerun(store: Store, systems: SystemRegistry, entry_id: int) -> dict[str, Any
         except Exception as exc:
             row.reasons = list(getattr(exc, "reasons", None) or [str(exc)])
             return entry(row)
-        state = StoreAdapterState(store, row.system)
         previous = state.rows(row.entity).get(row.source_id)
         version = (previous.version if previous else 0) + 1
         add_to_outbox(s, announce(row.system, records, version, previous.record_keys if previous else []))
