@@ -39,6 +39,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.exc import IntegrityError, NoSuchTableError, SQLAlchemyError
+from sqlalchemy.pool import NullPool
 
 from adapters.kinds.common import (
     BatchBuilder,
@@ -50,6 +51,7 @@ from adapters.kinds.common import (
 from adapters.port import AdapterState, ApplyResult, ExtractBatch, RawChange, WriteBack
 
 KEY_SEPARATOR = "|"
+_PLAIN = frozenset({str, int, float, bool, type(None)})
 
 
 class SqlWrite(BaseModel):
@@ -105,7 +107,9 @@ def build(system: str, source: dict, entities: dict[str, dict], *, base_dir: pat
     """The adapter for `system`; configuration errors name the entity and field."""
     cfg = _parse(SqlSource, source, "source")
     parsed = {name: _parse(SqlEntity, ent, f"entities.{name}") for name, ent in entities.items()}
-    engine = create_engine(_resolve_url(cfg.url, base_dir))
+    # no pool: an adapter is built per run, and a legacy database should not keep idle
+    # connections from the hub between runs
+    engine = create_engine(_resolve_url(cfg.url, base_dir), poolclass=NullPool)
     return SqlAdapter(system, engine, parsed, batch_size=cfg.batch_size)
 
 
@@ -114,7 +118,7 @@ def columns(source: dict, entity_cfg: dict, *, base_dir: pathlib.Path,
     """The entity's column names, read from the database (for load-time mapping checks)."""
     cfg = _parse(SqlSource, source, "source")
     ent = _parse(SqlEntity, entity_cfg, "entity")
-    engine = create_engine(_resolve_url(cfg.url, base_dir))
+    engine = create_engine(_resolve_url(cfg.url, base_dir), poolclass=NullPool)
     try:
         if ent.table:
             return [c["name"] for c in inspect(engine).get_columns(ent.table, schema=ent.db_schema)]
@@ -164,6 +168,7 @@ class SqlAdapter:
         where, params = self._after_cursor(ent, state.cursor(cursor_key))
         sql = self._select(ent, where=where, order=[wm, *ent.keys])
         detector, builder = ChangeDetector(state, name), BatchBuilder(self.batch_size)
+        last: list[Any] | None = None  # the cursor of the last identified row, encoded per batch
         for sid, raw, row in self._rows(ent, sql, params):
             outcome = detector.observe(self._scanned(ent, sid, raw, _as_datetime(row[wm])))
             if outcome is None:
@@ -173,9 +178,13 @@ class SqlAdapter:
             else:
                 builder.failure(outcome)
             if sid is not None and row[wm] is not None:
-                builder.checkpoint({cursor_key: _encode_cursor([row[c] for c in [wm, *ent.keys]])})
+                last = [row[c] for c in (wm, *ent.keys)]
             if builder.full:
+                if last is not None:
+                    builder.checkpoint({cursor_key: _encode_cursor(last)})
                 yield builder.take()
+        if last is not None:
+            builder.checkpoint({cursor_key: _encode_cursor(last)})
         if not builder.empty:
             yield builder.take()
 
@@ -234,7 +243,8 @@ class SqlAdapter:
                 row = dict(zip(names, values))
                 key = [row[k] for k in ent.keys]
                 source_id = None if None in key else KEY_SEPARATOR.join(str(v) for v in key)
-                yield source_id, {k: _jsonable(v) for k, v in row.items()}, row
+                raw = {k: v if type(v) in _PLAIN else _jsonable(v) for k, v in row.items()}
+                yield source_id, raw, row
 
     # ---- SQL text ------------------------------------------------------------------------------
     def _q(self, identifier: str) -> str:
