@@ -131,7 +131,8 @@ class RoutingWorker:
 
     def _route(self, s: Session, env: Envelope, row: SourceRecordRow) -> list[str]:
         change = Change(system=row.system, entity=row.entity, source_id=row.source_id,
-                        changed=dict(env.payload.get("changed") or {}), current=flatten(row.entity, row.canonical))
+                        changed=dict(env.payload.get("changed") or {}), current=flatten(row.entity, row.canonical),
+                        created=bool(env.payload.get("created")))
         phases = {r.system: Phase(r.phase) for r in s.execute(select(SystemPhaseRow)).scalars()}
         notes, out = [], []
         for d in deliveries(self.config, change):

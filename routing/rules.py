@@ -32,6 +32,7 @@ class When(_Strict):
     entity: str = "person"
     changed: list[str] = Field(default_factory=list, description="fields any of which must have changed")
     match: dict[str, Any] = Field(default_factory=dict, description="flat path → required value")
+    include_new: bool = Field(False, description="also route records seen for the first time")
 
     @field_validator("source_system", mode="before")
     @classmethod
@@ -94,6 +95,7 @@ class Change:
     source_id: str
     changed: dict[str, Any]  # flat path → new value (only the paths that changed)
     current: dict[str, Any]  # flat path → value (the whole record)
+    created: bool = False  # first seen now (every value is "changed")
 
 
 @dataclass(frozen=True)
@@ -106,7 +108,7 @@ class Delivery:
 
 def matches(route: Route, change: Change) -> bool:
     w = route.when
-    if w.entity != change.entity:
+    if w.entity != change.entity or (change.created and not w.include_new):
         return False
     if "*" not in w.source_system and change.system not in w.source_system:
         return False

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 from routing.lifecycle import (
@@ -24,7 +26,7 @@ def passing(target: Phase) -> list[CheckResult]:
     return [CheckResult(n, True, "ok") for n in GATES.get(target, ())]
 
 
-@pytest.mark.parametrize(("current", "target"), list(zip(ORDER, ORDER[1:])))
+@pytest.mark.parametrize(("current", "target"), list(itertools.pairwise(ORDER)))
 def test_every_forward_step_is_allowed_when_its_checks_pass(current, target):
     t = decide("sc", current, ADV, passing(target))
     assert (t.from_phase, t.to_phase, t.direction) == (current, target, ADV)
@@ -75,7 +77,10 @@ def facts(**kw) -> ReadinessFacts:
     return ReadinessFacts(**{"system": "sc", "phase": Phase.HUB_PRIMARY, "reconciliation": clean(), **kw})
 
 
-def results(f: ReadinessFacts, policy: ReadinessPolicy = ReadinessPolicy(quiet_days=7)) -> dict[str, CheckResult]:
+WEEK = ReadinessPolicy(quiet_days=7)
+
+
+def results(f: ReadinessFacts, policy: ReadinessPolicy = WEEK) -> dict[str, CheckResult]:
     return {r.name: r for r in evaluate(GATES[Phase.DECOMMISSIONED], f, policy)}
 
 

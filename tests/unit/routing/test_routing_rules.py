@@ -56,6 +56,10 @@ def test_changed_fields_and_paths():
 def test_route_matches_system_entity_changed_field_and_content():
     assert matches(ADDRESS_ROUTE, change())
     assert not matches(ADDRESS_ROUTE, change(system="education"))
+    new = Change("social_care", "person", "C9", changed_paths("person", None, MOVED), flatten_person(MOVED), True)
+    assert not matches(ADDRESS_ROUTE, new)  # a record seen for the first time is not a change of address
+    assert matches(ADDRESS_ROUTE.model_copy(update={"when": ADDRESS_ROUTE.when.model_copy(
+        update={"include_new": True})}), new)
     renamed = {**PERSON, "names": [{"given": "Amy", "family": "Jones", "type": "legal"}]}
     assert not matches(ADDRESS_ROUTE, change(after=renamed))
     by_content = Route.model_validate({"name": "c", "when": {"changed": ["address"], "match": {"sex": "male"}},
