@@ -25,7 +25,7 @@ from typing import Any, Literal
 from urllib.parse import quote
 
 import requests
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError
 
 from adapters.kinds.common import BatchBuilder, ChangeDetector, ScannedRow, SourceConfigError
 from adapters.port import (
@@ -72,13 +72,15 @@ class RestWrite(BaseModel):
 
     path: str | None = None  # collection for POST; defaults to the entity's path
     item_path: str | None = None  # "{path}/{id}" by default
-    fields: dict[str, str] = Field(..., min_length=1)  # canonical path -> JSON field (dotted for nesting)
+    # canonical path -> JSON field (dotted for nesting); `columns` is accepted as in the sql kind
+    fields: dict[str, str] = Field(..., min_length=1, validation_alias=AliasChoices("fields", "columns"))
     codes: dict[str, dict[str, Any]] = Field(default_factory=dict)  # JSON field -> canonical -> legacy
     id_field: str | None = None  # in the POST response; defaults to the entity's id_field
     version_header: str = "If-Match"
     version_format: str = '"{version}"'
     close_set: dict[str, Any] = Field(default_factory=dict)
-    unmapped: Literal["reject", "ignore"] = "reject"
+    # a value with no field: "ignore" sends the rest and names it in the detail; "reject" refuses
+    unmapped: Literal["reject", "ignore"] = "ignore"
 
 
 class RestEntity(BaseModel):
@@ -339,9 +341,11 @@ class RestAdapter:
         if ent is None or ent.write is None:
             return ApplyResult(sid, False, f"entity {change.entity!r} of {self.system} has no `write` section")
         write = ent.write
-        body, problem = _body(write, change)
+        body, ignored, problem = _body(write, change)
         if problem:
             return ApplyResult(sid, False, problem)
+        if not body and change.operation == "update":
+            return ApplyResult(sid, True, f"nothing to write: the API holds none of {ignored}")
         collection = write.path or ent.path
         if change.operation == "create":
             response = self.http.request("POST", self.http.url(collection), json=body)
@@ -360,7 +364,10 @@ class RestAdapter:
             response = self.http.request("PATCH", self.http.url(item), json=body, headers=headers)
         else:
             return ApplyResult(sid, False, f"unknown operation {change.operation!r}")
-        return self._result(change, write, ent, response)
+        result = self._result(change, write, ent, response)
+        if ignored and result.accepted:
+            return ApplyResult(result.source_id, True, f"{result.detail}; not held by this system: {ignored}")
+        return result
 
     def _result(self, change: WriteBack, write: RestWrite, ent: RestEntity,
                 response: requests.Response) -> ApplyResult:
@@ -381,10 +388,11 @@ class RestAdapter:
 
 
 # ---- helpers ----------------------------------------------------------------------------------------
-def _body(write: RestWrite, change: WriteBack) -> tuple[dict[str, Any], str]:
-    unmapped = [p for p in change.values if p not in write.fields]
-    if unmapped and write.unmapped == "reject":
-        return {}, f"no JSON field is mapped for {sorted(unmapped)} (write.fields)"
+def _body(write: RestWrite, change: WriteBack) -> tuple[dict[str, Any], list[str], str]:
+    """(JSON body, canonical paths with no field, the reason for a refusal or "")."""
+    ignored = sorted(p for p in change.values if p not in write.fields)
+    if ignored and write.unmapped == "reject":
+        return {}, ignored, f"no JSON field is mapped for {ignored} (write.fields)"
     body: dict[str, Any] = {}
     for path, value in change.values.items():
         field_name = write.fields.get(path)
@@ -393,10 +401,10 @@ def _body(write: RestWrite, change: WriteBack) -> tuple[dict[str, Any], str]:
         codes = write.codes.get(field_name)
         if codes is not None and value is not None:
             if str(value) not in codes:
-                return {}, f"{path}={value!r} has no code in write.codes.{field_name}"
+                return {}, ignored, f"{path}={value!r} has no code in write.codes.{field_name}"
             value = codes[str(value)]
         _put(body, field_name, value)
-    return body, ""
+    return body, ignored, ""
 
 
 def _put(body: dict[str, Any], dotted: str, value: Any) -> None:

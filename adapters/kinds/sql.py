@@ -67,7 +67,8 @@ class SqlWrite(BaseModel):
     version_column: str | None = None  # integer, checked against expected_version, incremented
     modified_column: str | None = None  # set to the time of the write
     close_set: dict[str, Any] = Field(default_factory=dict)  # column -> value set by "close"
-    unmapped: Literal["reject", "ignore"] = "reject"
+    # a value with no column: "ignore" applies the rest and names it in the detail; "reject" refuses
+    unmapped: Literal["reject", "ignore"] = "ignore"
 
 
 class SqlEntity(BaseModel):
@@ -289,20 +290,22 @@ class SqlAdapter:
         if ent is None or ent.write is None:
             return ApplyResult(sid, False, f"entity {change.entity!r} of {self.system} has no `write` section")
         write = ent.write
-        values, problem = _column_values(write, change)
+        values, ignored, problem = _column_values(write, change)
         if problem:
             return ApplyResult(sid, False, problem)
+        if not values and change.operation == "update":
+            return ApplyResult(sid, True, f"nothing to write: {write.table} holds none of {ignored}")
         try:
             table = self._write_table(change.entity, write)
             key_cols = [table.c[k] for k in (_listify(write.key) or ent.keys)]
             if change.operation == "create":
-                return self._insert(table, key_cols, write, values, change)
+                return _noted(self._insert(table, key_cols, write, values, change), ignored)
             if change.operation in ("update", "close"):
                 if change.operation == "close":
                     if not write.close_set:
                         return ApplyResult(sid, False, "closing is not configured (`write.close_set`)")
                     values.update(write.close_set)
-                return self._update(table, key_cols, write, values, change)
+                return _noted(self._update(table, key_cols, write, values, change), ignored)
         except IntegrityError as exc:
             return ApplyResult(sid, False, f"the legacy database refused the write: {exc.orig}")
         return ApplyResult(sid, False, f"unknown operation {change.operation!r}")
@@ -358,11 +361,12 @@ class SqlAdapter:
                                        f"the legacy row is at {current[0]}")
 
 
-def _column_values(write: SqlWrite, change: WriteBack) -> tuple[dict[str, Any], str]:
+def _column_values(write: SqlWrite, change: WriteBack) -> tuple[dict[str, Any], list[str], str]:
+    """(column values, canonical paths with no column, the reason for a refusal or "")."""
     values: dict[str, Any] = {}
-    unmapped = [p for p in change.values if p not in write.columns]
-    if unmapped and write.unmapped == "reject":
-        return {}, f"no column is mapped for {sorted(unmapped)} (write.columns)"
+    ignored = sorted(p for p in change.values if p not in write.columns)
+    if ignored and write.unmapped == "reject":
+        return {}, ignored, f"no column is mapped for {ignored} (write.columns)"
     for path, value in change.values.items():
         column = write.columns.get(path)
         if column is None:
@@ -370,10 +374,16 @@ def _column_values(write: SqlWrite, change: WriteBack) -> tuple[dict[str, Any], 
         codes = write.codes.get(column)
         if codes is not None and value is not None:
             if str(value) not in codes:
-                return {}, f"{path}={value!r} has no code in write.codes.{column}"
+                return {}, ignored, f"{path}={value!r} has no code in write.codes.{column}"
             value = codes[str(value)]
         values[column] = value
-    return values, ""
+    return values, ignored, ""
+
+
+def _noted(result: ApplyResult, ignored: list[str]) -> ApplyResult:
+    if not (ignored and result.accepted):
+        return result
+    return ApplyResult(result.source_id, True, f"{result.detail}; not held by this system: {ignored}")
 
 
 def _parse(model: type[BaseModel], data: Mapping[str, Any], where: str) -> Any:

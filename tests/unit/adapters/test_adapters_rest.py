@@ -207,7 +207,7 @@ def test_read_timeout_on_a_real_socket():
 
 
 # ---- write-back ----------------------------------------------------------------------------------
-WRITE = {"fields": {"person.names[0].given": "name.given", "person.sex": "sex"},
+WRITE = {"columns": {"person.names[0].given": "name.given", "person.sex": "sex"},
          "codes": {"sex": {"male": "M", "female": "F"}}, "close_set": {"status": "closed"}}
 
 
@@ -224,8 +224,9 @@ def test_apply_create_and_update_with_if_match(mock):
                                                                    "person.sex": "female"}))
     assert created.accepted and created.source_id == "P6"
     assert json.loads(mock.calls[0].request.body) == {"name": {"given": "Faye"}, "sex": "F"}
-    updated = adapter.apply(WriteBack("children", "close", "P6", {"person.sex": "male"}, expected_version=3))
-    assert updated.accepted
+    updated = adapter.apply(WriteBack("children", "close", "P6", {"person.sex": "male", "person.ethnicity": "WBRI"},
+                                      expected_version=3))
+    assert updated.accepted and updated.detail == "200 OK; not held by this system: ['person.ethnicity']"
     request = mock.calls[1].request
     assert request.headers["If-Match"] == '"3"' and request.headers["Authorization"] == "Bearer tok"
     assert json.loads(request.body) == {"sex": "M", "status": "closed"}
@@ -244,8 +245,11 @@ def test_apply_refusals_and_server_errors(mock):
     mock.add("POST", f"{BASE}/children", status=500)
     adapter = _writer()
     assert "refused (422)" in adapter.apply(WriteBack("children", "update", "P1", {"person.sex": "male"})).detail
-    unmapped = adapter.apply(WriteBack("children", "update", "P1", {"person.ethnicity": "x"}))
-    assert not unmapped.accepted and "person.ethnicity" in unmapped.detail
+    nothing = adapter.apply(WriteBack("children", "update", "P1", {"person.ethnicity": "x"}))
+    assert nothing.accepted and nothing.detail == "nothing to write: the API holds none of ['person.ethnicity']"
+    strict = _writer(unmapped="reject")
+    unmapped = strict.apply(WriteBack("children", "update", "P1", {"person.ethnicity": "x"}))
+    assert not unmapped.accepted and "['person.ethnicity'] (write.fields)" in unmapped.detail
     with pytest.raises(rest.RestError, match="500"):  # not a refusal: the bus retries it
         adapter.apply(WriteBack("children", "create", None, {"person.sex": "male"}))
     assert len([c for c in mock.calls if c.request.method == "POST"]) == 1  # a POST is never blindly resent

@@ -204,6 +204,16 @@ def test_apply_create_and_close(tmp_path, watermark):
     assert closed.accepted and _row(watermark, "P6")["sex"] == "X"
 
 
+def test_apply_names_values_this_system_does_not_hold(tmp_path, watermark):
+    adapter = _writer(watermark, tmp_path)  # unmapped = "ignore" is the default
+    partly = adapter.apply(WriteBack("children", "update", "P1", {"person.ethnicity": "WBRI", "person.sex": "male"}))
+    assert partly.accepted and partly.detail == "updated; not held by this system: ['person.ethnicity']"
+    assert _row(watermark, "P1")["sex"] == "M"
+    nothing = adapter.apply(WriteBack("children", "update", "P1", {"person.ethnicity": "WBRI"}))
+    assert nothing.accepted and nothing.detail == "nothing to write: child holds none of ['person.ethnicity']"
+    assert _row(watermark, "P1")["row_version"] == 2  # only the first update wrote
+
+
 def test_apply_create_returns_the_generated_key(tmp_path, rowhash):
     rowhash.execute("CREATE TABLE note (note_id INTEGER PRIMARY KEY AUTOINCREMENT, body TEXT)")
     source, _ = rowhash.config()
@@ -217,8 +227,9 @@ def test_apply_create_returns_the_generated_key(tmp_path, rowhash):
 
 def test_apply_refusals_are_not_accepted(tmp_path, watermark):
     adapter = _writer(watermark, tmp_path, close_set={})
-    unmapped = adapter.apply(WriteBack("children", "update", "P1", {"person.ethnicity": "x"}))
-    assert not unmapped.accepted and "person.ethnicity" in unmapped.detail
+    strict = _writer(watermark, tmp_path, unmapped="reject")
+    unmapped = strict.apply(WriteBack("children", "update", "P1", {"person.ethnicity": "x", "person.sex": "male"}))
+    assert not unmapped.accepted and "['person.ethnicity'] (write.columns)" in unmapped.detail
     bad_code = adapter.apply(WriteBack("children", "update", "P1", {"person.sex": "unknown"}))
     assert not bad_code.accepted and "write.codes.sex" in bad_code.detail
     no_close = adapter.apply(WriteBack("children", "close", "P1", {}))
