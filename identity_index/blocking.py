@@ -60,6 +60,14 @@ def given_soundex_dob_month(f: PersonFeatures) -> set[str]:
     return {f"{jellyfish.soundex(f.given)}|{f.dob.year}-{f.dob.month:02d}"}
 
 
+def full_name(f: PersonFeatures) -> set[str]:
+    """Given and family name exactly (normalised): records that carry little else, such as
+    parents named only as a pupil's contacts, still meet their other records."""
+    if not f.given or not f.family:
+        return set()
+    return {f"{f.given}|{f.family}"} | {f"{f.given}|{alt}" for alt in f.family_alts}
+
+
 def nhs_key(f: PersonFeatures) -> set[str]:
     return {f.nhs} if f.nhs else set()
 
@@ -68,13 +76,19 @@ def upn_key(f: PersonFeatures) -> set[str]:
     return {f.upn} if f.upn else set()
 
 
+def phone_key(f: PersonFeatures) -> set[str]:
+    return set(f.phones)
+
+
 RULES: dict[str, BlockingRule] = {r.name: r for r in (
     BlockingRule("surname_year", surname_year, "phonetic (metaphone) family name + birth year"),
     BlockingRule("dob", dob_key, "full date of birth, day and month in either order"),
     BlockingRule("postcode_initial", postcode_initial, "any postcode + first initial"),
     BlockingRule("given_dob_month", given_soundex_dob_month, "soundex given name + birth year and month"),
+    BlockingRule("full_name", full_name, "given and family name, exactly"),
     BlockingRule("nhs", nhs_key, "NHS number"),
     BlockingRule("upn", upn_key, "unique pupil number"),
+    BlockingRule("phone", phone_key, "any phone number"),
 )}
 
 DEFAULT_RULES: tuple[str, ...] = tuple(RULES)

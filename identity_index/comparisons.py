@@ -180,6 +180,15 @@ def _identifier(attr: str) -> Callable[[PersonFeatures, PersonFeatures], int | N
     return level
 
 
+PHONE_LEVELS = ("agree", "disagree")
+
+
+def phone_level(a: PersonFeatures, b: PersonFeatures) -> int | None:
+    if not a.phones or not b.phones:
+        return None
+    return 0 if a.phones & b.phones else 1
+
+
 nhs_level = _identifier("nhs")
 upn_level = _identifier("upn")
 
@@ -191,6 +200,7 @@ COMPARISONS: tuple[Comparison, ...] = (
     Comparison("address", ADDRESS_LEVELS, address_level),
     Comparison("nhs", ID_LEVELS, nhs_level),
     Comparison("upn", ID_LEVELS, upn_level),
+    Comparison("phone", PHONE_LEVELS, phone_level),
 )
 
 BY_NAME = {c.name: c for c in COMPARISONS}

@@ -24,6 +24,7 @@ from identity_index.clustering import (
     cluster_batch,
 )
 from identity_index.features import PersonFeatures
+from identity_index.households import corroborate, relatives_of
 from identity_index.model import Model
 from identity_index.scoring import PairScore, Scorer
 
@@ -148,12 +149,23 @@ class BatchResult:
 
 def link_batch(records: Sequence[PersonFeatures], model: Model, *,
                must_link: Iterable[tuple[str, str]] = (),
-               cannot_link: Iterable[tuple[str, str]] = ()) -> BatchResult:
-    """Block, score and cluster every record at once."""
+               cannot_link: Iterable[tuple[str, str]] = (),
+               relationships: Iterable[tuple[str, str, str]] = ()) -> BatchResult:
+    """Block, score and cluster every record at once. With `relationships` (subject ref,
+    related ref, kind), name-only pairs whose records share a relative's cluster are linked too."""
     scorer = Scorer(model)
     pairs = candidate_pairs(records, rules_named(model.blocking_rules), max_block=MAX_BLOCK)
     scores = tuple(scorer.score(records[i], records[j]) for i, j in pairs)
     refs = tuple(r.ref for r in records)
-    clusters = cluster_batch(refs, {r.ref: r.nhs for r in records}, scores,
-                             must_link=must_link, cannot_link=cannot_link)
+    nhs = {r.ref: r.nhs for r in records}
+    must_link, cannot_link = list(must_link), list(cannot_link)
+    clusters = cluster_batch(refs, nhs, scores, must_link=must_link, cannot_link=cannot_link)
+    relatives = relatives_of(relationships)
+    homes = {r.ref: r.postcode for r in records if r.postcode}
+    for _round in range(3 if relatives else 0):
+        upgraded = {(s.ref_a, s.ref_b): s for s in corroborate(scores, relatives, clusters.cluster_of, homes)}
+        if not upgraded:
+            break
+        scores = tuple(upgraded.get((s.ref_a, s.ref_b), s) for s in scores)
+        clusters = cluster_batch(refs, nhs, scores, must_link=must_link, cannot_link=cannot_link)
     return BatchResult(refs, len(pairs), scores, clusters)

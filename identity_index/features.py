@@ -32,6 +32,14 @@ def name_parts(value: str | None) -> tuple[str, ...]:
     return tuple(p for p in (normalise_name(x) for x in pieces) if p)
 
 
+def normalise_phone(value: str | None) -> str:
+    """Digits of a UK number in national form: "+44 7700 900123" → "07700900123"; "" if too short."""
+    digits = "".join(ch for ch in (value or "") if ch.isdigit())
+    if digits.startswith("44") and len(digits) >= 12:
+        digits = "0" + digits[2:]
+    return digits if len(digits) >= 9 else ""
+
+
 def compact_postcode(value: str | None) -> str:
     return (value or "").upper().replace(" ", "")
 
@@ -54,6 +62,7 @@ class PersonFeatures:
     uprn: str = ""
     nhs: str = ""
     upn: str = ""
+    phones: frozenset[str] = field(default_factory=frozenset)
 
     @property
     def given_initial(self) -> str:
@@ -64,7 +73,7 @@ class PersonFeatures:
                 "given_alts": sorted(self.given_alts), "family_alts": sorted(self.family_alts),
                 "dob": self.dob.isoformat() if self.dob else None, "dob_precision": self.dob_precision,
                 "sex": self.sex, "postcode": self.postcode, "postcodes": sorted(self.postcodes),
-                "uprn": self.uprn, "nhs": self.nhs, "upn": self.upn}
+                "uprn": self.uprn, "nhs": self.nhs, "upn": self.upn, "phones": sorted(self.phones)}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> PersonFeatures:
@@ -75,7 +84,8 @@ class PersonFeatures:
                    dob=dt.date.fromisoformat(dob) if dob else None,
                    dob_precision=data.get("dob_precision", "day"), sex=data.get("sex"),
                    postcode=data.get("postcode", ""), postcodes=frozenset(data.get("postcodes", ())),
-                   uprn=data.get("uprn", ""), nhs=data.get("nhs", ""), upn=data.get("upn", ""))
+                   uprn=data.get("uprn", ""), nhs=data.get("nhs", ""), upn=data.get("upn", ""),
+                   phones=frozenset(data.get("phones", ())))
 
 
 def features_from_canonical(ref: str, person: dict[str, Any]) -> PersonFeatures:
@@ -110,7 +120,9 @@ def features_from_canonical(ref: str, person: dict[str, Any]) -> PersonFeatures:
         sex=sex if sex in ("male", "female") else None,
         postcode=compact_postcode(current_address.get("postcode")) if current_address else "",
         postcodes=frozenset(postcodes), uprn=(current_address or {}).get("uprn") or "",
-        nhs=idents.get("nhs_number", ""), upn=idents.get("upn", "").upper())
+        nhs=idents.get("nhs_number", ""), upn=idents.get("upn", "").upper(),
+        phones=frozenset(p for p in (normalise_phone(c.get("value")) for c in person.get("contacts") or []
+                                     if c.get("kind") in ("phone", "mobile")) if p))
 
 
 def _current_name(names: list[dict[str, Any]]) -> dict[str, Any]:

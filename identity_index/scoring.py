@@ -124,16 +124,26 @@ GIVEN_CLOSE = frozenset({"exact", "nickname", "jw_high", "jw_mid", "initial", "s
 GIVEN_SAME = frozenset({"exact", "nickname", "missing"})
 
 
+CORROBORATING = {"dob": {"exact", "day_month_transposed", "one_part_different", "year_only"},
+                 "address": {"exact", "any_postcode"}, "phone": {"agree"}, "nhs": {"agree"}, "upn": {"agree"}}
+
+
 def twin_guard(fields: tuple[FieldWeight, ...]) -> str | None:
-    """Twins and siblings share family name, date of birth and address: the model, which
-    treats fields as independent, would link them. Clearly different given names (or a
-    different sex without the same given name) send the pair to a steward instead."""
+    """Cases where the model, which treats fields as independent, would link people who
+    are not the same; they go to a steward instead. Twins and siblings share family name,
+    date of birth and address, so clearly different given names (or a different sex
+    without the same given name) do not link. A parent and child can share a full name,
+    so completely different dates of birth do not link, and nor do names alone."""
     level = {f.comparison: f.level for f in fields}
     given = level.get("given", "missing")
     if given not in GIVEN_CLOSE:
         return "given_name_conflict"
     if level.get("sex") == "else" and given not in GIVEN_SAME:
         return "sex_conflict"
+    if level.get("dob") == "else":
+        return "birth_date_conflict"
+    if not any(level.get(name) in allowed for name, allowed in CORROBORATING.items()):
+        return "names_only"
     return None
 
 

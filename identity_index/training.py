@@ -156,6 +156,8 @@ TRAINING_SESSIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("surname_year", ("family", "dob", "given")),
     ("postcode_initial", ("address", "given")),
     ("given_dob_month", ("given", "dob")),
+    ("phone", ("phone",)),
+    ("full_name", ("given", "family")),
 )
 
 

@@ -154,11 +154,13 @@ def _side(ref: str, record: SourceRecordRow | None) -> dict[str, Any]:
             "sex": person.get("sex"), "postcode": address.get("postcode"),
             "address": ", ".join(address.get("lines") or []),
             "nhs_number": next((i["value"] for i in person.get("identifiers", []) if i["scheme"] == "nhs_number"), None),
-            "upn": next((i["value"] for i in person.get("identifiers", []) if i["scheme"] == "upn"), None)}
+            "upn": next((i["value"] for i in person.get("identifiers", []) if i["scheme"] == "upn"), None),
+            "phones": [c["value"] for c in person.get("contacts", []) if c.get("kind") in ("phone", "mobile")]}
 
 
 FIELD_COLUMNS = {"given": ("given",), "family": ("family", "other_names"), "dob": ("birth_date",),
-                 "sex": ("sex",), "address": ("postcode", "address"), "nhs": ("nhs_number",), "upn": ("upn",)}
+                 "sex": ("sex",), "address": ("postcode", "address"), "nhs": ("nhs_number",), "upn": ("upn",),
+                 "phone": ("phones",)}
 
 
 def _side_by_side(records: list[dict[str, Any]], explanation: dict[str, Any]) -> list[dict[str, Any]]:

@@ -39,6 +39,23 @@ def live_person_records(session: Session) -> Iterator[tuple[str, str | None, dic
     yield from session.execute(query)
 
 
+def relationships(session: Session) -> list[tuple[str, str, str]]:
+    """(subject ref, related ref, kind) of every live relationship record."""
+    out = []
+    query = (select(SourceRecordRow.canonical).where(SourceRecordRow.entity == "relationship",
+                                                     SourceRecordRow.deleted.is_(False))
+             .execution_options(yield_per=2000))
+    for (canonical,) in session.execute(query):
+        subject, related = canonical.get("subject") or {}, canonical.get("related") or {}
+        if subject.get("source_id") and related.get("source_id"):
+            out.append((_ref(subject), _ref(related), str(canonical.get("kind", "household_member"))))
+    return out
+
+
+def _ref(ref: dict[str, Any]) -> str:
+    return f"{ref['system']}/{ref.get('entity', 'person')}/{ref['source_id']}"
+
+
 def store_features(store: Store) -> list[PersonFeatures]:
     with store.transaction() as s:
         return [features_from_canonical(ref, canonical) for ref, _pid, canonical in live_person_records(s)]
@@ -121,7 +138,8 @@ def rebuild(store: Store, model: Model, *, actor: str = "rebuild") -> RebuildRep
         old = {ref: pid for ref, pid, _c in rows}
         constraints = [c for c in repo.constraints_touching(s, old)]
         result = link_batch(feats, model, must_link=[(a, b) for a, b, same in constraints if same],
-                            cannot_link=[(a, b) for a, b, same in constraints if not same])
+                            cannot_link=[(a, b) for a, b, same in constraints if not same],
+                            relationships=relationships(s))
         new = _stable_ids(result.clusters.clusters(), old)
         report.records, report.pairs_compared = len(rows), result.pairs_compared
         report.persons_before = len({p for p in old.values() if p})

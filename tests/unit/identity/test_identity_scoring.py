@@ -52,7 +52,7 @@ def test_explanation_lists_every_field_with_its_weight():
     explained = s.explanation(SCORER.model.prior_weight)
     levels = {f["comparison"]: f["level"] for f in explained["fields"]}
     assert levels == {"given": "nickname", "family": "exact", "dob": "day_month_transposed", "sex": "exact",
-                      "address": "missing", "nhs": "missing", "upn": "missing"}
+                      "address": "missing", "nhs": "missing", "upn": "missing", "phone": "missing"}
     total = explained["prior"] + sum(f["weight"] + f["tf_adjustment"] for f in explained["fields"])
     assert total == pytest.approx(s.match_weight, abs=0.01)
     assert s.probability == pytest.approx(probability_of(s.match_weight))
