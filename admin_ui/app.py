@@ -29,6 +29,9 @@ def create_app(hub: Hub, *, testing: bool = False, settings: dict[str, Any] | No
     init_auth(app)  # sign-in required everywhere but /login, /health and static assets
     for package in ("admin_ui.api", "admin_ui.pages"):
         _register_blueprints(app, package)
+    from admin_ui.metrics import bp as metrics_bp
+
+    app.register_blueprint(metrics_bp)  # Prometheus /metrics
 
     @app.context_processor
     def navigation() -> dict[str, Any]:
