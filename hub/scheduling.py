@@ -310,3 +310,18 @@ class HubScheduler:
 def specs_for(systems: Any) -> dict[str, ScheduleSpec]:
     """Each registered system's schedule, read from its mapping file."""
     return {defn.name: system_schedule(defn) for defn in systems.all()}
+
+
+def start_background_scheduler(hub: Any, *, poll_s: float = 2.0) -> HubScheduler:
+    """The adapters' schedules inside this process, on a background thread (for `hub demo`;
+    production runs `hub scheduler` as its own process). Call `.shutdown()` to stop it."""
+    from apscheduler.schedulers.background import BackgroundScheduler
+
+    from hub.services.schedules import adapter_enabled_check, daily_job
+
+    runner = HubScheduler(ScheduleControl(hub.store), specs_for(hub.systems),
+                          lambda name, trigger: hub.ingest.run(name, trigger=trigger),
+                          adapter_enabled=adapter_enabled_check(hub), poll_s=poll_s, daily=daily_job(hub),
+                          scheduler=BackgroundScheduler(timezone="UTC"))
+    runner.start()
+    return runner

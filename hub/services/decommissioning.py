@@ -139,3 +139,33 @@ def burndown(store: Store, systems: list[str], *, days: int = 90) -> list[Burndo
         points = [BurndownPoint(r.day, r.systems_total, r.systems_outside, r.records_total, r.records_outside)
                   for r in rows if r.day != today.isoformat()]
     return points + [current_point(store, systems, today=today)]
+
+
+def readiness_from_last_reconciliation(lifecycle: Any, system: str) -> dict[str, Any]:
+    """The checks gating `system`'s next step, decided on the LAST recorded reconciliation
+    rather than a new one (the dashboard lists every system and must stay fast; the system's
+    own page runs a fresh reconciliation through `lifecycle.checks`)."""
+    import dataclasses
+
+    from hub.reconcile import latest
+    from routing.lifecycle import GATES, Direction, TransitionRefused, target_of
+    from routing.readiness import ReconciliationSummary, evaluate
+
+    phase = lifecycle.phase(system)
+    try:
+        target = target_of(phase, Direction.ADVANCE)
+    except TransitionRefused as exc:
+        return {"target": None, "ready": False, "checks": [], "detail": str(exc), "reconciled_at": None}
+    last = latest(lifecycle.store, system)
+    summary = None
+    if last and not last.get("error") and "legacy_count" in last:
+        summary = ReconciliationSummary(**{k: int(last.get(k) or 0) for k in (
+            "legacy_count", "hub_count", "missing", "extra", "drifted", "unmirrored", "explained")},
+            examples=last.get("examples") or {})
+    facts = dataclasses.replace(lifecycle.facts(system, reconcile=False), reconciliation=summary,
+                                reconciliation_error=(last or {}).get("error") or (
+                                    None if last else "not reconciled yet"))
+    names = tuple(n for n in GATES.get(target, ()) if n != "final_archive_written")
+    results = [r.as_dict() for r in evaluate(names, facts, lifecycle.policy)]
+    return {"target": target.value, "ready": all(r["passed"] for r in results), "checks": results,
+            "detail": None, "reconciled_at": (last or {}).get("at")}

@@ -17,8 +17,8 @@ from typing import Any
 
 from sqlalchemy import case, func, select
 
-from hub.bus.bindings import DEFAULT_BINDINGS
-from hub.bus.port import Bus, QueueStats
+from hub.bus.figures import LatencyFigures, QueueFigures, processing_latency, queue_figures
+from hub.bus.port import Bus
 from hub.store.base import utcnow
 from hub.store.engine import Store
 from hub.store.tables.messaging import MessageJournalRow
@@ -69,8 +69,9 @@ class Flow:
 class FlowReport:
     now: dt.datetime
     flows: list[Flow]
-    queues: list[QueueStats]
-    queue_errors: dict[str, str]
+    queues: list[QueueFigures]
+    queue_error: str | None
+    latency: LatencyFigures
 
     @property
     def hour_labels(self) -> list[str]:
@@ -133,23 +134,20 @@ def flow_report(store: Store, bus: Bus | None = None, *, now: dt.datetime | None
         flow.latency_max_ms = int(max_latency) if max_latency is not None else None
     for flow in flows.values():
         flow.per_minute_day = [round(v, 2) for v in flow.per_minute_day]
-    queues, errors = queue_depths(bus)
+    queues, error = queues_of(bus, store)
     ordered = sorted(flows.values(), key=lambda f: (f.kind != "adapter", f.system, f.type))
-    return FlowReport(now=now, flows=ordered, queues=queues, queue_errors=errors)
+    return FlowReport(now=now, flows=ordered, queues=queues, queue_error=error,
+                      latency=processing_latency(store, window_s=3600))
 
 
-def queue_depths(bus: Bus | None) -> tuple[list[QueueStats], dict[str, str]]:
-    """Ready, in-flight and dead messages and consumers of each of the hub's queues."""
-    stats: list[QueueStats] = []
-    errors: dict[str, str] = {}
+def queues_of(bus: Bus | None, store: Store) -> tuple[list[QueueFigures], str | None]:
+    """Depth, in-flight, dead letters, consumers and rates of each of the hub's queues."""
     if bus is None:
-        return stats, errors
-    for binding in DEFAULT_BINDINGS:
-        try:
-            stats.append(bus.stats(binding.queue))
-        except Exception as exc:  # noqa: BLE001 - a broker that is down is shown as such, not as an error page
-            errors[binding.queue] = f"{type(exc).__name__}: {exc}"
-    return stats, errors
+        return [], None
+    try:
+        return queue_figures(bus, store), None
+    except Exception as exc:  # noqa: BLE001 - a broker that is down is shown as such, not as an error page
+        return [], f"{type(exc).__name__}: {exc}"
 
 
 def events_by_status(store: Store, *, since: dt.datetime | None = None) -> dict[tuple[str, str, str], int]:

@@ -155,11 +155,15 @@ def adapter_enabled_check(hub: Any) -> Callable[[str], bool]:
 
 
 def daily_job(hub: Any) -> Callable[[], Any]:
-    """The scheduler's daily work: the burndown snapshot of what is still outside the hub."""
+    """The scheduler's daily work: reconcile every system still readable, then the burndown snapshot
+    of what is still outside the hub."""
 
     def run() -> Any:
+        from hub.reconcile import reconcile_all
         from hub.services.burndown import take_snapshot
 
+        phases = {name: phase.value for name, phase in hub.extras["lifecycle"].phases().items()}
+        reconcile_all(hub.extras["reconciler"], phases)  # the scheduled reconciliation (issue 7)
         return take_snapshot(hub)
 
     return run

@@ -1,0 +1,99 @@
+"""A message's payload as one user may see it in the console.
+
+The journal keeps no payloads; the envelope is read back from the outbox (or the
+embedded bus) and shown at the level the access policy gives the user's roles for
+the source system's service category, with no relationship or break-glass raise
+(the console is not a way round the consolidated view's rules):
+
+- below `summary`: the envelope's metadata only, the payload withheld, with why;
+- `summary`: the canonical record, without the sensitive fields the roles may not see
+  at `summary` or above, and without the raw legacy row;
+- `full`: the canonical record likewise, and the raw legacy row only when every
+  sensitive field is visible at `summary` or above (the raw row holds all of them).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+
+from hub.access.policy import FIELDS, AccessPolicy, Level
+from hub.store.engine import Store
+from hub.store.tables.messaging import BusMessageRow, OutboxRow
+
+# canonical keys of a record -> the policy's sensitive field that governs them
+CANONICAL_FIELDS = {
+    "identifiers": "identifiers",
+    "addresses": "address",
+    "address": "address",
+    "contacts": "contacts",
+    "telecoms": "contacts",
+    "ethnicity": "ethnicity",
+    "first_language": "first_language",
+    "language": "first_language",
+    "health_conditions": "health_conditions",
+}
+
+
+@dataclass(frozen=True)
+class PayloadView:
+    found: bool
+    level: str
+    envelope: dict[str, Any]
+    payload: dict[str, Any] | None
+    withheld: list[str]
+    note: str
+
+
+def _envelope_json(store: Store, message_id: str) -> str | None:
+    with store.transaction() as s:
+        body = s.execute(select(OutboxRow.body).where(OutboxRow.message_id == message_id)).scalar_one_or_none()
+        if body is None:
+            body = s.execute(select(BusMessageRow.body).where(BusMessageRow.message_id == message_id)
+                             .limit(1)).scalar_one_or_none()
+    return body
+
+
+def message_payload(store: Store, policy: AccessPolicy, roles: list[str], message_id: str) -> PayloadView:
+    """The envelope of `message_id` with its payload redacted for a user holding `roles`."""
+    body = _envelope_json(store, message_id)
+    if body is None:
+        return PayloadView(False, "none", {}, None, [], "The message's body is no longer kept (it was not "
+                           "published through the outbox, or the bus has let it go).")
+    envelope = json.loads(body)
+    payload = envelope.pop("payload", {}) or {}
+    system = str(envelope.get("source_system", ""))
+    clearance = policy.clearance(roles)
+    category = policy.system_category(system)
+    level = clearance.category(category) if category else Level.SUMMARY
+    if level < Level.SUMMARY:
+        return PayloadView(True, level.label, envelope, None, ["payload"],
+                           f"Your role sees {category or system} records at '{level.label}' level, so the "
+                           "payload is withheld. The message's journey is shown in full.")
+    fields = {f: clearance.field(f) for f in FIELDS}
+    shown, withheld = _redact(payload, fields)
+    raw_allowed = level >= Level.FULL and all(v >= Level.SUMMARY for v in fields.values())
+    if not raw_allowed and "raw" in shown:
+        shown.pop("raw")
+        withheld.append("raw legacy row")
+    return PayloadView(True, level.label, envelope, shown, withheld,
+                       f"Shown at '{level.label}' level for {category or system} records.")
+
+
+def _redact(payload: dict[str, Any], fields: dict[str, Level]) -> tuple[dict[str, Any], list[str]]:
+    shown = dict(payload)
+    withheld: list[str] = []
+    canonical = shown.get("canonical")
+    if isinstance(canonical, dict):
+        kept = {}
+        for key, value in canonical.items():
+            governing = CANONICAL_FIELDS.get(key)
+            if governing and fields.get(governing, Level.NONE) < Level.SUMMARY:
+                withheld.append(f"canonical.{key}")
+                continue
+            kept[key] = value
+        shown["canonical"] = kept
+    return shown, withheld
