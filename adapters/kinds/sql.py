@@ -116,14 +116,23 @@ def build(system: str, source: dict, entities: dict[str, dict], *, base_dir: pat
 
 def columns(source: dict, entity_cfg: dict, *, base_dir: pathlib.Path,
             env: Mapping[str, str]) -> list[str] | None:
-    """The entity's column names, read from the database (for load-time mapping checks)."""
+    """The entity's column names, read from the database (for load-time mapping checks);
+    None when the database cannot be reached now: the run will say why."""
     cfg = _parse(SqlSource, source, "source")
     ent = _parse(SqlEntity, entity_cfg, "entity")
-    engine = create_engine(_resolve_url(cfg.url, base_dir), poolclass=NullPool)
+    url = _resolve_url(cfg.url, base_dir)
+    missing_file = _sqlite_file(url)
+    if missing_file is not None and not missing_file.exists():
+        return None
+    engine = create_engine(url, poolclass=NullPool)
     try:
-        if ent.table:
-            return [c["name"] for c in inspect(engine).get_columns(ent.table, schema=ent.db_schema)]
-        with engine.connect() as conn:
+        try:
+            conn = engine.connect()
+        except SQLAlchemyError:
+            return None
+        with conn:
+            if ent.table:
+                return [c["name"] for c in inspect(conn).get_columns(ent.table, schema=ent.db_schema)]
             return list(conn.execute(text(f"SELECT * FROM ({ent.query}) src WHERE 1 = 0")).keys())
     except NoSuchTableError:
         raise SourceConfigError(f"table {ent.table!r} does not exist in {engine.url!r}") from None
@@ -144,6 +153,7 @@ class SqlAdapter:
 
     # ---- extract -------------------------------------------------------------------------------
     def extract(self, state: AdapterState) -> Iterator[ExtractBatch]:
+        self._require_database()
         for name, ent in self.entities.items():
             self._check_columns(ent)
             if ent.watermark:
@@ -226,6 +236,12 @@ class SqlAdapter:
         builder.checkpoint({f"{name}.deletion_scan_at": started})
         yield builder.take()
 
+    def _require_database(self) -> None:
+        """A SQLite file that is not there is an error, not a new empty database."""
+        path = _sqlite_file(self.engine.url.render_as_string(hide_password=False))
+        if path is not None and not path.exists():
+            raise SourceConfigError(f"the database file {path} does not exist")
+
     def _check_columns(self, ent: SqlEntity) -> None:
         with self.engine.connect() as conn:
             names = list(conn.execute(text(f"SELECT * FROM {self._from(ent)} WHERE 1 = 0")).keys())
@@ -290,6 +306,7 @@ class SqlAdapter:
         if ent is None or ent.write is None:
             return ApplyResult(sid, False, f"entity {change.entity!r} of {self.system} has no `write` section")
         write = ent.write
+        self._require_database()
         values, ignored, problem = _column_values(write, change)
         if problem:
             return ApplyResult(sid, False, problem)
@@ -402,6 +419,13 @@ def _resolve_url(url: str, base_dir: pathlib.Path) -> str:
         if not path.is_absolute():
             return prefix + str((base_dir / path).resolve())
     return url
+
+
+def _sqlite_file(url: str) -> pathlib.Path | None:
+    prefix = "sqlite:///"
+    if not url.startswith(prefix) or url.startswith(prefix + ":memory:") or url == prefix:
+        return None
+    return pathlib.Path(url.removeprefix(prefix).split("?", 1)[0])
 
 
 def _listify(value: str | list[str] | None) -> list[str]:

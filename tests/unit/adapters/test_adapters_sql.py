@@ -4,6 +4,7 @@ crash, column introspection and write-back, on SQLite files and on the real Post
 from __future__ import annotations
 
 import datetime as dt
+import sqlite3
 
 import pytest
 import sqlalchemy as sa
@@ -154,10 +155,17 @@ def test_configuration_errors_name_the_field(tmp_path):
                        base_dir=tmp_path, env={})
     with pytest.raises(SourceConfigError, match=r"entities.kids.key: Field required"):
         sql_kind.build("s", {"url": "sqlite://"}, {"kids": {"table": "a"}}, base_dir=tmp_path, env={})
-    adapter = sql_kind.build("s", {"url": f"sqlite:///{tmp_path}/x.db"},
-                             {"kids": {"query": "SELECT 1 AS a", "key": "id"}}, base_dir=tmp_path, env={})
+    kids = {"kids": {"query": "SELECT 1 AS a", "key": "id"}}
+    missing = sql_kind.build("s", {"url": "sqlite:///x.db"}, kids, base_dir=tmp_path, env={})
+    with pytest.raises(SourceConfigError, match="x.db does not exist"):
+        run(missing, MemoryState())
+    assert not (tmp_path / "x.db").exists()  # never created empty by a look
+    assert sql_kind.columns({"url": "sqlite:///x.db"}, kids["kids"], base_dir=tmp_path, env={}) is None
+    sqlite3.connect(tmp_path / "x.db").close()
     with pytest.raises(SourceConfigError, match=r"no column\(s\) \['id'\]"):
-        run(adapter, MemoryState())
+        run(sql_kind.build("s", {"url": "sqlite:///x.db"}, kids, base_dir=tmp_path, env={}), MemoryState())
+    unreachable = {"url": "postgresql+psycopg://nobody@127.0.0.1:1/none"}
+    assert sql_kind.columns(unreachable, {"table": "t", "key": "id"}, base_dir=tmp_path, env={}) is None
 
 
 # ---- write-back ----------------------------------------------------------------------------------
