@@ -169,3 +169,17 @@ def latest(store: Store, system: str) -> dict[str, Any] | None:
             return None
         return {"run_id": row.id, "at": row.at.isoformat(), "clean": row.clean, "error": row.error,
                 "trigger": row.trigger, **{k: v for k, v in (row.summary or {}).items() if k not in ("run_id", "at")}}
+
+
+def reconcile_all(reconciler: Reconciler, phases: Mapping[str, str], *, trigger: str = "schedule") -> dict[str, Any]:
+    """Reconcile every system whose adapter can still read it (not decommissioned); a system that
+    cannot be read is reported with its error, and the others still run."""
+    out: dict[str, Any] = {}
+    for system, phase in sorted(phases.items()):
+        if phase == "decommissioned":
+            continue
+        try:
+            out[system] = reconciler.run(system, trigger=trigger).as_dict()
+        except ReconciliationFailed as exc:
+            out[system] = {"system": system, "clean": False, "error": str(exc)}
+    return out

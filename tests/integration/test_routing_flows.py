@@ -9,7 +9,7 @@ import datetime as dt
 import pytest
 from sqlalchemy import select, update
 
-from hub.reconcile import latest
+from hub.reconcile import latest, reconcile_all
 from hub.routing_worker import list_alerts, list_deliveries
 from hub.services.persons import SearchQuery, get_person, search_persons
 from hub.store.tables.messaging import MessageJournalRow
@@ -105,3 +105,10 @@ def test_reconciliation_reports_missing_extra_drifted_unmirrored_and_explained(e
     assert not result["clean"] and result["unexplained"] == 4
     recorded = latest(hub.store, "social_care")
     assert recorded["run_id"] == result["run_id"] and recorded["trigger"] == "test" and not recorded["clean"]
+
+    systems["education"].execute("ALTER TABLE clients RENAME TO gone")  # cannot be read: reported, others run
+    every = reconcile_all(hub.extras["reconciler"], {"social_care": "read_only", "education": "connected",
+                                                      "early_help": "decommissioned"})
+    assert sorted(every) == ["education", "social_care"] and every["social_care"]["unexplained"] == 4
+    assert "education: the adapter could not read the system" in every["education"]["error"]
+    assert latest(hub.store, "education")["error"] == every["education"]["error"]
