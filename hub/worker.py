@@ -70,9 +70,18 @@ class RecordsWorker:
         prepare = getattr(self.linker, "prepare", None)
         if prepare is None:
             return
-        records = [SourceRecord.model_validate(e.payload) for e in batch
-                   if str(e.message_id) in fresh and e.type == MessageType.RECORD_UPSERTED]
-        prepare(session, [r for r in records if r.ref.entity == EntityKind.PERSON])
+        newest: dict[str, SourceRecord] = {}
+        for e in batch:
+            if str(e.message_id) in fresh and e.type == MessageType.RECORD_UPSERTED:
+                r = SourceRecord.model_validate(e.payload)
+                if r.ref.entity == EntityKind.PERSON and (r.ref.key not in newest
+                                                          or r.version > newest[r.ref.key].version):
+                    newest[r.ref.key] = r
+        # a late, older version is never linked (`_upsert` skips it): it must not be a batch candidate
+        # either, or the records it would have matched are left without their person
+        stored = dict(session.execute(select(SourceRecordRow.ref_key, SourceRecordRow.version)
+                                      .where(SourceRecordRow.ref_key.in_(list(newest)))).all()) if newest else {}
+        prepare(session, [r for key, r in newest.items() if stored.get(key, -1) <= r.version])
 
     def _upsert(self, session: Session, record: SourceRecord) -> set[str]:
         row = _row_for(session, record.ref.key, lock=self.store.dialect == "postgresql")
