@@ -22,8 +22,8 @@ def valid_nhs_number(serial: int) -> str:
 
 def person_versions(n_people: int, versions_every: int = 3, *, systems: tuple[str, ...] = ("sys_a", "sys_b")
                     ) -> tuple[list[Envelope], dict[str, int]]:
-    """Envelopes for `n_people` people, each known to every system (the first by NHS number,
-    the others by name and date of birth); every `versions_every`-th record has three versions.
+    """Envelopes for `n_people` people, each known to every system by NHS number, name and date
+    of birth; every `versions_every`-th record has three versions.
     Returns the envelopes (oldest versions first) and the newest version of each record key."""
     envelopes: list[Envelope] = []
     newest: dict[str, int] = {}
@@ -34,7 +34,7 @@ def person_versions(n_people: int, versions_every: int = 3, *, systems: tuple[st
             n_versions = 3 if (i + s) % versions_every == 0 else 1
             for v in range(1, n_versions + 1):
                 record = person_record(system, f"{system.upper()}{i}", given, family,
-                                       dob, nhs=valid_nhs_number(i) if s == 0 else None, version=v,
+                                       dob, nhs=valid_nhs_number(i), version=v,
                                        postcode=f"AB{v} 1CD")
                 envelopes.append(upserted(record))
                 newest[record.ref.key] = v

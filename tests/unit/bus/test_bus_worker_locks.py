@@ -92,3 +92,21 @@ def test_a_linker_can_supply_its_own_lock_keys():
     record = person_record("sys_a", "A1", "Amy", "Pond", dt.date(2014, 5, 6))
     assert batch_lock_keys([upserted(record)], Linker()) == sorted({lock_id("ref:sys_a/person/A1"),
                                                                      lock_id("cluster:42")})
+
+
+def test_a_late_older_version_in_a_batch_does_not_split_its_person(pg_store):
+    """A stale copy of one record beside a new record of the same person: the new record still
+    links to the person the newer version already belongs to."""
+    from hub.identity.linker import IdentityLinker
+    from hub.identity.model_file import load_model
+
+    nhs = valid_nhs_number(5)
+    a = [person_record("sys_a", "A5", "Rory", "Williams", dt.date(2012, 3, 4), nhs=nhs, version=v) for v in (1, 3)]
+    b = person_record("sys_b", "B5", "Rory", "Williams", dt.date(2012, 3, 4), nhs=nhs)
+    worker = RecordsWorker(pg_store, linker=IdentityLinker(load_model()))
+    worker.handle([upserted(a[1])])
+    worker.handle([upserted(a[0]), upserted(b)])
+    with pg_store.transaction() as s:
+        rows = s.execute(select(SourceRecordRow.ref_key, SourceRecordRow.version, SourceRecordRow.person_id)).all()
+    assert {r.ref_key: r.version for r in rows} == {"sys_a/person/A5": 3, "sys_b/person/B5": 1}
+    assert len({r.person_id for r in rows}) == 1
