@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from identity_index.comparisons import COMPARISONS, Comparison, dob_compatible
+from identity_index.comparisons import COMPARISONS, Comparison, are_nicknames, dob_compatible
 from identity_index.features import PersonFeatures
 from identity_index.model import Model
 
@@ -109,7 +109,8 @@ class Scorer:
 
 def deterministic_rule(a: PersonFeatures, b: PersonFeatures) -> str | None:
     """Rules that overrule the model: different NHS numbers are never the same person;
-    the same NHS number (or UPN) with a compatible date of birth always is."""
+    the same NHS number (or UPN) with a compatible date of birth always is, and so is the
+    same phone number with the same given name."""
     if a.nhs and b.nhs:
         if a.nhs != b.nhs:
             return "nhs_conflict"
@@ -117,7 +118,17 @@ def deterministic_rule(a: PersonFeatures, b: PersonFeatures) -> str | None:
             return "nhs_match"
     if a.upn and b.upn and a.upn == b.upn and dob_compatible(a, b) and not (a.nhs and b.nhs):
         return "upn_match"
+    if a.phones & b.phones and _same_given(a, b) and dob_compatible(a, b) and not _sex_conflict(a, b):
+        return "phone_match"  # one mobile number and one given name: a family name changed, not the person
     return None
+
+
+def _same_given(a: PersonFeatures, b: PersonFeatures) -> bool:
+    return bool(a.given) and (a.given == b.given or are_nicknames(a.given, b.given))
+
+
+def _sex_conflict(a: PersonFeatures, b: PersonFeatures) -> bool:
+    return bool(a.sex and b.sex and a.sex != b.sex)
 
 
 GIVEN_CLOSE = frozenset({"exact", "nickname", "jw_high", "jw_mid", "initial", "swapped", "missing"})
