@@ -16,6 +16,8 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from pydantic import BaseModel, ValidationError
+
 from adapters.port import AdapterState, ExtractBatch, RawChange, SourceFailure
 from canonical.records import content_hash
 
@@ -40,6 +42,15 @@ class ScannedRow:
     location: str
     observed_at: dt.datetime | None = None
     problems: tuple[str, ...] = ()
+
+
+def parse_config(model: type[BaseModel], data: Mapping[str, Any], where: str, kind: str) -> Any:
+    """`data` (a `[source]` or entity table) validated by `model`; SourceConfigError names every bad key."""
+    try:
+        return model.model_validate(dict(data))
+    except ValidationError as exc:
+        reasons = "; ".join(f"{where}.{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+        raise SourceConfigError(f"{kind} source configuration: {reasons}") from None
 
 
 def batch_size_of(config: Mapping[str, Any], default: int = DEFAULT_BATCH_SIZE) -> int:
