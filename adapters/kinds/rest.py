@@ -25,9 +25,15 @@ from typing import Any, Literal
 from urllib.parse import quote
 
 import requests
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
-from adapters.kinds.common import BatchBuilder, ChangeDetector, ScannedRow, SourceConfigError
+from adapters.kinds.common import (
+    BatchBuilder,
+    ChangeDetector,
+    ScannedRow,
+    SourceConfigError,
+    parse_config,
+)
 from adapters.port import (
     AdapterState,
     ApplyResult,
@@ -121,8 +127,8 @@ def build(system: str, source: dict, entities: dict[str, dict], *, base_dir: pat
     if "token" in source:
         raise SourceConfigError("source.token: a token is never written in a mapping file; "
                                 "name the environment variable that holds it with `token_env`")
-    cfg = _parse(RestSource, source, "source")
-    parsed = {name: _parse(RestEntity, ent, f"entities.{name}") for name, ent in entities.items()}
+    cfg = parse_config(RestSource, source, "source", "rest")
+    parsed = {name: parse_config(RestEntity, ent, f"entities.{name}", "rest") for name, ent in entities.items()}
     for name, ent in parsed.items():
         if ent.updated_since_param and not ent.updated_field:
             raise SourceConfigError(f"entities.{name}.updated_field: needed with updated_since_param, "
@@ -453,11 +459,3 @@ def _later(current: Any, candidate: Any) -> Any:
     if a is not None and b is not None and (a.tzinfo is None) == (b.tzinfo is None):
         return candidate if b > a else current
     return candidate if str(candidate) > str(current) else current
-
-
-def _parse(model: type[BaseModel], data: Mapping[str, Any], where: str) -> Any:
-    try:
-        return model.model_validate(dict(data))
-    except ValidationError as exc:
-        reasons = "; ".join(f"{where}.{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
-        raise SourceConfigError(f"rest source configuration: {reasons}") from None

@@ -24,7 +24,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from decimal import Decimal
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy import (
     Engine,
     MetaData,
@@ -46,6 +46,7 @@ from adapters.kinds.common import (
     ChangeDetector,
     ScannedRow,
     SourceConfigError,
+    parse_config,
     rowhash_batches,
 )
 from adapters.port import AdapterState, ApplyResult, ExtractBatch, RawChange, WriteBack
@@ -106,8 +107,8 @@ class SqlSource(BaseModel):
 def build(system: str, source: dict, entities: dict[str, dict], *, base_dir: pathlib.Path,
           env: Mapping[str, str]) -> SqlAdapter:
     """The adapter for `system`; configuration errors name the entity and field."""
-    cfg = _parse(SqlSource, source, "source")
-    parsed = {name: _parse(SqlEntity, ent, f"entities.{name}") for name, ent in entities.items()}
+    cfg = parse_config(SqlSource, source, "source", "sql")
+    parsed = {name: parse_config(SqlEntity, ent, f"entities.{name}", "sql") for name, ent in entities.items()}
     # no pool: an adapter is built per run, and a legacy database should not keep idle
     # connections from the hub between runs
     engine = create_engine(_resolve_url(cfg.url, base_dir), poolclass=NullPool)
@@ -118,8 +119,8 @@ def columns(source: dict, entity_cfg: dict, *, base_dir: pathlib.Path,
             env: Mapping[str, str]) -> list[str] | None:
     """The entity's column names, read from the database (for load-time mapping checks);
     None when the database cannot be reached now: the run will say why."""
-    cfg = _parse(SqlSource, source, "source")
-    ent = _parse(SqlEntity, entity_cfg, "entity")
+    cfg = parse_config(SqlSource, source, "source", "sql")
+    ent = parse_config(SqlEntity, entity_cfg, "entity", "sql")
     url = _resolve_url(cfg.url, base_dir)
     missing_file = _sqlite_file(url)
     if missing_file is not None and not missing_file.exists():
@@ -401,14 +402,6 @@ def _noted(result: ApplyResult, ignored: list[str]) -> ApplyResult:
     if not (ignored and result.accepted):
         return result
     return ApplyResult(result.source_id, True, f"{result.detail}; not held by this system: {ignored}")
-
-
-def _parse(model: type[BaseModel], data: Mapping[str, Any], where: str) -> Any:
-    try:
-        return model.model_validate(dict(data))
-    except ValidationError as exc:
-        reasons = "; ".join(f"{where}.{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
-        raise SourceConfigError(f"sql source configuration: {reasons}") from None
 
 
 def _resolve_url(url: str, base_dir: pathlib.Path) -> str:

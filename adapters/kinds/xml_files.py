@@ -28,9 +28,9 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, Literal
 
 from lxml import etree
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from adapters.kinds.common import BatchBuilder, SourceConfigError, excerpt
+from adapters.kinds.common import BatchBuilder, SourceConfigError, excerpt, parse_config
 from adapters.port import (
     AdapterState,
     ApplyResult,
@@ -98,8 +98,8 @@ class XmlRejected(ValueError):
 
 def build(system: str, source: dict, entities: dict[str, dict], *, base_dir: pathlib.Path,
           env: Mapping[str, str]) -> XmlFilesAdapter:
-    cfg = _parse(XmlSource, source, "source")
-    parsed = {name: _parse(XmlEntity, ent, f"entities.{name}") for name, ent in entities.items()}
+    cfg = parse_config(XmlSource, source, "source", "xml_files")
+    parsed = {name: parse_config(XmlEntity, ent, f"entities.{name}", "xml_files") for name, ent in entities.items()}
     inbox = _folder(base_dir, cfg.inbox)
     schema = _load_schema(_folder(base_dir, cfg.xsd)) if cfg.xsd else None
     return XmlFilesAdapter(system, inbox=inbox,
@@ -112,7 +112,7 @@ def build(system: str, source: dict, entities: dict[str, dict], *, base_dir: pat
 def columns(source: dict, entity_cfg: dict, *, base_dir: pathlib.Path,
             env: Mapping[str, str]) -> list[str] | None:
     """The configured field names; None when the record's children are taken as they come."""
-    ent = _parse(XmlEntity, entity_cfg, "entity")
+    ent = parse_config(XmlEntity, entity_cfg, "entity", "xml_files")
     return list(ent.fields) or None
 
 
@@ -458,11 +458,3 @@ def _load_schema(path: pathlib.Path) -> etree.XMLSchema:
 def _folder(base_dir: pathlib.Path, value: str) -> pathlib.Path:
     path = pathlib.Path(value)
     return path if path.is_absolute() else base_dir / path
-
-
-def _parse(model: type[BaseModel], data: Mapping[str, Any], where: str) -> Any:
-    try:
-        return model.model_validate(dict(data))
-    except ValidationError as exc:
-        reasons = "; ".join(f"{where}.{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
-        raise SourceConfigError(f"xml_files source configuration: {reasons}") from None
