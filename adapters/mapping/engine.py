@@ -130,7 +130,7 @@ class FieldMapping:
             text = _text(value).strip()
             if text not in leaf.choices:
                 hint = "" if self.codes else "; map the source codes with a code table"
-                raise ValueError(f"{text!r} is not one of {', '.join(leaf.choices)}{hint}")
+                raise ValueError(f"{text!r} is not one of {leaf.choice_list}{hint}")
             return text
         if leaf.type == "str":
             return _text(value)
@@ -211,7 +211,8 @@ class RecordBlock:
             return None
         if len(reasons) != start:
             return None
-        ref = SourceRef(system=system, entity=EntityKind(self.kind), source_id=source_id)
+        # Both parts are known good (a loaded system name, a non-empty id): no need to validate again.
+        ref = SourceRef.model_construct(system=system, entity=EntityKind(self.kind), source_id=source_id)
         return ref, canonical.model_dump(mode="json")
 
 
@@ -299,8 +300,8 @@ class SystemMapping:
         if reasons:
             raise TranslationError(reasons)
         digest = content_hash(raw)
-        provenance = Provenance(adapter=self.kind, location=change.location, mapping_version=self.version,
-                                extracted_at=extracted_at)
+        provenance = Provenance.model_construct(adapter=self.kind, location=str(change.location),
+                                                mapping_version=self.version, extracted_at=extracted_at)
         observed = change.observed_at or extracted_at
         payload = jsonable(raw)
         return [SourceRecord.model_construct(ref=ref, content_hash=digest, observed_at=observed, version=0,

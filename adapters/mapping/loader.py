@@ -94,7 +94,7 @@ def compile_field(doc: Document, key: Key, record: str, path_text: str, spec: An
             bad = [v for v in fm.codes.values() if v is not None and v not in path.leaf.choices]
             if bad:
                 raise doc.error(key + ("codes",), f"code table {fm.codes.name!r} maps to {bad[0]!r}, which is not "
-                                                   f"a {path_text} (one of {', '.join(path.leaf.choices)})")
+                                                   f"a {path_text} (one of {path.leaf.choice_list})")
     if "date" in spec:
         if path.leaf.type not in ("date", "partial_date"):
             raise doc.error(key + ("date",), f"{path_text} is not a date")
@@ -106,7 +106,7 @@ def compile_field(doc: Document, key: Key, record: str, path_text: str, spec: An
     elif path.leaf.type in ("date", "partial_date"):
         fm.dates = (ISO,)
     if fm.const is not None and path.leaf.type == "enum" and fm.codes is None and fm.const not in path.leaf.choices:
-        raise doc.error(key + ("const",), f"{fm.const!r} is not a {path_text} (one of {', '.join(path.leaf.choices)})")
+        raise doc.error(key + ("const",), f"{fm.const!r} is not a {path_text} (one of {path.leaf.choice_list})")
     return fm
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import functools
 import re
 import types
 import typing
@@ -48,16 +49,20 @@ class Step:
     key_field: str | None = None  # for a code selector: the item's field holding the code
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Leaf:
     """What kind of value a path ends in; decides how mapped values are coerced."""
 
     type: str  # "str", "str_list", "date", "partial_date", "enum", "int", "bool"
     enum: type[enum.Enum] | None = None
 
-    @property
-    def choices(self) -> list[str]:
-        return [e.value for e in self.enum] if self.enum else []
+    @functools.cached_property
+    def choices(self) -> frozenset[str]:
+        return frozenset(e.value for e in self.enum) if self.enum else frozenset()
+
+    @functools.cached_property
+    def choice_list(self) -> str:
+        return ", ".join(e.value for e in self.enum) if self.enum else ""
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ a message that becomes one of the record's quarantine reasons.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -23,8 +24,13 @@ class SpecError(ValueError):
 
 
 def is_empty(value: Any) -> bool:
-    return value is None or (isinstance(value, str) and not value.strip()) or (
-        isinstance(value, (list, tuple)) and not any(not is_empty(v) for v in value))
+    if value is None:
+        return True
+    if value.__class__ is str:
+        return not value or (value[0].isspace() or value[-1].isspace()) and not value.strip()
+    if isinstance(value, (list, tuple)):
+        return all(is_empty(v) for v in value)
+    return False
 
 
 def _text(value: Any) -> str:
@@ -289,7 +295,12 @@ def parse_date(value: Any, formats: tuple[DateFormat, ...]) -> tuple[dt.date, Da
         return value.date(), DatePrecision.DAY
     if isinstance(value, dt.date):
         return value, DatePrecision.DAY
-    text = _text(value).strip()
+    return _parse_text(_text(value).strip(), formats)
+
+
+@functools.lru_cache(maxsize=65536)
+def _parse_text(text: str, formats: tuple[DateFormat, ...]) -> tuple[dt.date, DatePrecision]:
+    # Legacy tables repeat the same dates (birthdays, term starts) many times: parsing is cached.
     for fmt in formats:
         parsed = fmt.parse(text)
         if parsed is not None:
