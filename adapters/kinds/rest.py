@@ -317,8 +317,10 @@ class RestAdapter:
                 page += 1
             elif page_cfg.style == "cursor":
                 following = _dig(body, page_cfg.next_cursor_key)
-                if following in (None, "") or following in cursors:
+                if following in (None, ""):
                     return
+                if following in cursors:  # stopping here would silently drop the rest
+                    raise RestError(f"GET {response.url}: the API returned cursor {following!r} twice")
                 cursors.add(following)
                 query = {**base, page_cfg.cursor_param: following}
             else:

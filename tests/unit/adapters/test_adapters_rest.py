@@ -170,6 +170,11 @@ def test_token_comes_from_the_environment_only(mock):
 def test_refused_credentials_and_bad_bodies_are_clear_errors(mock):
     mock.add("GET", f"{BASE}/children", status=401)
     mock.add("GET", f"{BASE}/cases", json={"data": {"not": "a list"}})
+    mock.add("GET", re.compile(f"{BASE}/loop.*"), json={"data": [{"id": 1}], "next_cursor": "same"})
+    loop = _adapter({"base_url": BASE}, {"loop": {"path": "/loop", "items_key": "data",
+                                                  "pagination": {"style": "cursor"}}})
+    with pytest.raises(rest.RestError, match="returned cursor 'same' twice"):
+        run(loop, MemoryState())
     adapter = _adapter({"base_url": BASE, "token_env": "T"}, {"children": {"path": "/children"}}, env={"T": "x"})
     with pytest.raises(rest.RestError, match="401: the API refused our credentials"):
         run(adapter, MemoryState())
