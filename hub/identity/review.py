@@ -21,7 +21,7 @@ from hub.store.tables.identity import IdentityConstraintRow, IdentityLinkRow, Id
 from hub.store.tables.records import SourceRecordRow
 from identity_index.model import Model
 
-STATUSES = ("open", "unsure", "linked", "not_same")
+STATUSES = ("open", "unsure", "linked", "not_same", "resolved")
 
 
 class ReviewDecision(StrEnum):

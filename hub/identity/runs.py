@@ -21,7 +21,7 @@ from hub.outbox import add_to_outbox
 from hub.persons import new_person_id, refresh_person
 from hub.store.base import utcnow
 from hub.store.engine import Store
-from hub.store.tables.identity import IdentityBlockKeyRow, IdentityRecordRow
+from hub.store.tables.identity import IdentityBlockKeyRow, IdentityRecordRow, IdentityReviewRow
 from hub.store.tables.records import PersonRow, SourceRecordRow
 from identity_index import evaluation as ev
 from identity_index.blocking import block_keys, blocking_report, candidate_pairs, rules_named
@@ -216,6 +216,10 @@ def _persist(s: Session, feats: list[PersonFeatures], old: dict[str, str | None]
             report.merges.append({"person_id": pid, "from": sorted(origins)})
             events.append(_event(s, MessageType.IDENTITY_MERGED, pid, {"retired": retired}))
     add_to_outbox(s, events)
+    for review in s.execute(select(IdentityReviewRow).where(IdentityReviewRow.status == "open")).scalars():
+        if new.get(review.ref_a) is not None and new.get(review.ref_a) == new.get(review.ref_b):
+            review.status, review.decided_by, review.decided_at = "resolved", "rebuild", now
+            review.reason = "linked by rebuild: no decision needed"
 
 
 def _event(s: Session, kind: MessageType, person_id: str, payload: dict[str, Any]) -> Envelope:
