@@ -27,6 +27,9 @@ ACTIONS = (
     "sign_in", "sign_in_failed", "sign_out", "search", "view", "export", "break_glass", "break_glass_review",
     "access_denied", "user_add", "user_remove", "user_roles", "token_create", "token_revoke", "policy_change",
     "audit_read",
+    # admin console (admin_ui/pages: console, adapters, quarantine)
+    "dead_letter_replay", "adapter_run", "adapter_pause", "adapter_resume", "quarantine_rerun",
+    "quarantine_correct", "quarantine_accept",
 )
 
 
