@@ -1,0 +1,304 @@
+"""`hub bench estate`: the whole path at county scale, with same-run baselines.
+
+Generates a sample estate of N people, loads it through adapters → bus → worker(s) →
+identity index → store, then measures freshness (a legacy change until the consolidated
+view shows it) under a trickle of changes, search and person-view latency, peak memory of
+each process and the store's size. Baselines of the same run: the same canonical rows
+inserted raw (SQLite executemany, or PostgreSQL COPY) and, on `amqp`, raw pika
+publish-and-consume of as many messages; the hub's figures are shown as ratios to them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import click
+from sqlalchemy import func, select
+
+from hub.bench import estate_probes as probes
+from hub.bench.table import render
+from hub.bootstrap import Hub, bootstrap
+from hub.config import ConfigError, HubConfig, load_config
+from hub.estate import generate
+from hub.estate.mutate import mutate
+from hub.estate.youth_justice_api import serve_youth_justice_in_thread
+from hub.services.persons import SearchQuery, get_person, search_persons
+from hub.store.tables.messaging import InboxRow
+from hub.store.tables.records import SourceRecordRow
+from hub.worker import CONSUMER, run_worker
+
+PG_ADMIN_URL = os.environ.get("HUB_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+AMQP_URL = os.environ.get("HUB_BENCH_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2F")
+YJ_TOKEN = "bench-token"
+VISIBLE_TIMEOUT_S = 60.0
+
+
+@dataclass
+class Figures:
+    rows: list[tuple[str, Any, str, Any, Any]] = field(default_factory=list)
+
+    def add(self, figure: str, value: Any, unit: str = "", baseline: Any = "", ratio: Any = "") -> None:
+        self.rows.append((figure, value, unit, baseline, ratio))
+
+
+@contextlib.contextmanager
+def _environment(**values: str) -> Iterator[None]:
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def _pg_database() -> tuple[str, str]:
+    """A fresh PostgreSQL database for this run: (its URL, its name)."""
+    import psycopg
+
+    name = f"hub_bench_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(PG_ADMIN_URL.replace("postgresql+psycopg://", "postgresql://"), autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}", name
+
+
+def _drop_pg_database(name: str) -> None:
+    import psycopg
+
+    with psycopg.connect(PG_ADMIN_URL.replace("postgresql+psycopg://", "postgresql://"), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _write_config(path: Path, config: HubConfig) -> None:
+    """A hub.toml for the worker processes, equal to the in-process config."""
+    lines = []
+    for section, values in config.model_dump(exclude={"source_path"}).items():
+        lines.append(f"[{section}]")
+        lines += [f"{k} = {json.dumps(v)}" for k, v in values.items() if v is not None]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def _processed(hub: Hub) -> int:
+    with hub.store.transaction() as s:
+        return int(s.execute(select(func.count()).select_from(InboxRow).where(InboxRow.consumer == CONSUMER))
+                   .scalar_one())
+
+
+class _Run:
+    def __init__(self, hub: Hub, deployment: str, estate: Path, work: Path, workers: int,
+                 sampler: probes.MemorySampler) -> None:
+        self.hub, self.deployment, self.estate, self.work = hub, deployment, estate, work
+        self.workers, self.sampler = workers, sampler
+        self.processes: list[subprocess.Popen] = []
+
+    def start_workers(self, config_path: Path) -> None:
+        if self.deployment != "amqp":
+            return
+        for i in range(self.workers):
+            proc = subprocess.Popen([sys.executable, "-c", "from hub.cli import main; main()", "--config",
+                                     str(config_path), "worker"], stdout=subprocess.DEVNULL,
+                                    stderr=open(self.work / f"worker{i}.log", "w"))  # noqa: SIM115
+            self.processes.append(proc)
+            self.sampler.watch(f"worker {i + 1}", proc.pid)
+
+    def stop_workers(self) -> None:
+        for proc in self.processes:
+            proc.terminate()
+        for proc in self.processes:
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+    def drain(self, expected: int, timeout_s: float) -> None:
+        """Until the worker(s) processed `expected` messages in all."""
+        if self.deployment == "embedded":
+            run_worker(self.hub.bus, self.hub.worker, batch_size=self.hub.config.worker.batch_size,
+                       idle_timeout_s=0.0)
+            return
+        deadline = time.monotonic() + timeout_s
+        while _processed(self.hub) < expected:
+            if time.monotonic() > deadline:
+                raise click.ClickException(f"workers processed {_processed(self.hub)} of {expected} messages "
+                                           f"in {timeout_s:.0f}s; see {self.work}/worker*.log")
+            if any(p.poll() is not None for p in self.processes):
+                raise click.ClickException(f"a worker process exited; see {self.work}/worker*.log")
+            time.sleep(0.05)
+
+    def initial_load(self, figures: Figures) -> tuple[int, float]:
+        started = time.perf_counter()
+        announced = seen = 0
+        for name in self.hub.systems.names():
+            run = self.hub.ingest.run(name, trigger="bench")
+            announced += run.records_announced
+            seen += run.seen
+        ingested = time.perf_counter() - started
+        self.drain(announced, timeout_s=3600)
+        wall = time.perf_counter() - started
+        figures.add("legacy rows read", seen, "rows")
+        figures.add("records announced (messages)", announced, "msgs")
+        figures.add("initial load: ingest (adapters → outbox → bus)", ingested, "s")
+        figures.add("initial load: wall time to store", wall, "s")
+        return announced, wall
+
+    def freshness(self, changes: int, seed: int, figures: Figures) -> None:
+        latencies, missed = [], 0
+        for i in range(changes):
+            done = mutate(self.estate, 1, seed=seed + i)
+            if not done:
+                continue
+            change = done[0]
+            started = time.perf_counter()
+            before = _processed(self.hub)
+            run = self.hub.ingest.run(change.system, trigger="bench")
+            self.drain(before + run.records_announced, timeout_s=VISIBLE_TIMEOUT_S)
+            while not probes.visible(self.hub.store, change):
+                if time.perf_counter() - started > VISIBLE_TIMEOUT_S:
+                    missed += 1
+                    break
+                time.sleep(0.01)
+            else:
+                latencies.append(time.perf_counter() - started)
+        figures.add("freshness p50 (change → visible in view)", probes.percentile(latencies, 50), "s")
+        figures.add("freshness p95", probes.percentile(latencies, 95), "s")
+        figures.add("changes seen / not seen within 60 s", f"{len(latencies)} / {missed}")
+
+    def queries(self, n: int, seed: int, figures: Figures) -> None:
+        search_ms, view_ms, found = [], [], 0
+        for system, source_id in probes.sample_people(self.estate, n, seed):
+            with self.hub.store.transaction() as s:
+                row = s.execute(select(SourceRecordRow.person_id, SourceRecordRow.canonical).where(
+                    SourceRecordRow.ref_key == f"{system}/person/{source_id}")).first()
+            if row is None or not row.person_id:
+                continue
+            names = (row.canonical.get("names") or [{}])[0]
+            birth = (row.canonical.get("birth_date") or {}).get("value")
+            query = SearchQuery(name=" ".join(p for p in (names.get("given"), names.get("family")) if p),
+                                birth_date=birth)
+            t = time.perf_counter()
+            page = search_persons(self.hub.store, query)
+            search_ms.append((time.perf_counter() - t) * 1000)
+            found += any(getattr(h, "id", None) == row.person_id or (isinstance(h, dict) and h.get("id") == row.person_id)
+                         for h in page.results)
+            t = time.perf_counter()
+            get_person(self.hub.store, row.person_id)
+            view_ms.append((time.perf_counter() - t) * 1000)
+        figures.add("search p50 (name + date of birth)", probes.percentile(search_ms, 50), "ms")
+        figures.add("search p95", probes.percentile(search_ms, 95), "ms")
+        figures.add("searches finding the person on page 1", f"{found} / {len(search_ms)}")
+        figures.add("person view p50", probes.percentile(view_ms, 50), "ms")
+        figures.add("person view p95", probes.percentile(view_ms, 95), "ms")
+
+
+def _baselines(run: _Run, announced: int, wall: float, figures: Figures) -> None:
+    rows = list(probes.canonical_rows(run.hub.store))
+    hub_rate = announced / wall if wall else float("nan")
+    if run.hub.store.dialect == "postgresql":
+        took, label = probes.pg_copy_baseline(rows, run.hub.store.url), "raw PostgreSQL COPY of the canonical rows"
+    else:
+        took, label = probes.sqlite_insert_baseline(rows, run.work), "raw SQLite executemany of the canonical rows"
+    raw_rate = len(rows) / took if took else float("nan")
+    figures.add("initial load throughput", hub_rate, "records/s", raw_rate, hub_rate / raw_rate)
+    figures.add(f"baseline: {label}", took, "s", f"{len(rows):,} rows")
+    if run.deployment == "amqp":
+        body = json.dumps({"payload": rows[0][1] if rows else "{}"}).encode()
+        took = probes.pika_baseline(AMQP_URL, announced, body)
+        figures.add("baseline: raw pika publish+consume", announced / took, "msgs/s", f"{took:.1f} s",
+                    hub_rate / (announced / took))
+
+
+def bench(people: int, deployment: str, workers: int, changes: int, queries: int, seed: int,
+          systems_dir: Path, work: Path) -> Figures:
+    figures = Figures()
+    estate = work / "estate"
+    started = time.perf_counter()
+    manifest = generate(estate, people=people, seed=seed)
+    figures.add("people / legacy rows generated", f"{manifest.people:,} / {manifest.total_rows():,}")
+    figures.add("estate generation", time.perf_counter() - started, "s")
+    pg_name = None
+    if deployment == "amqp":
+        store_url, pg_name = _pg_database()
+        tag = uuid.uuid4().hex[:8]
+        bus = {"url": AMQP_URL, "exchange": f"bench-{tag}", "queue_prefix": f"bench-{tag}"}
+    else:
+        store_url, bus = f"sqlite:///{work}/hub.db", {"url": "sqlite"}
+    config = HubConfig.model_validate({"store": {"url": store_url}, "bus": bus,
+                                       "systems": {"dir": str(systems_dir), "estate_dir": str(estate)}})
+    config_path = work / "bench-hub.toml"
+    _write_config(config_path, config)
+    server = serve_youth_justice_in_thread(estate, token=YJ_TOKEN)
+    sampler = probes.MemorySampler()
+    sampler.watch("hub (ingest" + (" + worker)" if deployment == "embedded" else ")"), os.getpid())
+    hub = None
+    try:
+        with _environment(HUB_ESTATE_DIR=str(estate), YJ_API_URL=server.url, YJ_API_TOKEN=YJ_TOKEN):
+            hub = bootstrap(config)
+            run = _Run(hub, deployment, estate, work, workers, sampler.start())
+            run.start_workers(config_path)
+            try:
+                announced, wall = run.initial_load(figures)
+                run.freshness(changes, seed + 1000, figures)
+                run.queries(queries, seed, figures)
+            finally:
+                run.stop_workers()
+            _baselines(run, announced, wall, figures)
+            figures.add("store size", probes.store_size_bytes(hub.store) / 1e6, "MB")
+    finally:
+        sampler.stop()
+        if hub is not None:
+            hub.close()
+        server.stop()
+        if pg_name:
+            _drop_pg_database(pg_name)
+    for label, peak in sampler.peaks.items():
+        figures.add(f"peak RSS: {label}", peak / 1e6, "MB")
+    return figures
+
+
+@click.command("estate")
+@click.option("--people", type=click.IntRange(min=50), default=10_000, show_default=True)
+@click.option("--deployment", type=click.Choice(["embedded", "amqp"]), default="embedded", show_default=True,
+              help="embedded: SQLite store and bus, one process; amqp: PostgreSQL + RabbitMQ, worker processes")
+@click.option("--workers", type=click.IntRange(min=1), default=2, show_default=True, help="worker processes (amqp)")
+@click.option("--changes", type=click.IntRange(min=1), default=30, show_default=True, help="freshness samples")
+@click.option("--queries", type=click.IntRange(min=1), default=200, show_default=True, help="search/view samples")
+@click.option("--seed", type=int, default=1, show_default=True)
+@click.option("--work-dir", type=click.Path(file_okay=False), default=None,
+              help="keep the estate and store here (default: a temporary directory, removed)")
+@click.pass_context
+def command(ctx: click.Context, people: int, deployment: str, workers: int, changes: int, queries: int,
+            seed: int, work_dir: str | None) -> None:
+    """The whole path on a generated estate: load, freshness, search, memory, size, with baselines."""
+    if deployment == "amqp" and importlib.util.find_spec("hub.bus.amqp") is None:
+        raise click.ClickException("--deployment amqp needs hub.bus.amqp (the RabbitMQ bus), which is not installed")
+    try:
+        config = load_config(ctx.find_root().obj.get("config_path", "hub.toml"))
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from exc
+    systems_dir = Path(config.systems.dir).resolve()
+    work = Path(work_dir).resolve() if work_dir else Path(tempfile.mkdtemp(prefix="hub-bench-estate-"))
+    work.mkdir(parents=True, exist_ok=True)
+    try:
+        figures = bench(people, deployment, workers, changes, queries, seed, systems_dir, work)
+    finally:
+        if not work_dir:
+            shutil.rmtree(work, ignore_errors=True)
+    click.echo(f"hub bench estate --people {people} --deployment {deployment}"
+               + (f" --workers {workers}" if deployment == "amqp" else ""))
+    click.echo(render(("figure", "value", "unit", "baseline", "hub / baseline"), figures.rows))
