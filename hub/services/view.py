@@ -17,6 +17,7 @@ from typing import Any, Protocol
 
 from sqlalchemy import select
 
+from adapters.kinds.spreadsheet import safe_cell
 from hub.access.policy import AccessPolicy, Context, Level, default_policy_path, load_policy
 from hub.access.redaction import Redactor, bundle_involvements, on_caseload
 from hub.audit import AuditEvent, AuditFilter, append, list_entries, record
@@ -229,9 +230,9 @@ def subject_access_export(hub: HubLike, viewer: Viewer, person_id: str, fmt: str
                          "field", "value"])
         for r in records:
             for name, value in _flatten(r["canonical"]):
-                writer.writerow([bundle.id, r["system"], r["entity"], r["source_id"], r["observed_at"],
-                                 (r["provenance"] or {}).get("adapter"), (r["provenance"] or {}).get("location"),
-                                 name, value])
+                writer.writerow([safe_cell(c) for c in (  # legacy text such as "=HYPERLINK(...)" stays inert
+                    bundle.id, r["system"], r["entity"], r["source_id"], r["observed_at"],
+                    (r["provenance"] or {}).get("adapter"), (r["provenance"] or {}).get("location"), name, value)])
         body = out.getvalue()
     elif fmt == "json":
         body = json.dumps({"person_id": bundle.id, "name": bundle.name, "golden": bundle.golden,
