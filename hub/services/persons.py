@@ -14,13 +14,15 @@ from typing import Any
 import jellyfish
 from nicknames import NickNamer
 from rapidfuzz.distance import JaroWinkler
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, case, func, literal, or_, select
 
+from canonical.person import normalise_postcode
 from hub.persons import name_key, resolve
 from hub.store.engine import Store
 from hub.store.tables.records import PersonIdentifierRow, PersonRow, SourceRecordRow
 
-MAX_CANDIDATES = 2000
+MAX_CANDIDATES = 1000
+FUZZY_BELOW = 20
 MIN_NAME_SCORE = 0.80
 # Leading letters that sound alike, so "Filip" finds "Philip" and "Katie" finds "Catie".
 _SOUND_ALIKE = {"ph": ("f",), "f": ("ph",), "c": ("k",), "k": ("c",), "wr": ("r",), "kn": ("n",), "j": ("g",),
@@ -108,7 +110,17 @@ def name_score(token: str, candidate: str) -> float:
     return best
 
 
-def _name_condition(token: str) -> Any:
+def _exact_condition(token: str) -> Any:
+    """The token as typed (a prefix: "smi" finds Smith) or one of its nicknames, on either name."""
+    key = name_key(token)
+    variants = sorted(name_variants(token))
+    return or_(PersonRow.family_key.startswith(key), PersonRow.given_key.startswith(key),
+               PersonRow.family_key.in_(variants), PersonRow.given_key.in_(variants))
+
+
+def _fuzzy_condition(token: str) -> Any:
+    """Short prefixes of the token and its nicknames, with sound-alike first letters: the
+    candidates for a typo or a phonetic variant, ranked afterwards."""
     prefixes = set()
     for variant in name_variants(token):
         prefixes |= _prefixes(variant)
@@ -116,33 +128,69 @@ def _name_condition(token: str) -> Any:
                  for p in sorted(prefixes)))
 
 
+def _exact_rank(tokens: list[str]) -> Any:
+    """An SQL score so the database returns the best exact matches first."""
+    score = literal(0)
+    for token in tokens:
+        key = name_key(token)
+        score = score + case((or_(PersonRow.family_key == key, PersonRow.given_key == key), 2), else_=0) + case(
+            (or_(PersonRow.family_key.in_(sorted(name_variants(token))),
+                 PersonRow.given_key.in_(sorted(name_variants(token)))), 1), else_=0)
+    return score
+
+
 def search_persons(store: Store, q: SearchQuery) -> SearchPage:
-    """Ranked, paginated search over the master index. The queries and the shape of the answer
-    depend only on the query, never on which services a person is known to."""
+    """Ranked, paginated search over the master index. The statements run and the shape of the
+    answer depend only on the query, never on which services a person is known to.
+
+    Two stages: names as typed or as nicknames (index-backed, counted exactly, best first in the
+    database); then, when that finds fewer than FUZZY_BELOW people, typos and sound-alikes among
+    short-prefix candidates, ranked by `name_score`."""
     if q.empty:
         return _browse(store, q)
-    conditions = [PersonRow.merged_into.is_(None)]
     tokens = [t for t in (q.name or "").replace(",", " ").split() if name_key(t)]
-    conditions += [_name_condition(t) for t in tokens]
+    others = [PersonRow.merged_into.is_(None)]
     if q.birth_date:
-        conditions.append(PersonRow.birth_date == q.birth_date.strip())
+        others.append(PersonRow.birth_date == q.birth_date.strip())
     if q.postcode:
-        conditions.append(func.replace(PersonRow.postcode, " ", "") == q.postcode.upper().replace(" ", ""))
-    if q.identifier:
-        conditions.append(_identifier_condition(q.identifier, q.hidden_systems))
+        others.append(_postcode_condition(q.postcode))
+    wanted = q.page * q.page_size
+    columns = (PersonRow.id, PersonRow.display_name, PersonRow.birth_date, PersonRow.postcode,
+               PersonRow.family_key, PersonRow.given_key)
     with store.transaction() as s:
-        rows = s.execute(select(PersonRow.id, PersonRow.display_name, PersonRow.birth_date, PersonRow.postcode,
-                                PersonRow.family_key, PersonRow.given_key)
-                         .where(*conditions).limit(MAX_CANDIDATES)).all()
-    hits = []
-    for row in rows:
-        score, matched = _rank(row, tokens, q)
-        if tokens and score < MIN_NAME_SCORE:
-            continue
-        hits.append(SearchHit(row.id, row.display_name, row.birth_date, row.postcode, round(score, 3), matched))
-    hits.sort(key=lambda h: (-h.score, h.name.lower(), h.id))
+        if q.identifier:
+            others.append(PersonRow.id.in_(_identifier_matches(s, q.identifier, q.hidden_systems)))
+        exact = others + [_exact_condition(t) for t in tokens]
+        total = s.execute(select(func.count()).select_from(PersonRow).where(*exact)).scalar_one()
+        rows = s.execute(select(*columns).where(*exact)
+                         .order_by(_exact_rank(tokens).desc(), PersonRow.family_key, PersonRow.given_key,
+                                   PersonRow.id).limit(min(wanted, MAX_CANDIDATES))).all()
+        fuzzy_rows = []
+        if tokens and total < FUZZY_BELOW:
+            fuzzy = others + [_fuzzy_condition(t) for t in tokens]
+            fuzzy_rows = s.execute(select(*columns).where(*fuzzy).limit(MAX_CANDIDATES)).all()
+    hits = [_scored(row, tokens, q) for row in rows]
+    seen = {h.id for h in hits}
+    fuzzy_hits = [h for h in (_scored(row, tokens, q) for row in fuzzy_rows)
+                  if h.id not in seen and h.score >= MIN_NAME_SCORE]
+    # Stable: equal scores keep the database's order, so pages follow on from each other.
+    fuzzy_hits.sort(key=lambda h: h.id)
+    hits = sorted(hits + fuzzy_hits, key=lambda h: -h.score)
     start = (q.page - 1) * q.page_size
-    return SearchPage([_hit(h) for h in hits[start:start + q.page_size]], len(hits), q.page, q.page_size)
+    return SearchPage([_hit(h) for h in hits[start:start + q.page_size]], total + len(fuzzy_hits), q.page,
+                      q.page_size)
+
+
+def _scored(row: Any, tokens: list[str], q: SearchQuery) -> SearchHit:
+    score, matched = _rank(row, tokens, q)
+    return SearchHit(row.id, row.display_name, row.birth_date, row.postcode, round(score, 3), matched)
+
+
+def _postcode_condition(raw: str) -> Any:
+    try:
+        return PersonRow.postcode == normalise_postcode(raw)
+    except ValueError:
+        return func.replace(PersonRow.postcode, " ", "") == raw.upper().replace(" ", "")
 
 
 def _hit(h: SearchHit) -> dict[str, Any]:
@@ -150,7 +198,9 @@ def _hit(h: SearchHit) -> dict[str, Any]:
             "matched_on": list(h.matched_on)}
 
 
-def _identifier_condition(identifier: str, hidden_systems: frozenset[str]) -> Any:
+def _identifier_matches(s: Any, identifier: str, hidden_systems: frozenset[str]) -> list[str]:
+    """Ids of the people an identifier names: NHS number, UPN or local id held by a system the
+    viewer may know of, any system's own record id, or a hub person id."""
     value = identifier.strip()
     compact = value.replace(" ", "")
     by_id = select(PersonIdentifierRow.person_id).where(PersonIdentifierRow.value.in_(sorted({compact, compact.upper()})))
@@ -159,7 +209,8 @@ def _identifier_condition(identifier: str, hidden_systems: frozenset[str]) -> An
     for system in sorted(hidden_systems):
         by_id = by_id.where(~PersonIdentifierRow.record_key.startswith(f"{system}/"))
         by_local = by_local.where(SourceRecordRow.system != system)
-    return or_(PersonRow.id.in_(by_id), PersonRow.id.in_(by_local), PersonRow.id == value.upper())
+    found = set(s.execute(by_id).scalars()) | set(s.execute(by_local).scalars()) | {value.upper()}
+    return sorted(p for p in found if p)
 
 
 def _rank(row: Any, tokens: list[str], q: SearchQuery) -> tuple[float, tuple[str, ...]]:

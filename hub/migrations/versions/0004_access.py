@@ -109,12 +109,22 @@ def upgrade() -> None:
     )
 
 
+    op.create_index('ix_person_family_pattern', 'person', ['family_key'], unique=False,
+                    postgresql_ops={'family_key': 'text_pattern_ops'})
+    op.create_index('ix_person_given_pattern', 'person', ['given_key'], unique=False,
+                    postgresql_ops={'given_key': 'text_pattern_ops'})
+    op.create_index('ix_person_identifier_value_only', 'person_identifier', ['value'], unique=False)
+    op.create_index('ix_source_record_source_id', 'source_record', ['source_id'], unique=False)
     op.bulk_insert(sa.table('audit_head', sa.column('id', sa.Integer()), sa.column('seq', sa.Integer()),
                             sa.column('entry_hash', sa.String())),
                    [{'id': 1, 'seq': 0, 'entry_hash': '0' * 64}])
 
 
 def downgrade() -> None:
+    op.drop_index('ix_source_record_source_id', table_name='source_record')
+    op.drop_index('ix_person_identifier_value_only', table_name='person_identifier')
+    op.drop_index('ix_person_given_pattern', table_name='person')
+    op.drop_index('ix_person_family_pattern', table_name='person')
     op.drop_table('policy_state')
     with op.batch_alter_table('login_attempt', schema=None) as batch_op:
         batch_op.drop_index('ix_login_attempt_username_at')

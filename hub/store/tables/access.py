@@ -9,6 +9,15 @@ from sqlalchemy import Boolean, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from hub.store.base import Base, utcnow
+from hub.store.tables.records import PersonIdentifierRow, PersonRow, SourceRecordRow
+
+# Search indexes on the records tables, for the consolidated view's search: prefix matching of
+# name keys (text_pattern_ops on PostgreSQL, whatever the collation), identifier values without
+# their scheme, and any system's record id.
+Index("ix_person_family_pattern", PersonRow.family_key, postgresql_ops={"family_key": "text_pattern_ops"})
+Index("ix_person_given_pattern", PersonRow.given_key, postgresql_ops={"given_key": "text_pattern_ops"})
+Index("ix_person_identifier_value_only", PersonIdentifierRow.value)
+Index("ix_source_record_source_id", SourceRecordRow.source_id)
 
 
 class UserRow(Base):
