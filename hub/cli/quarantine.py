@@ -47,5 +47,21 @@ def accept(ctx: click.Context, entry_id: int, reason: str) -> None:
     click.echo(f"#{entry_id}: {e['status']} ({e['resolution']})")
 
 
+@quarantine.command("export")
+@click.option("--system", default=None)
+@click.option("--status", default="open", show_default=True, help="open, resolved, accepted, superseded or all")
+@click.option("--out", "out_path", type=click.Path(dir_okay=False, writable=True), default=None,
+              help="file to write (default: standard output)")
+@click.pass_context
+def export(ctx: click.Context, system: str | None, status: str, out_path: str | None) -> None:
+    """Entries as CSV (formula-like legacy values neutralised)."""
+    text = q.export_csv(get_hub(ctx).store, system=system, status=None if status == "all" else status)
+    if out_path:
+        with open(out_path, "w", encoding="utf-8", newline="") as fh:
+            fh.write(text)
+    else:
+        click.echo(text, nl=False)
+
+
 def register(group: click.Group) -> None:
     group.add_command(quarantine)

@@ -3,10 +3,14 @@ re-run successfully after a fix, or explicitly accepted."""
 
 from __future__ import annotations
 
+import csv
+import io
+import json
 from typing import Any
 
 from sqlalchemy import func, select
 
+from adapters.kinds.spreadsheet import safe_cell
 from adapters.port import RawChange
 from hub.adapter_state import RowState, StoreAdapterState
 from hub.ingest import announce
@@ -84,3 +88,26 @@ def accept(store: Store, entry_id: int, reason: str, who: str = "unknown") -> di
             raise QuarantineEntryNotFound(entry_id)
         row.status, row.resolved_at, row.resolution = "accepted", utcnow(), f"accepted by {who}: {reason}"
         return entry(row)
+
+
+EXPORT_COLUMNS = ["id", "system", "entity", "source_id", "location", "status", "reasons", "raw", "created_at",
+                  "resolution"]
+
+
+def export_csv(store: Store, *, system: str | None = None, status: str | None = "open") -> str:
+    """The quarantine as CSV for the people fixing the data: one line per entry, reasons on separate
+    lines of one cell, the raw row as JSON. Legacy values that a spreadsheet would run as a formula
+    (`=HYPERLINK(…)`, `+44 …`) are neutralised, so opening the export never executes them."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(EXPORT_COLUMNS)
+    page = 1
+    while True:
+        data = list_quarantine(store, system=system, status=status, page=page, page_size=1000)
+        for e in data["entries"]:
+            values = dict(e, reasons="\n".join(e["reasons"]),
+                          raw=json.dumps(e["raw"], ensure_ascii=False, sort_keys=True, default=str))
+            writer.writerow([safe_cell(values[c]) for c in EXPORT_COLUMNS])
+        if page * 1000 >= data["total"]:
+            return out.getvalue()
+        page += 1
