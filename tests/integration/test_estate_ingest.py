@@ -7,6 +7,7 @@ Fixing the mapping (or the data) and re-running clears an entry."""
 from __future__ import annotations
 
 import csv
+import io
 import json
 import shutil
 from collections import Counter
@@ -124,6 +125,11 @@ def test_quarantine_through_cli_and_api_and_search_through_api(ingested):
     for e in cc:
         assert f"#{e['id']} childrens_centres registrations {e['source_id']}" in result.output
         assert f"    - {e['reasons'][0]}" in result.output
+    exported = CliRunner().invoke(hub_cli, ["quarantine", "export", "--status", "all"], obj={"hub": hub})
+    assert exported.exit_code == 0, exported.output
+    rows = list(csv.DictReader(io.StringIO(exported.output)))
+    assert {int(r["id"]) for r in rows} >= {e["id"] for e in entries}
+    assert not [c for r in rows for c in r.values() if c and c[0] in "=+-@"], "a cell would run as a formula"
     app = create_app(hub, testing=True)
     create_user(hub, "integration", ["integration_admin", "data_steward"])
     client = login_client(app, "integration")
