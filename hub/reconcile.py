@@ -14,9 +14,14 @@ A difference is explained when the quarantine holds that row (open or accepted).
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import shutil
+import tempfile
 from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
@@ -78,18 +83,18 @@ class Reconciler:
         self.examples = examples
 
     def scan(self, system: str) -> Iterator[RawChange | str]:
-        """Every live legacy row of `system` (and, as strings, locations that could not be read)."""
-        adapter = self.adapter_factory(self.systems.get(system))
-        try:
-            for batch in adapter.extract(NothingCommitted()):
-                for change in batch.changes:
-                    if not change.deleted:
-                        yield change
-                for failure in batch.failures:
-                    yield failure.location
-        except Exception as exc:
-            raise ReconciliationFailed(f"{system}: the adapter could not read the system: "
-                                       f"{type(exc).__name__}: {exc}") from exc
+        """Every legacy row of `system` in reading order, deletions included (and, as strings,
+        locations that could not be read)."""
+        with _readable(self.systems.get(system)) as defn:
+            adapter = self.adapter_factory(defn)
+            try:
+                for batch in adapter.extract(NothingCommitted()):
+                    yield from batch.changes
+                    for failure in batch.failures:
+                        yield failure.location
+            except Exception as exc:
+                raise ReconciliationFailed(f"{system}: the adapter could not read the system: "
+                                           f"{type(exc).__name__}: {exc}") from exc
 
     def run(self, system: str, *, trigger: str = "manual",
             sink: Callable[[RawChange], None] | None = None) -> ReconciliationReport:
@@ -100,6 +105,9 @@ class Reconciler:
             for item in self.scan(system):
                 if isinstance(item, str):
                     unreadable.append(item)
+                    continue
+                if item.deleted:  # a drop folder's delta removed it
+                    legacy.pop((item.entity, item.source_id), None)
                     continue
                 legacy[(item.entity, item.source_id)] = content_hash(dict(item.raw or {}))
                 if sink is not None:
@@ -158,6 +166,31 @@ class Reconciler:
             extra=len(kinds["extra"]), drifted=len(kinds["drifted"]), unmirrored=len(kinds["unmirrored"]),
             explained=explained, examples={k: sorted(v)[: self.examples] for k, v in kinds.items() if v})
         return ReconciliationReport(system, summary, unreadable=unreadable)
+
+
+@contextmanager
+def _readable(defn: Any) -> Iterator[Any]:
+    """The definition to read the system with, without side effects on the legacy system.
+
+    A drop folder (`xml_files`) is consumed by reading it: processed files move to its archive.
+    It is read from a private copy of every file it has received (archive, then inbox), so a
+    reconciliation neither takes a drop away from ingest nor misses one already ingested."""
+    if getattr(defn, "kind", None) != "xml_files":
+        yield defn
+        return
+    base = Path(getattr(defn, "base_dir", "."))
+    folder = lambda key, default: (base / defn.source.get(key, default)).resolve()
+    inbox = folder("inbox", "inbox")
+    archive = folder("archive", str(inbox.parent / "archive"))
+    with tempfile.TemporaryDirectory(prefix=f"reconcile-{defn.name}-") as tmp:
+        copy = Path(tmp) / "inbox"
+        copy.mkdir()
+        for source in (archive, inbox):
+            for path in sorted(p for p in source.glob("*") if p.is_file()) if source.is_dir() else []:
+                shutil.copy2(path, copy / path.name)
+        yield dataclasses.replace(defn, source={**defn.source, "inbox": str(copy),
+                                                "archive": str(Path(tmp) / "archive"),
+                                                "failed": str(Path(tmp) / "failed")})
 
 
 def latest(store: Store, system: str) -> dict[str, Any] | None:
