@@ -166,3 +166,65 @@ def test_rerun_after_fixing_the_mapping_clears_the_entry(ingested):
     finally:
         mapping.write_text(text)
         hub.systems._systems = None
+
+
+NURSING = """
+[system]
+name = "school_nursing"
+kind = "spreadsheet"
+title = "School nursing caseload"
+service_category = "health"
+schedule = "every 1h"
+trust_rank = 6
+
+[source]
+path = "{data}"
+
+[codes.seen]
+map = {{ Y = "closed", N = "open" }}
+
+[entities.children]
+file = "caseload.csv"
+key = "Child Ref"
+
+[entities.children.person.fields]
+"names[0].given" = {{ field = "Name", transforms = [{{ split_name = "given" }}, "title"] }}
+"names[0].family" = {{ field = "Name", transforms = [{{ split_name = "family" }}, "title"], required = true }}
+birth_date = {{ field = "Born", date = ["%d/%m/%Y", "%Y"] }}
+"identifiers[nhs_number]" = {{ field = "NHS", transforms = ["strip_spaces"] }}
+
+[entities.children.involvements]
+source_id = "visit-{{Child Ref}}"
+subject = "Child Ref"
+when = "Referred"
+[entities.children.involvements.fields]
+service_category = {{ const = "health" }}
+kind = {{ const = "referral" }}
+started_on = {{ field = "Referred", date = "%d/%m/%Y" }}
+ended_on = {{ field = "Closed", date = "%d/%m/%Y" }}
+status = {{ field = "Closed", transforms = [{{ if_present = "closed" }}], default = "open" }}
+"""
+
+
+@pytest.mark.slow
+def test_a_new_system_is_onboarded_with_a_mapping_file_only(ingested, tmp_path):
+    hub, systems_dir = ingested["hub"], ingested["systems_dir"]
+    (tmp_path / "caseload.csv").write_text(
+        "Child Ref,Name,Born,NHS,Referred,Closed\n"
+        'SN1,"QUILLFEATHER, Amara",04/03/2012,943 476 5919,12/05/2025,\n'
+        'SN2,"QUILLFEATHER, Tobias",2010,,12/05/2025,30/06/2025\n'
+        'SN3,"Nobody",31/02/2012,,,\n', encoding="utf-8")
+    mapping = systems_dir / "school_nursing.toml"
+    mapping.write_text(NURSING.format(data=tmp_path))
+    try:
+        hub.systems._systems = None
+        figures = hub.ingest.run("school_nursing")
+        assert (figures.status, figures.new, figures.quarantined) == ("ok", 2, 1)
+        assert run_worker(hub.bus, hub.worker, batch_size=50, idle_timeout_s=0.3) == 4
+        found = search_persons(hub.store, SearchQuery(name="quillfeather"))
+        assert found.total == 2
+        [entry] = q.list_quarantine(hub.store, system="school_nursing")["entries"]
+        assert entry["source_id"] == "SN3" and len(entry["reasons"]) == 2
+    finally:
+        mapping.unlink()
+        hub.systems._systems = None
