@@ -179,9 +179,9 @@ def compile_entity(doc: Document, name: str, table: Mapping[str, Any],
     for b in blocks:
         by_kind.setdefault(b.kind, []).append(b)
     for kind, group in by_kind.items():
-        if len(group) > 1 and sum(b.source_id is None for b in group) > 0:
-            raise doc.error(key, f"this entity makes {len(group)} {kind} records per row; give each a source_id "
-                                 "template so their ids differ")
+        if sum(b.source_id is None for b in group) > 1:
+            raise doc.error(key, f"this entity makes {len(group)} {kind} records per row; give all but one a "
+                                 "source_id template so their ids differ")
     return EntityMapping(name, blocks)
 
 

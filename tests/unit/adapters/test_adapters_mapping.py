@@ -339,7 +339,7 @@ def test_block_structure_errors(tmp_path):
         load_system(write_system(tmp_path, PERSON + no_subject))
     clash = PERSON + no_subject.replace("[[entities.members.involvements]]",
                                         '[[entities.members.involvements]]\nsubject = "member_id"') * 2
-    with pytest.raises(MappingError, match="give each a source_id"):
+    with pytest.raises(MappingError, match="give all but one a source_id"):
         load_system(write_system(tmp_path, clash))
     with pytest.raises(MappingError, match="not valid TOML") as caught:
         load_system(write_system(tmp_path, PERSON + "sex = = 1\n"))
@@ -365,3 +365,49 @@ def test_dotted_fields_reach_into_nested_json(tmp_path):
     raw["name"] = None
     with pytest.raises(TranslationError, match="names\\[0\\].family: has no value \\(from name.family\\)"):
         defn.mapping.translate(RawChange("members", "M1", raw, "api"), extracted_at=NOW)
+
+
+def test_one_row_can_make_two_persons_and_the_relationship_between_them(tmp_path):
+    body = """
+    [[entities.members.persons]]
+    [entities.members.persons.fields]
+    "names[0].given" = "forename"
+    "names[0].family" = { field = "surname", required = true }
+
+    [[entities.members.persons]]
+    source_id = "parent-{member_id}"
+    when = "full_name"
+    [entities.members.persons.fields]
+    "names[0].given" = { field = "full_name", transforms = [{ split_name = "given" }] }
+    "names[0].family" = { field = "full_name", transforms = [{ split_name = "family" }, "title"] }
+    "contacts[phone]" = "phone"
+
+    [entities.members.relationships]
+    source_id = "{member_id}-parent"
+    subject = "member_id"
+    related = "parent-{member_id}"
+    when = "full_name"
+    [entities.members.relationships.fields]
+    kind = { const = "parent" }
+    """
+    defn = load_system(write_system(tmp_path, body))
+    records = translate(defn, forename="Amy", surname="Li", full_name="LI, Mei", phone="01629 000000")
+    assert [r.ref.key for r in records] == ["youth_service/person/M1", "youth_service/person/parent-M1",
+                                            "youth_service/relationship/M1-parent"]
+    assert records[1].person().names[0].family == "Li"
+    assert records[2].relationship().related.source_id == "parent-M1"
+    assert [r.ref.key for r in translate(defn, forename="Amy", surname="Li")] == ["youth_service/person/M1"]
+
+
+def test_records_carry_the_raw_row_its_hash_and_the_legacy_change_time(tmp_path):
+    from canonical.records import content_hash
+
+    defn = load_system(write_system(tmp_path, PERSON))
+    changed = dt.datetime(2025, 1, 2, 3, 4, 5, tzinfo=dt.timezone.utc)
+    row = {c: "" for c in HEADER.split(",")} | {"member_id": "M1", "forename": "A", "surname": "B"}
+    [record] = defn.mapping.translate(RawChange("members", "M1", row, "members.csv:2", observed_at=changed),
+                                      extracted_at=NOW)
+    assert record.raw == row and record.content_hash == content_hash(row)
+    assert record.observed_at == changed and record.provenance.extracted_at == NOW
+    assert record.model_dump(mode="json")["ref"] == {"system": "youth_service", "entity": "person",
+                                                     "source_id": "M1"}
