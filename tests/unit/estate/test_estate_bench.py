@@ -1,0 +1,48 @@
+"""`hub bench estate` end to end on a tiny embedded estate: every figure is measured."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from hub.bench.estate import bench
+from hub.bench.estate_probes import percentile
+from hub.cli import main
+
+REPO = Path(__file__).resolve().parents[3]
+
+
+def test_percentile_is_nearest_rank():
+    values = [float(v) for v in range(1, 101)]
+    assert percentile(values, 50) == 50.0 and percentile(values, 95) == 95.0
+    assert percentile([3.0], 95) == 3.0 and math.isnan(percentile([], 50))
+
+
+@pytest.mark.slow
+def test_embedded_bench_measures_every_figure(tmp_path):
+    figures = {row[0]: row for row in bench(people=80, deployment="embedded", workers=1, changes=4, queries=10,
+                                             seed=3, systems_dir=REPO / "systems", work=tmp_path).rows}
+    assert figures["records announced (messages)"][1] > 80
+    assert figures["initial load: wall time to store"][1] > 0
+    seen, missed = (int(x) for x in figures["changes seen / not seen within 60 s"][1].split(" / "))
+    assert seen == 4 and missed == 0
+    assert 0 < figures["freshness p50 (change → visible in view)"][1] <= figures["freshness p95"][1]
+    assert figures["search p95"][1] > 0 and figures["person view p95"][1] > 0
+    found, asked = (int(x) for x in figures["searches finding the person on page 1"][1].split(" / "))
+    assert asked > 0 and found / asked >= 0.8
+    throughput = figures["initial load throughput"]
+    assert throughput[3] > 0 and throughput[4] == pytest.approx(throughput[1] / throughput[3])
+    assert figures["store size"][1] > 0
+    assert any(name.startswith("peak RSS") and row[1] > 10 for name, row in figures.items())
+
+
+def test_amqp_without_its_bus_module_is_a_clear_error_not_a_crash(monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "hub.bus.amqp" else real(name, *a))
+    result = CliRunner().invoke(main, ["bench", "estate", "--people", "50", "--deployment", "amqp"])
+    assert result.exit_code != 0 and "hub.bus.amqp" in result.output
