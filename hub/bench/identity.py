@@ -177,7 +177,13 @@ def estate_figures(estate: Path, people: int, seed: int) -> list[Row]:
     from hub.config import HubConfig
     from hub.estate import generate
     from hub.estate.youth_justice_api import serve_youth_justice_in_thread
-    from hub.identity.runs import evaluate_store, read_truth, rebuild, train_from_store
+    from hub.identity.runs import (
+        corroborate_reviews,
+        evaluate_store,
+        read_truth,
+        rebuild,
+        train_from_store,
+    )
     from hub.worker import run_worker
 
     rows: list[Row] = []
@@ -200,8 +206,10 @@ def estate_figures(estate: Path, people: int, seed: int) -> list[Row]:
             rows.append(("estate: messages through the worker", processed / (time.perf_counter() - started),
                          "msg/s", "", ""))
             model = hub.worker.linker.model
-            for label in ("incremental", "train + rebuild"):
-                if label != "incremental":
+            for label in ("incremental", "incremental + corroborate", "train + rebuild"):
+                if label == "incremental + corroborate":
+                    corroborate_reviews(hub.store, model)
+                elif label == "train + rebuild":
                     model = train_from_store(hub.store, model, f"{tmp}/model.json", seed=seed)
                     report = rebuild(hub.store, model)
                     rows.append(("estate: rebuild", report.records / report.seconds, "records/s", "",

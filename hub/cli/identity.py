@@ -13,7 +13,13 @@ from hub.cli.context import get_hub
 from hub.identity import review as rv
 from hub.identity.files import ColumnMapError, link_files, parse_columns
 from hub.identity.model_file import load_model, model_path
-from hub.identity.runs import evaluate_store, read_truth, rebuild, train_from_store
+from hub.identity.runs import (
+    corroborate_reviews,
+    evaluate_store,
+    read_truth,
+    rebuild,
+    train_from_store,
+)
 from hub.identity.stewardship import StewardshipError, unlink_record
 from identity_index.model import ModelFileError
 
@@ -81,6 +87,17 @@ def rebuild_cmd(ctx: click.Context, model_file: str | None) -> None:
         click.echo(f"merged into {m['person_id']}: {', '.join(m['from'])}")
     for s in report.splits[:20]:
         click.echo(f"split {s['person_id']} into {', '.join(s['into'])}")
+
+
+@identity.command("corroborate")
+@MODEL_OPTION
+@click.pass_context
+def corroborate_cmd(ctx: click.Context, model_file: str | None) -> None:
+    """Link open review pairs settled by household evidence (same name, relatives of one person)."""
+    hub = get_hub(ctx)
+    n = corroborate_reviews(hub.store, _model(model_file))
+    hub.relay.relay_all()
+    click.echo(f"{n} review pair(s) linked by shared relatives")
 
 
 @identity.group("review")

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from canonical.messages import Envelope, MessageType
 from hub.identity import repository as repo
 from hub.identity.review import open_review_count, steward_decisions
+from hub.identity.stewardship import StewardshipError, features_of, merge_persons
 from hub.outbox import add_to_outbox
 from hub.persons import new_person_id, refresh_person
 from hub.store.base import utcnow
@@ -27,7 +28,9 @@ from identity_index import evaluation as ev
 from identity_index.blocking import block_keys, blocking_report, candidate_pairs, rules_named
 from identity_index.engine import MAX_BLOCK, link_batch
 from identity_index.features import PersonFeatures, features_from_canonical
+from identity_index.households import corroborate, relatives_of
 from identity_index.model import Model
+from identity_index.scoring import Scorer
 from identity_index.training import train
 
 
@@ -111,6 +114,41 @@ def evaluate_store(store: Store, truth: dict[str, str], model: Model) -> Evaluat
     report = blocking_report(feats, pairs, truth)
     return Evaluation(len(predicted), ev.pairwise(predicted, truth), ev.b_cubed(predicted, truth),
                       open_review_count(store), report.reduction_ratio, report.pairs_completeness, len(pairs))
+
+
+def corroborate_reviews(store: Store, model: Model, *, actor: str = "identity-index") -> int:
+    """Link the open review pairs that household evidence settles: the same name, and each
+    record a relative in the same role of one person (or of records at one address).
+    Returns the number of pairs linked; each is resolved in the queue."""
+    linked = 0
+    with store.transaction() as s:
+        reviews = list(s.execute(select(IdentityReviewRow).where(IdentityReviewRow.status == "open")).scalars())
+        if not reviews:
+            return 0
+        relatives = relatives_of(relationships(s))
+        refs = {r for row in reviews for r in (row.ref_a, row.ref_b)}
+        kin = {k for r in refs for k, _role in relatives.get(r, ())}
+        feats = features_of(s, sorted(refs | kin))
+        owner = {ref: pid for ref, pid in s.execute(select(IdentityRecordRow.ref_key, IdentityRecordRow.person_id)
+                                                    .where(IdentityRecordRow.ref_key.in_(sorted(refs | kin))))}
+        scorer = Scorer(model)
+        scores = [scorer.score(feats[row.ref_a], feats[row.ref_b]) for row in reviews
+                  if row.ref_a in feats and row.ref_b in feats]
+        homes = {ref: f.postcode for ref, f in feats.items() if f.postcode}
+        by_pair = {(row.ref_a, row.ref_b): row for row in reviews}
+        for score in corroborate(scores, relatives, owner, homes):
+            a, b = repo.current_person(s, score.ref_a), repo.current_person(s, score.ref_b)
+            row = by_pair.get((score.ref_a, score.ref_b)) or by_pair.get((score.ref_b, score.ref_a))
+            try:
+                if a and b and a != b:
+                    merge_persons(s, a, b, actor=actor, reason="shared relative", model=model, made_by="rule",
+                                  rule="shared_relative")
+            except StewardshipError:
+                continue
+            row.status, row.decided_by, row.decided_at = "resolved", actor, utcnow()
+            row.reason = "linked by rule shared_relative: same name, relatives of one person in the same role"
+            linked += 1
+    return linked
 
 
 @dataclass

@@ -34,7 +34,7 @@ def features_of(session: Session, refs: list[str]) -> dict[str, PersonFeatures]:
 
 
 def merge_persons(session: Session, person_a: str, person_b: str, *, actor: str, reason: str,
-                  model: Model) -> str:
+                  model: Model, made_by: str = "steward", rule: str | None = None) -> str:
     """Make two persons one; the one with more records survives and the other redirects to it."""
     if person_a == person_b:
         return person_a
@@ -50,8 +50,8 @@ def merge_persons(session: Session, person_a: str, person_b: str, *, actor: str,
     survivor, retired = sorted((person_a, person_b), key=lambda p: (-len(groups.get(p, [])), p))
     moved = repo.retire_person(session, retired, survivor)
     for ref in moved:
-        repo.add_link(session, ref, survivor, made_by="steward", model_version=model.version, actor=actor,
-                      note=reason)
+        repo.add_link(session, ref, survivor, made_by=made_by, model_version=model.version, actor=actor,
+                      note=reason, rule=rule)
     session.flush()
     refresh_person(session, survivor)
     repo.audit(session, actor, "merge", {"survivor": survivor, "retired": retired, "refs": moved, "reason": reason})

@@ -202,3 +202,37 @@ def test_review_api_lists_shows_and_decides(hub):
         assert s.get(IdentityReviewRow, review_id).status == "not_same"
     assert "/api/v1/review/{review_id}/decision" in client.get("/api/v1/openapi.json", headers=steward).get_json()[
         "paths"]
+
+
+def relationship(system: str, source_id: str, child: str, parent: str) -> SourceRecord:
+    rel = {"subject": {"system": system, "entity": "person", "source_id": child},
+           "related": {"system": system, "entity": "person", "source_id": parent}, "kind": "parent", "period": None}
+    return SourceRecord(ref=SourceRef(system=system, entity=EntityKind.RELATIONSHIP, source_id=source_id),
+                        content_hash=content_hash(rel), observed_at=NOW, version=next(_version),
+                        provenance=Provenance(adapter="test", location="identity", extracted_at=NOW),
+                        raw=rel, canonical=rel)
+
+
+def test_household_evidence_links_a_parent_known_only_by_name(hub):
+    model = hub.worker.linker.model
+    flow(hub, [
+        record("education", "X1", "Amy", "Smith", "2015-03-02", upn=UPN),
+        record("education", "C1", "Jane", "Smith", None, postcode=None, sex="unknown"),  # a pupil's contact
+        relationship("education", "R1", "X1", "C1"),
+        record("early_help", "Y1", "Amy", "Smith", "2015-03-02"),
+        record("early_help", "M1", "Jane", "Smith", "1985-06-01", postcode="NE2 2BB"),
+        relationship("early_help", "R2", "Y1", "M1"),
+    ])
+    p = persons(hub)
+    assert p["education/person/X1"] == p["early_help/person/Y1"]
+    assert p["education/person/C1"] != p["early_help/person/M1"]  # names alone never link
+    from hub.identity.runs import corroborate_reviews
+
+    assert corroborate_reviews(hub.store, model) == 1
+    p = persons(hub)
+    assert p["education/person/C1"] == p["early_help/person/M1"]
+    assert latest_link(hub, "education/person/C1").rule == "shared_relative" or \
+        latest_link(hub, "early_help/person/M1").rule == "shared_relative"
+    assert rebuild(hub.store, model).records == 4
+    p = persons(hub)
+    assert p["education/person/C1"] == p["early_help/person/M1"]
