@@ -15,6 +15,7 @@ NAV: list[tuple[str, str, str]] = [
     ("/quarantine", "Quarantine", "console"),
     ("/review", "Review", "review"),
     ("/decommissioning", "Decommissioning", "console"),
+    ("/audit", "Audit", "audit"),
 ]
 
 
