@@ -1,8 +1,8 @@
 """The `xml_files` adapter kind: a drop folder of XML exports, records selected by XPath.
 
 Each file in the inbox (in name order) is first checked whole: a safe prolog (a DOCTYPE
-declaring any entity is refused: XXE, billion laughs), then the XSD when one is configured,
-else a tree-less well-formedness pass. Only then is it read with `lxml.etree.iterparse` on
+declaring any entity is refused: XXE, billion laughs), a tree-less well-formedness pass,
+then the XSD when one is configured. Only then is it read with `lxml.etree.iterparse` on
 the record tags, every record released as soon as it is read with the siblings before it,
 so a multi-gigabyte export runs in bounded memory and a broken file announces nothing. The
 parser is hardened: no network, no DTD loading, no entity expansion, no huge-tree mode.
@@ -203,16 +203,15 @@ class XmlFilesAdapter:
               scans: dict[str, _Scan], reasons: list[str]) -> Iterator[ExtractBatch]:
         """Batches for one file; when it cannot be read, its reasons are appended to `reasons`.
 
-        The whole file is checked first (safe prolog, then the XSD or a tree-less well-formedness
-        pass), so a broken file announces nothing at all."""
+        The whole file is checked first (safe prolog, a tree-less well-formedness pass, then the
+        XSD if there is one), so a broken file announces nothing at all."""
         builder = BatchBuilder(self.batch_size)
         known = {r.name: state.row_hashes(r.name) for r in readers}
         try:
             _check_safe(path)
+            _check_well_formed(path)  # first, so a truncated file is called that, not invalid
             if self.schema is not None:
                 _validate(path, self.schema)
-            else:
-                _check_well_formed(path)
             for reader, elem in _records(path, readers):
                 change = self._change(path, reader, elem, known[reader.name], scans[reader.name])
                 if change is None:

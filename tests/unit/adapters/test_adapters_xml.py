@@ -337,5 +337,6 @@ def test_sample_estate_education_drop_with_its_xsd(tmp_path):
     assert counts == {name: manifest.systems["education"][name] for name in entities}
     [failure] = result.failures  # the truncated resend, reported and moved aside
     assert failure.location.startswith("pupils_") and "resend" in failure.location
+    assert "is not well-formed XML" in failure.reasons[0]
     assert min(p.name for p in (education / "failed").glob("*.xml")).startswith("pupils_8304003_resend.")
     assert list((education / "inbox").iterdir()) == []
