@@ -175,7 +175,7 @@ class XmlFilesAdapter:
         for path in sorted(p for p in self.inbox.glob(self.file_glob) if p.is_file()):
             readers = [r for r in self.readers.values() if fnmatch.fnmatch(path.name, r.ent.file_glob or "*")]
             checksum = _sha256(path)
-            if state.cursor(f"file:{path.name}") == checksum:
+            if state.cursor(_file_key(path.name)) == checksum:
                 # announced already (a re-drop, or a crash before archiving): nothing to announce,
                 # but its ids still count as present in this run's snapshot
                 self._see_ids(path, [r for r in readers if scans[r.name].tracking], scans)
@@ -227,7 +227,7 @@ class XmlFilesAdapter:
             builder.failure(SourceFailure(_where(path, exc), (reasons[0],), _head(path)))
             yield builder.take()
             return
-        builder.checkpoint({f"file:{path.name}": checksum})
+        builder.checkpoint({_file_key(path.name): checksum})
         yield builder.take()
 
     def _see_ids(self, path: pathlib.Path, readers: list[_Reader], scans: dict[str, _Scan]) -> None:
@@ -441,6 +441,12 @@ def _sha256(path: pathlib.Path) -> str:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def _file_key(name: str) -> str:
+    """The cursor key of a file: its name, or a digest of a name too long for a cursor key."""
+    key = f"file:{name}"
+    return key if len(key) <= 200 else "file:sha256:" + hashlib.sha256(name.encode()).hexdigest()
 
 
 def _digest(source_id: str) -> int:
