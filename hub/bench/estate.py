@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import json
+import math
 import os
 import shutil
 import subprocess
@@ -52,6 +53,14 @@ class Figures:
 
     def add(self, figure: str, value: Any, unit: str = "", baseline: Any = "", ratio: Any = "") -> None:
         self.rows.append((figure, value, unit, baseline, ratio))
+
+
+def ratio(hub: float, baseline: float) -> str:
+    """hub / baseline, readable when it is tiny (1/2,500 rather than 0.000)."""
+    if not baseline or math.isnan(hub) or math.isnan(baseline):
+        return "n/a"
+    r = hub / baseline
+    return f"{r:.3f}" if r >= 0.01 or r == 0 else f"1/{1 / r:,.0f}"
 
 
 @contextlib.contextmanager
@@ -214,13 +223,13 @@ def _baselines(run: _Run, announced: int, wall: float, figures: Figures) -> None
     else:
         took, label = probes.sqlite_insert_baseline(rows, run.work), "raw SQLite executemany of the canonical rows"
     raw_rate = len(rows) / took if took else float("nan")
-    figures.add("initial load throughput", hub_rate, "records/s", raw_rate, hub_rate / raw_rate)
+    figures.add("initial load throughput", hub_rate, "records/s", raw_rate, ratio(hub_rate, raw_rate))
     figures.add(f"baseline: {label}", took, "s", f"{len(rows):,} rows")
     if run.deployment == "amqp":
         body = json.dumps({"payload": rows[0][1] if rows else "{}"}).encode()
         took = probes.pika_baseline(AMQP_URL, announced, body)
         figures.add("baseline: raw pika publish+consume", announced / took, "msgs/s", f"{took:.1f} s",
-                    hub_rate / (announced / took))
+                    ratio(hub_rate, announced / took))
 
 
 def bench(people: int, deployment: str, workers: int, changes: int, queries: int, seed: int,
