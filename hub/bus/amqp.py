@@ -48,12 +48,12 @@ _CONNECTION_ERRORS = (pex.AMQPConnectionError, pex.ConnectionWrongStateError, pe
 
 
 class _Link:
-    """One thread's connection and its publishing channel (confirm mode)."""
+    """One thread's connection, a plain channel for topology and browsing, and a publisher."""
 
     def __init__(self, params: pika.URLParameters) -> None:
         self.connection = BlockingConnection(params)
         self.channel = self.connection.channel()
-        self.channel.confirm_delivery()
+        self.publisher = _ConfirmedPublisher(self.connection)
 
     def close(self) -> None:
         try:
@@ -61,6 +61,63 @@ class _Link:
                 self.connection.close()
         except (pex.AMQPError, OSError):
             log.debug("closing a broken connection", exc_info=True)
+
+
+class _ConfirmedPublisher:
+    """Publishes a batch, then waits once for the broker to confirm all of it.
+
+    `BlockingChannel.basic_publish` in confirm mode waits for each message's confirm
+    (one round trip, and a quorum-queue fsync, per message). Confirms are asynchronous
+    in the protocol, so this drives the blocking channel's underlying pika `Channel`
+    (`_impl`, stable across pika 1.x): publish every message, then process I/O until
+    every delivery tag is acked. A nack or a returned (unroutable) message fails the
+    batch; the caller publishes it again, and the inbox drops what arrives twice."""
+
+    def __init__(self, connection: BlockingConnection, timeout_s: float = 60.0) -> None:
+        self.connection = connection
+        self.timeout_s = timeout_s
+        self._channel = connection.channel()
+        self._impl = self._channel._impl  # noqa: SLF001 - see the class docstring
+        self._next_tag = 1
+        self._pending: set[int] = set()
+        self._nacked = 0
+        self._returned: list[str] = []
+        selected: list[bool] = []
+        self._impl.confirm_delivery(ack_nack_callback=self._on_confirm, callback=lambda _f: selected.append(True))
+        self._impl.add_on_return_callback(self._on_return)
+        self._wait(lambda: bool(selected), "Confirm.Select")
+
+    def publish(self, messages: Sequence[tuple[str, str, bytes, pika.BasicProperties]]) -> None:
+        """`messages` are (exchange, routing key, body, properties); returns once all are confirmed."""
+        self._nacked, self._returned = 0, []
+        for exchange, routing_key, body, props in messages:
+            self._impl.basic_publish(exchange, routing_key, body, props, mandatory=True)
+            self._pending.add(self._next_tag)
+            self._next_tag += 1
+        self._wait(lambda: not self._pending, f"confirms of {len(messages)} message(s)")
+        if self._nacked or self._returned:
+            raise BusError(f"broker refused {self._nacked} and could not route {len(self._returned)} "
+                           f"message(s) {self._returned[:3]}")
+
+    def _wait(self, done: Callable[[], bool], what: str) -> None:
+        deadline = time.monotonic() + self.timeout_s
+        while not done():
+            if not self._channel.is_open:
+                raise pex.ChannelWrongStateError(f"channel closed while waiting for {what}")
+            if time.monotonic() > deadline:
+                raise BusError(f"no {what} within {self.timeout_s:.0f}s")
+            self.connection.process_data_events(time_limit=0.05)
+
+    def _on_confirm(self, frame: pika.frame.Method) -> None:
+        method = frame.method
+        tags = {t for t in self._pending if t <= method.delivery_tag} if method.multiple else {method.delivery_tag}
+        self._pending -= tags
+        if isinstance(method, pika.spec.Basic.Nack):
+            self._nacked += len(tags)
+
+    def _on_return(self, _channel: object, method: pika.spec.Basic.Return, props: pika.BasicProperties,
+                   _body: bytes) -> None:
+        self._returned.append(f"{props.message_id} ({method.reply_text} {method.routing_key})")
 
 
 class AmqpBus:
@@ -115,8 +172,6 @@ class AmqpBus:
                 if exc.reply_code in (404, 406):  # no such queue / declared differently: not transient
                     raise BusError(f"{what}: {exc.reply_text}") from exc
                 error: Exception = exc
-            except (pex.UnroutableError, pex.NackError) as exc:
-                raise BusError(f"{what}: broker refused {len(exc.messages)} message(s)") from exc
             except _CONNECTION_ERRORS as exc:
                 self._drop_link()
                 error = exc
@@ -164,18 +219,18 @@ class AmqpBus:
     def publish(self, envelopes: Sequence[Envelope]) -> None:
         if not envelopes:
             return
-        messages = [(e.routing_key, e.to_json().encode(), _properties(e)) for e in envelopes]
+        messages = [(self.topology.exchange, e.routing_key, e.to_json().encode(), _properties(e))
+                    for e in envelopes]
 
         def run(link: _Link) -> None:
-            for routing_key, body, props in messages:
-                link.channel.basic_publish(self.topology.exchange, routing_key, body, props, mandatory=True)
+            link.publisher.publish(messages)
 
         # a reconnect re-publishes the whole batch: duplicates are harmless, the inbox drops them
         self._with_reconnect(f"publish {len(messages)} message(s)", run)
 
     def _send_to_queue(self, queue_name: str, body: bytes, props: pika.BasicProperties) -> None:
-        self._with_reconnect(f"send to {queue_name}", lambda link: link.channel.basic_publish(
-            "", queue_name, body, props, mandatory=True))
+        self._with_reconnect(f"send to {queue_name}", lambda link: link.publisher.publish(
+            [("", queue_name, body, props)]))
 
     # -- consuming -----------------------------------------------------------------
     def consume(self, queue: str, handler: Handler, *, batch_size: int = 1, max_messages: int | None = None,
@@ -344,7 +399,7 @@ class AmqpBus:
                         continue
                     fresh = _copy_properties(props, {ATTEMPT_HEADER: 0}, drop=(ERROR_HEADER, ATTEMPTS_HEADER,
                                                                                DEAD_AT_HEADER, "x-death"))
-                    link.channel.basic_publish("", self.topology.work_queue(queue), body, fresh, mandatory=True)
+                    link.publisher.publish([("", self.topology.work_queue(queue), body, fresh)])
                     channel.basic_ack(method.delivery_tag)
                     moved.append(_envelope_or_none(body))
             finally:
