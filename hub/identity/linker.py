@@ -20,13 +20,17 @@ from canonical.messages import Envelope, MessageType
 from canonical.person import Person
 from canonical.records import SourceRecord
 from hub.identity import repository as repo
+from hub.identity.stewardship import StewardshipError, merge_persons
 from hub.outbox import add_to_outbox
 from hub.persons import new_person_id, resolve
+from hub.store.base import utcnow
 from hub.store.tables.records import SourceRecordRow
 from identity_index.blocking import block_keys, rules_named
 from identity_index.engine import IncrementalIndex
 from identity_index.features import PersonFeatures, features_from_canonical
+from identity_index.households import corroborate
 from identity_index.model import Model
+from identity_index.scoring import Scorer
 
 BATCH_STATE = "identity_batch"
 EVENT_SOURCE = "identity"
@@ -45,6 +49,7 @@ class IdentityLinker:
     def __init__(self, model: Model, *, publish_events: bool = True) -> None:
         self.model = model
         self.rules = rules_named(model.blocking_rules)
+        self.scorer = Scorer(model)
         self.publish_events = publish_events
 
     # ports the worker uses ---------------------------------------------------
@@ -67,11 +72,59 @@ class IdentityLinker:
         return self.place(session, f, fallback_person=row.person_id)
 
     def forget(self, session: Session, ref_key: str) -> None:
-        """A deleted record is no candidate any more (its person keeps its other records)."""
+        """A deleted record is no candidate any more (its person keeps its other records);
+        a deleted relationship is no household evidence any more."""
         repo.forget_record(session, ref_key)
         batch = session.info.get(BATCH_STATE)
         if batch is not None:
             batch.index.remove(ref_key)
+
+    def relationship_changed(self, session: Session, row: SourceRecordRow) -> set[str]:
+        """Record both sides of a relationship, then link the open review pairs its household
+        evidence now settles. Returns the persons changed."""
+        rel = row.canonical or {}
+        subject, related = rel.get("subject") or {}, rel.get("related") or {}
+        if not (subject.get("source_id") and related.get("source_id")):
+            return set()
+        refs = [f"{r['system']}/{r.get('entity', 'person')}/{r['source_id']}" for r in (subject, related)]
+        repo.save_relationship(session, row.ref_key, refs[0], refs[1], str(rel.get("kind", "household_member")))
+        return self.corroborate(session, refs)
+
+    def corroborate(self, session: Session, refs: Sequence[str]) -> set[str]:
+        """Link open review pairs touching `refs` whose records agree on the name and are, in
+        the same role, relatives of one person or of records at one address."""
+        reviews = repo.open_reviews_touching(session, refs)
+        if not reviews:
+            return set()
+        pair_refs = {r for row in reviews for r in (row.ref_a, row.ref_b)}
+        relatives = repo.relatives_for(session, pair_refs)
+        kin = {other for edges in relatives.values() for other, _role in edges}
+        feats = repo.features_for(session, pair_refs | kin)
+        owner = repo.persons_of(session, pair_refs | kin)
+        homes = {ref: f.postcode for ref, f in feats.items() if f.postcode}
+        scores = [self.scorer.score(feats[row.ref_a], feats[row.ref_b]) for row in reviews
+                  if row.ref_a in feats and row.ref_b in feats]
+        changed: set[str] = set()
+        by_pair = {(row.ref_a, row.ref_b): row for row in reviews}
+        for score in corroborate(scores, relatives, owner, homes):
+            a, b = owner.get(score.ref_a), owner.get(score.ref_b)
+            if not a or not b or a == b or not self.can_merge(session, [a, b]):
+                continue
+            try:
+                survivor = merge_persons(session, a, b, actor="identity-index", reason="shared relative",
+                                         model=self.model, made_by="rule", rule="shared_relative")
+            except StewardshipError:
+                continue
+            retired = b if survivor == a else a
+            owner.update({r: survivor for r, p in owner.items() if p == retired})
+            batch = session.info.get(BATCH_STATE)
+            if batch is not None:
+                batch.index.merge(retired, survivor)
+            row = by_pair.get((score.ref_a, score.ref_b)) or by_pair.get((score.ref_b, score.ref_a))
+            row.status, row.decided_by, row.decided_at = "resolved", "identity-index", utcnow()
+            row.reason = "linked by rule shared_relative: same name, relatives of one person in the same role"
+            changed.add(survivor)
+        return changed
 
     # the work ------------------------------------------------------------------
     def place(self, session: Session, f: PersonFeatures, *, fallback_person: str | None = None) -> str:
@@ -99,13 +152,18 @@ class IdentityLinker:
             events.append(self._event(MessageType.IDENTITY_LINKED, session, pid, {
                 "ref": f.ref, "previous_person_id": current, "made_by": made_by,
                 "rule": link.rule if link else None, "probability": link.probability if link else None}))
+        queued = False
         for review in placement.assignment.reviews:
             other = review.ref_b if review.ref_a == f.ref else review.ref_a
             if batch.index.person_of.get(other) != pid:
-                repo.add_review(session, review, model_version=self.model.version,
-                                prior_weight=self.model.prior_weight)
+                queued |= repo.add_review(session, review, model_version=self.model.version,
+                                          prior_weight=self.model.prior_weight)
         if self.publish_events and events:
             add_to_outbox(session, events)
+        if queued:
+            session.flush()
+            self.corroborate(session, [f.ref])
+            pid = repo.current_person(session, f.ref) or pid
         return pid
 
     def can_merge(self, session: Session, person_ids: list[str]) -> bool:

@@ -23,11 +23,13 @@ from hub.store.tables.identity import (
     IdentityConstraintRow,
     IdentityLinkRow,
     IdentityRecordRow,
+    IdentityRelativeRow,
     IdentityReviewRow,
 )
 from hub.store.tables.records import PersonIdentifierRow, PersonRow, SourceRecordRow
 from identity_index.engine import IncrementalIndex
 from identity_index.features import PersonFeatures
+from identity_index.households import INVERSE
 from identity_index.scoring import PairScore
 
 CHUNK = 500
@@ -111,8 +113,55 @@ def save_record(session: Session, features: PersonFeatures, person_id: str,
 
 
 def forget_record(session: Session, ref: str) -> None:
+    """A deleted person record (its keys and features) or relationship record (its edges)."""
     session.execute(delete(IdentityBlockKeyRow).where(IdentityBlockKeyRow.ref_key == ref))
     session.execute(delete(IdentityRecordRow).where(IdentityRecordRow.ref_key == ref))
+    session.execute(delete(IdentityRelativeRow).where(IdentityRelativeRow.relationship_ref == ref))
+
+
+def save_relationship(session: Session, relationship_ref: str, subject: str, related: str, kind: str) -> None:
+    """Both sides of one relationship record (replacing what an older version said)."""
+    session.execute(delete(IdentityRelativeRow).where(IdentityRelativeRow.relationship_ref == relationship_ref))
+    session.execute(insert(IdentityRelativeRow), [
+        {"ref_key": related, "relative_ref": subject, "role": kind, "relationship_ref": relationship_ref},
+        {"ref_key": subject, "relative_ref": related, "role": INVERSE.get(kind, kind),
+         "relationship_ref": relationship_ref}])
+
+
+def relatives_for(session: Session, refs: Iterable[str]) -> dict[str, set[tuple[str, str]]]:
+    out: dict[str, set[tuple[str, str]]] = defaultdict(set)
+    for part in chunks(sorted(set(refs))):
+        for ref, other, role in session.execute(select(
+                IdentityRelativeRow.ref_key, IdentityRelativeRow.relative_ref, IdentityRelativeRow.role).where(
+                IdentityRelativeRow.ref_key.in_(part))):
+            out[ref].add((other, role))
+    return out
+
+
+def persons_of(session: Session, refs: Iterable[str]) -> dict[str, str]:
+    out = {}
+    for part in chunks(sorted(set(refs))):
+        out.update(dict(session.execute(select(IdentityRecordRow.ref_key, IdentityRecordRow.person_id)
+                                        .where(IdentityRecordRow.ref_key.in_(part))).all()))
+    return out
+
+
+def features_for(session: Session, refs: Iterable[str]) -> dict[str, PersonFeatures]:
+    out = {}
+    for part in chunks(sorted(set(refs))):
+        for row in session.execute(select(IdentityRecordRow).where(IdentityRecordRow.ref_key.in_(part))).scalars():
+            out[row.ref_key] = PersonFeatures.from_json(row.features)
+    return out
+
+
+def open_reviews_touching(session: Session, refs: Iterable[str]) -> list[IdentityReviewRow]:
+    out: dict[int, IdentityReviewRow] = {}
+    for part in chunks(sorted(set(refs))):
+        for row in session.execute(select(IdentityReviewRow).where(
+                IdentityReviewRow.status == "open",
+                or_(IdentityReviewRow.ref_a.in_(part), IdentityReviewRow.ref_b.in_(part)))).scalars():
+            out[row.id] = row
+    return list(out.values())
 
 
 def move_records(session: Session, refs: Sequence[str], person_id: str) -> None:

@@ -17,7 +17,7 @@ from canonical.messages import Envelope, MessageType
 from hub.bootstrap import bootstrap
 from hub.config import HubConfig
 from hub.identity import review as rv
-from hub.identity.runs import rebuild
+from hub.identity.runs import corroborate_reviews, rebuild
 from hub.identity.stewardship import unlink_record
 from hub.outbox import add_to_outbox
 from hub.services.persons import get_person
@@ -221,18 +221,16 @@ def test_household_evidence_links_a_parent_known_only_by_name(hub):
         relationship("education", "R1", "X1", "C1"),
         record("early_help", "Y1", "Amy", "Smith", "2015-03-02"),
         record("early_help", "M1", "Jane", "Smith", "1985-06-01", postcode="NE2 2BB"),
-        relationship("early_help", "R2", "Y1", "M1"),
     ])
     p = persons(hub)
     assert p["education/person/X1"] == p["early_help/person/Y1"]
     assert p["education/person/C1"] != p["early_help/person/M1"]  # names alone never link
-    from hub.identity.runs import corroborate_reviews
-
-    assert corroborate_reviews(hub.store, model) == 1
+    flow(hub, [relationship("early_help", "R2", "Y1", "M1")])  # M1 is Y1's parent: the same household
     p = persons(hub)
     assert p["education/person/C1"] == p["early_help/person/M1"]
-    assert latest_link(hub, "education/person/C1").rule == "shared_relative" or \
-        latest_link(hub, "early_help/person/M1").rule == "shared_relative"
+    rules = {latest_link(hub, "education/person/C1").rule, latest_link(hub, "early_help/person/M1").rule}
+    assert "shared_relative" in rules
+    assert corroborate_reviews(hub.store, model) == 0  # nothing left for the batch job
     assert rebuild(hub.store, model).records == 4
     p = persons(hub)
     assert p["education/person/C1"] == p["early_help/person/M1"]

@@ -109,3 +109,20 @@ class IdentityAuditRow(Base):
     actor: Mapped[str] = mapped_column(String(120))
     action: Mapped[str] = mapped_column(String(40))
     detail: Mapped[dict[str, Any]]
+
+
+class IdentityRelativeRow(Base):
+    """One side of a relationship record, for household evidence: `ref_key` is, in `role`
+    (parent, child, carer, sibling, …), a relative of `relative_ref`."""
+
+    __tablename__ = "identity_relative"
+    __table_args__ = (
+        Index("ix_identity_relative_ref", "ref_key"),
+        Index("ix_identity_relative_relationship", "relationship_ref"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    ref_key: Mapped[str] = mapped_column(String(300))
+    relative_ref: Mapped[str] = mapped_column(String(300))
+    role: Mapped[str] = mapped_column(String(30))
+    relationship_ref: Mapped[str] = mapped_column(String(300))
