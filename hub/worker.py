@@ -103,6 +103,9 @@ class RecordsWorker:
         subject = record.canonical.get("subject")
         row.subject_key = SourceRef.model_validate(subject).key if subject else None
         note_change(session, row, before)
+        if record.ref.entity == EntityKind.RELATIONSHIP:
+            related = getattr(self.linker, "relationship_changed", None)  # household evidence for linking
+            return related(session, row) if related is not None else set()
         if record.ref.entity != EntityKind.PERSON:
             return set()
         session.flush()
@@ -117,8 +120,8 @@ class RecordsWorker:
             return set()
         row.deleted = True
         row.version = version
-        forget = getattr(self.linker, "forget", None)  # a deleted record is no candidate any more
-        if forget is not None and row.entity == EntityKind.PERSON.value:
+        forget = getattr(self.linker, "forget", None)  # a deleted record is no candidate or evidence any more
+        if forget is not None and row.entity in (EntityKind.PERSON.value, EntityKind.RELATIONSHIP.value):
             forget(session, ref.key)
         return {row.person_id} if row.person_id else set()
 
