@@ -22,7 +22,12 @@ from hub.outbox import add_to_outbox
 from hub.persons import new_person_id, refresh_person
 from hub.store.base import utcnow
 from hub.store.engine import Store
-from hub.store.tables.identity import IdentityBlockKeyRow, IdentityRecordRow, IdentityReviewRow
+from hub.store.tables.identity import (
+    IdentityBlockKeyRow,
+    IdentityRecordRow,
+    IdentityRelativeRow,
+    IdentityReviewRow,
+)
 from hub.store.tables.records import PersonRow, SourceRecordRow
 from identity_index import evaluation as ev
 from identity_index.blocking import block_keys, blocking_report, candidate_pairs, rules_named
@@ -42,16 +47,22 @@ def live_person_records(session: Session) -> Iterator[tuple[str, str | None, dic
     yield from session.execute(query)
 
 
-def relationships(session: Session) -> list[tuple[str, str, str]]:
-    """(subject ref, related ref, kind) of every live relationship record."""
+def relationships(session: Session, *, refresh_edges: bool = False) -> list[tuple[str, str, str]]:
+    """(subject ref, related ref, kind) of every live relationship record; with `refresh_edges`
+    the linker's `identity_relative` edges are rewritten from them too."""
     out = []
-    query = (select(SourceRecordRow.canonical).where(SourceRecordRow.entity == "relationship",
-                                                     SourceRecordRow.deleted.is_(False))
+    query = (select(SourceRecordRow.ref_key, SourceRecordRow.canonical)
+             .where(SourceRecordRow.entity == "relationship", SourceRecordRow.deleted.is_(False))
              .execution_options(yield_per=2000))
-    for (canonical,) in session.execute(query):
+    if refresh_edges:
+        session.execute(delete(IdentityRelativeRow))
+    for ref, canonical in session.execute(query).all():
         subject, related = canonical.get("subject") or {}, canonical.get("related") or {}
         if subject.get("source_id") and related.get("source_id"):
-            out.append((_ref(subject), _ref(related), str(canonical.get("kind", "household_member"))))
+            edge = (_ref(subject), _ref(related), str(canonical.get("kind", "household_member")))
+            out.append(edge)
+            if refresh_edges:
+                repo.save_relationship(session, ref, *edge)
     return out
 
 
@@ -177,7 +188,7 @@ def rebuild(store: Store, model: Model, *, actor: str = "rebuild") -> RebuildRep
         constraints = [c for c in repo.constraints_touching(s, old)]
         result = link_batch(feats, model, must_link=[(a, b) for a, b, same in constraints if same],
                             cannot_link=[(a, b) for a, b, same in constraints if not same],
-                            relationships=relationships(s))
+                            relationships=relationships(s, refresh_edges=True))
         new = _stable_ids(result.clusters.clusters(), old)
         report.records, report.pairs_compared = len(rows), result.pairs_compared
         report.persons_before = len({p for p in old.values() if p})
