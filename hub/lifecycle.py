@@ -418,7 +418,8 @@ def build_services(store: Store, systems: SystemRegistry, relay: OutboxRelay, jo
                                  review_backlog=_identity_review_backlog(store))
     return {"lifecycle": lifecycle, "reconciler": reconciler, "routing_config": config,
             "writes": WriteService(store, lifecycle, relay),
-            "routing_worker": RoutingWorker(store, systems, config, journal=journal, max_attempts=max_attempts),
+            "routing_worker": RoutingWorker(store, systems, config, journal=journal, max_attempts=max_attempts,
+                                            relay=relay),
             "ingest": PhaseGatedIngest(store, systems, relay, lifecycle)}
 
 

@@ -16,6 +16,7 @@ Every message is journalled (`processed`, with what became of it).
 from __future__ import annotations
 
 import datetime as dt
+import time
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -43,6 +44,7 @@ from routing.lifecycle import Phase
 from routing.rules import AlertRule, Change, RoutingConfig, deliveries
 
 CONSUMER = "routing-worker"
+RELAY_EVERY_S = 1.0
 ROUTED_ENTITIES = ("person", "involvement")
 HOUSEHOLD_KINDS = ("parent", "child", "carer", "sibling", "household_member")
 
@@ -94,8 +96,9 @@ def record_delivery(session: Session, env: Envelope) -> None:
 class RoutingWorker:
     def __init__(self, store: Store, systems: SystemRegistry, config: RoutingConfig, *,
                  adapter_factory: AdapterFactory | None = None, journal: Journal | None = None,
-                 today: Callable[[], dt.date] | None = None, max_attempts: int = 5) -> None:
+                 today: Callable[[], dt.date] | None = None, max_attempts: int = 5, relay: Any = None) -> None:
         self.store, self.systems, self.config = store, systems, config
+        self.relay = relay  # publishes what handling put in the outbox (deliveries, alerts) right away
         self.adapter_factory = adapter_factory or default_adapter_factory
         self.journal = journal or NullJournal()
         self.today = today or (lambda: utcnow().date())
@@ -108,6 +111,8 @@ class RoutingWorker:
                 self._apply(env)
             else:
                 self._changed(env)
+        if self.relay is not None:
+            self.relay.relay_all()
 
     # route.changed -> deliveries and alerts
     def _changed(self, env: Envelope) -> None:
@@ -323,8 +328,22 @@ def _already_raised(s: Session, rule: AlertRule, members: set[str], services: se
 
 def run_routing_worker(bus: Bus, worker: RoutingWorker, *, batch_size: int = 50, max_messages: int | None = None,
                        idle_timeout_s: float | None = None, should_stop: Callable[[], bool] | None = None) -> int:
-    return bus.consume(ROUTING_QUEUE, worker.handle, batch_size=batch_size, max_messages=max_messages,
-                       idle_timeout_s=idle_timeout_s, should_stop=should_stop)
+    """Consume the routing queue. With a relay, the outbox is relayed every `RELAY_EVERY_S` as well,
+    so the records worker's `route.changed` messages flow without waiting for the next ingest."""
+    if worker.relay is None or max_messages is not None:
+        return bus.consume(ROUTING_QUEUE, worker.handle, batch_size=batch_size, max_messages=max_messages,
+                           idle_timeout_s=idle_timeout_s, should_stop=should_stop)
+    total, idle_since = 0, time.monotonic()
+    while not (should_stop and should_stop()):
+        relayed = worker.relay.relay_all()
+        n = bus.consume(ROUTING_QUEUE, worker.handle, batch_size=batch_size, idle_timeout_s=RELAY_EVERY_S,
+                        should_stop=should_stop)
+        total += n
+        if n or relayed:
+            idle_since = time.monotonic()
+        elif idle_timeout_s is not None and time.monotonic() - idle_since >= idle_timeout_s:
+            break
+    return total
 
 
 def list_deliveries(store: Store, *, system: str | None = None, status: str | None = None,

@@ -10,10 +10,11 @@ import pytest
 from sqlalchemy import select, update
 
 from hub.reconcile import latest, reconcile_all
-from hub.routing_worker import list_alerts, list_deliveries
+from hub.routing_worker import list_alerts, list_deliveries, run_routing_worker
 from hub.services.persons import SearchQuery, get_person, search_persons
 from hub.store.tables.messaging import MessageJournalRow
 from hub.store.tables.records import SourceRecordRow
+from hub.worker import run_worker
 from tests.integration.routing_legacy import LegacySystem, make_hub, sync
 
 TODAY = dt.datetime.now(dt.UTC).date()
@@ -41,7 +42,9 @@ def test_change_of_address_in_social_care_is_routed_to_education_and_journalled(
     sync(hub, "social_care", "education")
     assert not list_deliveries(hub.store)  # new records alone route nothing: no address changed
     sc.execute("UPDATE clients SET line1 = '9 New Road', postcode = 'ZZ9 9ZZ' WHERE client_id = 'C1'")
-    sync(hub, "social_care")
+    hub.ingest.run("social_care")
+    run_worker(hub.bus, hub.worker, idle_timeout_s=0.2)  # its route.changed waits in the outbox
+    assert run_routing_worker(hub.bus, hub.extras["routing_worker"], idle_timeout_s=1.5) == 2  # relays it itself
     assert (ed.row("U1")["line1"], ed.row("U1")["postcode"]) == ("9 New Road", "ZZ9 9ZZ")
     delivery = list_deliveries(hub.store)[0]
     assert (delivery["kind"], delivery["route"], delivery["system"], delivery["status"]) == (
