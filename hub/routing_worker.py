@@ -39,7 +39,7 @@ from hub.store.tables.lifecycle import AlertRow, DeliveryRow, HubWriteRow, Syste
 from hub.store.tables.records import PersonRow, SourceRecordRow
 from hub.systems import SystemRegistry
 from routing.alerts import InvolvementFact, evaluate_household
-from routing.fields import changed_paths, flatten, writeback_paths
+from routing.fields import changed_paths, flatten, group_of, writeback_paths
 from routing.lifecycle import Phase
 from routing.rules import AlertRule, Change, RoutingConfig, deliveries
 
@@ -161,6 +161,9 @@ class RoutingWorker:
         return notes
 
     def _alerts(self, s: Session, env: Envelope, row: SourceRecordRow) -> list[str]:
+        changed = {group_of(p) for p in env.payload.get("changed") or {}}
+        if row.entity == "person" and "address" not in changed:
+            return []  # only a new involvement or a move can change what a household's services are
         person_id = _person_of(s, row)
         if not person_id or not self.config.alert:
             return []
