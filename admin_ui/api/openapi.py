@@ -33,7 +33,11 @@ def openapi_document() -> dict[str, Any]:
         "info": {"title": "Transition hub API", "version": "1",
                  "description": f"Canonical model {SCHEMA_VERSION}. Every endpoint enforces the access policy."},
         "paths": paths,
-        "components": {"schemas": _rewrite_refs(schemas)},
+        "components": {"schemas": _rewrite_refs(schemas), "securitySchemes": {
+            "bearer": {"type": "http", "scheme": "bearer", "description": "an API token from `hub users token`"},
+            "session": {"type": "apiKey", "in": "cookie", "name": "hub_session",
+                        "description": "a signed-in browser session (send the CSRF token as X-CSRFToken)"}}},
+        "security": [{"bearer": []}, {"session": []}],
     }
 
 
