@@ -33,7 +33,7 @@ def relatives_of(relationships: Iterable[tuple[str, str, str]]) -> dict[str, set
 
 
 def names_agree(score: PairScore) -> bool:
-    level = {f.comparison: f.level for f in score.fields}
+    level = score.levels
     return level.get("given") in NAME_LEVELS and level.get("family") in NAME_LEVELS \
         and level.get("dob") != "else" and level.get("sex") != "else" and level.get("nhs") != "disagree"
 

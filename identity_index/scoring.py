@@ -47,10 +47,18 @@ class PairScore:
     ref_b: str
     match_weight: float
     probability: float
-    fields: tuple[FieldWeight, ...]
+    raw: tuple[tuple[str, str, float, float], ...]  # (comparison, level, weight, tf adjustment) per field
     decision: Decision
     made_by: MadeBy
     rule: str | None = None
+
+    @property
+    def fields(self) -> tuple[FieldWeight, ...]:
+        return tuple(FieldWeight(*r) for r in self.raw)
+
+    @property
+    def levels(self) -> dict[str, str]:
+        return {r[0]: r[1] for r in self.raw}
 
     def explanation(self, prior_weight: float) -> dict[str, Any]:
         return {"prior": round(prior_weight, 3), "fields": [f.to_json() for f in self.fields],
@@ -77,34 +85,36 @@ class Scorer:
                          for c in self.comparisons}
 
     def fields(self, a: PersonFeatures, b: PersonFeatures) -> tuple[FieldWeight, ...]:
+        return tuple(FieldWeight(*r) for r in self._raw(a, b))
+
+    def _raw(self, a: PersonFeatures, b: PersonFeatures) -> tuple[tuple[str, str, float, float], ...]:
+        # plain tuples: this runs for every candidate pair, FieldWeight objects only when explained
         out = []
         for c in self.comparisons:
             level = c.level(a, b)
             if level is None:
-                out.append(FieldWeight(c.name, "missing", 0.0))
+                out.append((c.name, "missing", 0.0, 0.0))
                 continue
-            tf = 0.0
-            if level == 0 and c.tf_field:
-                tf = self.model.tf_adjustment(c.name, getattr(a, c.tf_field))
-            out.append(FieldWeight(c.name, c.levels[level], self._weights[c.name][level], tf))
+            tf = self.model.tf_adjustment(c.name, getattr(a, c.tf_field)) if level == 0 and c.tf_field else 0.0
+            out.append((c.name, c.levels[level], self._weights[c.name][level], tf))
         return tuple(out)
 
     def score(self, a: PersonFeatures, b: PersonFeatures) -> PairScore:
-        fields = self.fields(a, b)
-        weight = self.model.prior_weight + sum(f.weight + f.tf_adjustment for f in fields)
+        raw = self._raw(a, b)
+        weight = self.model.prior_weight + sum(r[2] + r[3] for r in raw)
         probability = probability_of(weight)
         rule = deterministic_rule(a, b)
         if rule == "nhs_conflict":
-            return PairScore(a.ref, b.ref, weight, probability, fields, Decision.DISTINCT, MadeBy.RULE, rule)
+            return PairScore(a.ref, b.ref, weight, probability, raw, Decision.DISTINCT, MadeBy.RULE, rule)
         if rule is not None:
-            return PairScore(a.ref, b.ref, weight, probability, fields, Decision.LINK, MadeBy.RULE, rule)
+            return PairScore(a.ref, b.ref, weight, probability, raw, Decision.LINK, MadeBy.RULE, rule)
         t = self.model.thresholds
         decision = (Decision.LINK if probability >= t.upper
                     else Decision.REVIEW if probability >= t.lower else Decision.DISTINCT)
-        guard = twin_guard(fields) if decision == Decision.LINK else None
+        guard = twin_guard({r[0]: r[1] for r in raw}) if decision == Decision.LINK else None
         if guard is not None:
-            return PairScore(a.ref, b.ref, weight, probability, fields, Decision.REVIEW, MadeBy.RULE, guard)
-        return PairScore(a.ref, b.ref, weight, probability, fields, decision, MadeBy.MODEL)
+            return PairScore(a.ref, b.ref, weight, probability, raw, Decision.REVIEW, MadeBy.RULE, guard)
+        return PairScore(a.ref, b.ref, weight, probability, raw, decision, MadeBy.MODEL)
 
 
 def deterministic_rule(a: PersonFeatures, b: PersonFeatures) -> str | None:
@@ -139,13 +149,12 @@ CORROBORATING = {"dob": {"exact", "day_month_transposed", "one_part_different", 
                  "address": {"exact", "any_postcode"}, "phone": {"agree"}, "nhs": {"agree"}, "upn": {"agree"}}
 
 
-def twin_guard(fields: tuple[FieldWeight, ...]) -> str | None:
+def twin_guard(level: dict[str, str]) -> str | None:
     """Cases where the model, which treats fields as independent, would link people who
     are not the same; they go to a steward instead. Twins and siblings share family name,
     date of birth and address, so clearly different given names (or a different sex
     without the same given name) do not link. A parent and child can share a full name,
     so completely different dates of birth do not link, and nor do names alone."""
-    level = {f.comparison: f.level for f in fields}
     given = level.get("given", "missing")
     if given not in GIVEN_CLOSE:
         return "given_name_conflict"
