@@ -103,24 +103,43 @@ class BatchBuilder:
         return batch
 
 
+class SeenIds:
+    """The source ids met in one scan, kept as 64-bit digests (no strings), so a scan of a
+    million rows holds tens of megabytes, not hundreds. `seen[sid] = location` records one."""
+
+    def __init__(self) -> None:
+        self._digests: set[int] = set()
+
+    def __contains__(self, source_id: object) -> bool:
+        return hash(source_id) in self._digests
+
+    def __setitem__(self, source_id: str, location: str) -> None:
+        self._digests.add(hash(source_id))
+
+    def add(self, source_id: str) -> None:
+        self._digests.add(hash(source_id))
+
+    def __len__(self) -> int:
+        return len(self._digests)
+
+
 class ChangeDetector:
     """Row-hash change detection for one entity over one full scan."""
 
     def __init__(self, state: AdapterState, entity: str) -> None:
         self.entity = entity
         self.known: Mapping[str, str] = state.row_hashes(entity)
-        self.seen: dict[str, str] = {}  # source id -> where it was first seen in this scan
+        self.seen = SeenIds()
         self.complete = True  # False once input was met whose rows could not be identified
 
     def observe(self, row: ScannedRow) -> RawChange | SourceFailure | None:
         """The change to announce for `row`, a failure to report, or None when it is unchanged."""
         if row.source_id is not None and row.source_id in self.seen:
             return SourceFailure(row.location, (
-                f"{self.entity}: source id {row.source_id!r} appears again "
-                f"(first seen at {self.seen[row.source_id]}); this copy was not ingested",),
-                excerpt(row.raw or ""))
+                f"{self.entity}: source id {row.source_id!r} appears more than once in this read; "
+                f"this copy ({row.location}) was not ingested",), excerpt(row.raw or ""))
         if row.source_id is not None:
-            self.seen[row.source_id] = row.location
+            self.seen.add(row.source_id)
         if row.problems or row.raw is None or row.source_id is None:
             if row.source_id is None:
                 self.complete = False
