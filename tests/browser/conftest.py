@@ -16,18 +16,12 @@ from typing import Any
 
 import pytest
 
-from tests.support.auth import create_user, login_page
+from tests.support.auth import login_page
 from tests.support.services import services_required
+from tests.unit.ui.ui_estate import estate_hub as ui_estate_hub
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
-
-USERS = {
-    "admin": ["integration_admin", "data_steward"],   # sees every console page and the people pages
-    "steward": ["data_steward"],
-    "programme": ["programme_manager"],
-    "social.worker": ["social_worker"],
-}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -50,54 +44,9 @@ def chromium_path() -> str:
 
 @pytest.fixture(scope="session")
 def estate_hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    """A hub on SQLite over a 60-person sample estate (with a few malformed rows), every system
-    ingested and processed, and three poison messages dead-lettered."""
-    from canonical.messages import Envelope, MessageType
-    from hub.bootstrap import bootstrap
-    from hub.config import HubConfig
-    from hub.estate import generate
-    from hub.estate.youth_justice_api import serve_youth_justice_in_thread
-    from hub.outbox import add_to_outbox
-    from hub.services.messages import dead_letters
-    from hub.worker import run_worker
-
-    base = tmp_path_factory.mktemp("ui-estate")
-    generate(base / "estate", people=60, malformed_rate=0.05)
-    standin = serve_youth_justice_in_thread(base / "estate")
-    saved = {k: os.environ.get(k) for k in ("YJ_API_URL", "YJ_API_TOKEN")}
-    os.environ["YJ_API_URL"], os.environ["YJ_API_TOKEN"] = standin.url, standin.token
-    systems_dir = Path(__file__).resolve().parents[2] / "systems"
-    config = HubConfig.model_validate({
-        "store": {"url": f"sqlite:///{base}/hub.db"},
-        "bus": {"max_attempts": 2, "base_delay_s": 0.01, "max_delay_s": 0.05},
-        "systems": {"dir": str(systems_dir), "estate_dir": str(base / "estate")},
-        "web": {"secret_key": "browser-tests"},
-    })
-    hub = bootstrap(config)
-    for name in hub.systems.names():
-        hub.ingest.run(name, trigger="test")
-    poison = [Envelope(type=MessageType.RECORD_UPSERTED, source_system="youth_service",
-                       payload={"not": "a source record", "n": i}) for i in range(3)]
-    with hub.store.transaction() as s:
-        add_to_outbox(s, poison)
-    hub.relay.relay_all()
-    # Each poison message fails, is retried after its back-off, fails again and is dead-lettered;
-    # the worker is run until all three are (a pass can end while a retry is still waiting).
-    for _ in range(30):
-        run_worker(hub.bus, hub.worker, batch_size=200, idle_timeout_s=0.5)
-        if len(dead_letters(hub.bus)) >= len(poison):
-            break
-    assert len(dead_letters(hub.bus)) == len(poison), "the poison messages were not dead-lettered"
-    for username, roles in USERS.items():
-        create_user(hub, username, roles)
-    yield hub
-    hub.close()
-    standin.stop()
-    for key, value in saved.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
+    """A hub on SQLite over a 60-person sample estate: see tests/unit/ui/ui_estate.py."""
+    with ui_estate_hub(tmp_path_factory.mktemp("ui-estate")) as hub:
+        yield hub
 
 
 @pytest.fixture(scope="session")

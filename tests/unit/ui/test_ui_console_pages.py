@@ -1,0 +1,127 @@
+"""The console's pages through the Flask test client over a small sample estate: who may see
+them, CSRF on every action, the payload redaction, the quarantine correction, the metrics."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from admin_ui import create_app
+from hub.services.message_payloads import message_payload
+from hub.services.messages import MessageQuery, dead_letters, list_messages
+from hub.services.quarantine import list_quarantine
+from hub.services.quarantine_fixes import CorrectionRefused, correct_and_rerun
+from tests.support.auth import login_client
+from tests.unit.ui.ui_estate import estate_hub
+
+pytestmark = pytest.mark.slow
+
+CONSOLE_PAGES = ["/console", "/console/flows/live", "/console/messages", "/console/dead-letters", "/adapters",
+                 "/quarantine", "/decommissioning", "/metrics"]
+
+
+@pytest.fixture(scope="module")
+def hub(tmp_path_factory):
+    with estate_hub(tmp_path_factory.mktemp("ui-pages"), people=40) as h:
+        yield h
+
+
+@pytest.fixture(scope="module")
+def app(hub):
+    return create_app(hub, testing=True)
+
+
+@pytest.mark.parametrize("username, allowed", [("admin", True), ("programme", True), ("steward", True),
+                                               ("social.worker", False)])
+def test_console_pages_need_the_console_permission(app, username, allowed):
+    client = login_client(app, username)
+    for path in CONSOLE_PAGES:
+        response = client.get(path)
+        assert response.status_code == (200 if allowed else 403), (username, path)
+    nav = client.get("/console/messages" if allowed else "/persons").get_data(as_text=True)
+    assert ("Message flows" in nav) == allowed
+
+
+def test_review_needs_the_review_permission(app):
+    assert login_client(app, "steward").get("/review").status_code == 200
+    assert login_client(app, "programme").get("/review").status_code == 403
+
+
+def test_actions_refuse_a_post_without_the_csrf_token(app, hub):
+    client = login_client(app, "admin")
+    system = hub.systems.names()[0]
+    for path in ("/console/dead-letters/replay", f"/adapters/{system}/pause", f"/decommissioning/{system}/advance"):
+        assert client.post(path, data={"reason": "x", "all": "yes"}).status_code == 400, path
+    assert len(dead_letters(hub.bus)) == 3  # nothing was replayed
+
+
+def test_a_reason_is_required_to_advance_and_the_refusal_is_explained(app, hub):
+    client = login_client(app, "programme")
+    system = "education"
+    page = client.post(f"/decommissioning/{system}/advance", data={"csrf_token": client.csrf_token, "reason": ""})
+    assert page.status_code == 400 and f"Enter why you advance {system}" in page.get_data(as_text=True)
+    moved = client.post(f"/decommissioning/{system}/advance", data={"csrf_token": client.csrf_token,
+                                                                    "reason": "try"}, follow_redirects=True)
+    text = moved.get_data(as_text=True)
+    assert "cannot move to hub primary" in text and "quarantine cleared" in text
+    assert hub.extras["lifecycle"].phase(system).value == "connected"
+
+
+def test_the_message_page_shows_the_journey_and_withholds_the_payload_from_a_console_role(app, hub):
+    message = list_messages(hub.store, MessageQuery(system="early_help", page_size=1)).results[0]
+    page = login_client(app, "programme").get(f"/console/messages/{message['message_id']}").get_data(as_text=True)
+    assert "Published" in page and "Processed on records" in page
+    assert 'id="payload"' not in page and "payload is withheld" in page
+
+
+def test_payload_redaction_follows_the_policy(hub):
+    policy = hub.extras["access_policy"]
+    message_id = list_messages(hub.store, MessageQuery(system="early_help", type="source.record.upserted",
+                                                       page_size=1)).results[0]["message_id"]
+    steward = message_payload(hub.store, policy, ["data_steward"], message_id)
+    assert steward.payload is None and steward.level == "exists" and steward.envelope["source_system"] == "early_help"
+    assert message_payload(hub.store, policy, ["youth_justice_officer"], message_id).payload is None
+    social = message_payload(hub.store, policy, ["social_worker"], message_id)
+    assert social.level == "summary" and "canonical" in social.payload
+    assert "raw" not in social.payload and "raw legacy row" in social.withheld
+    early_help = message_payload(hub.store, policy, ["early_help_worker"], message_id)
+    assert early_help.level == "full" and "raw" not in early_help.payload  # its ethnicity level is none
+    assert "ethnicity" not in early_help.payload["canonical"]
+
+
+def test_a_quarantined_row_is_corrected_and_re_run(hub):
+    entry = next(e for e in list_quarantine(hub.store)["entries"]
+                 if e["source_id"] and any("has no value (from" in r for r in e["reasons"]))
+    field = re.search(r"has no value \(from ([^)]+)\)", " ".join(entry["reasons"])).group(1)
+    with pytest.raises(CorrectionRefused, match="no field"):
+        correct_and_rerun(hub.store, hub.systems, entry["id"], {"no such column": "x"}, "amy")
+    result = correct_and_rerun(hub.store, hub.systems, entry["id"], {field: "Okonkwo"}, "amy")
+    assert result["status"] == "resolved"
+    assert f"{field}: '' → 'Okonkwo'" in result["resolution"] or f"{field}: None → 'Okonkwo'" in result["resolution"]
+    with pytest.raises(CorrectionRefused, match="not open"):
+        correct_and_rerun(hub.store, hub.systems, entry["id"], {field: "Other"}, "amy")
+
+
+def test_trace_follows_a_source_record_to_its_person(app, hub):
+    from sqlalchemy import select
+
+    from hub.store.tables.records import SourceRecordRow
+
+    with hub.store.transaction() as s:
+        row = s.execute(select(SourceRecordRow).where(SourceRecordRow.person_id.is_not(None),
+                                                      SourceRecordRow.entity == "person").limit(1)).scalar_one()
+    page = login_client(app, "admin").get(f"/console/trace?system={row.system}&source_id={row.source_id}")
+    assert f"/persons/{row.person_id}" in page.get_data(as_text=True)
+
+
+def test_metrics_report_messages_queues_ingest_and_backlog(app, hub):
+    text = login_client(app, "admin").get("/metrics").get_data(as_text=True)
+    for name in ("hub_message_events_total", "hub_queue_messages", "hub_queue_consumers",
+                 "hub_ingest_runs_total", "hub_ingest_last_run_rows", "hub_review_backlog",
+                 "hub_quarantine_entries", "hub_processing_latency_seconds", "hub_system_phase"):
+        assert f"# TYPE {name.removesuffix('_total')}" in text, name
+    assert 'hub_queue_messages{queue="records",state="dead"} 3.0' in text
+    assert re.search(r'hub_ingest_last_run_rows\{figure="seen",system="education"\} [1-9]', text)
+    anonymous = app.test_client().get("/metrics")
+    assert anonymous.status_code in (302, 401)
