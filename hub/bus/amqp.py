@@ -399,9 +399,12 @@ class AmqpBus:
                         continue
                     fresh = _copy_properties(props, {ATTEMPT_HEADER: 0}, drop=(ERROR_HEADER, ATTEMPTS_HEADER,
                                                                                DEAD_AT_HEADER, "x-death"))
+                    envelope = _envelope_or_none(body)
+                    if envelope is not None:  # journaled first: a worker may process it at once
+                        self._journal([JournalEvent.of(envelope, "replayed", queue=queue)])
                     link.publisher.publish([("", self.topology.work_queue(queue), body, fresh)])
                     channel.basic_ack(method.delivery_tag)
-                    moved.append(_envelope_or_none(body))
+                    moved.append(envelope)
             finally:
                 if channel.is_open:
                     channel.close()
@@ -409,7 +412,6 @@ class AmqpBus:
             return moved
 
         moved: list[Envelope | None] = self._with_reconnect(f"replay {queue}", run)  # type: ignore[assignment]
-        self._journal([JournalEvent.of(e, "replayed", queue=queue) for e in moved if e is not None])
         return len(moved)
 
     def stats(self, queue: str) -> QueueStats:
