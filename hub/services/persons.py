@@ -91,6 +91,7 @@ def _prefixes(variant: str) -> set[str]:
     return out
 
 
+@lru_cache(maxsize=200_000)
 def name_score(token: str, candidate: str) -> float:
     """How well one query token matches one stored name key (1.0 exact; nicknames 0.95;
     sounds alike 0.9; otherwise Jaro–Winkler similarity)."""
@@ -102,12 +103,17 @@ def name_score(token: str, candidate: str) -> float:
     if candidate in name_variants(key):
         return 0.95
     best = JaroWinkler.similarity(key, candidate)
-    if key[:1] == candidate[:1] or key[:1] in _SOUND_ALIKE and candidate.startswith(_SOUND_ALIKE[key[:1]]):
-        if jellyfish.metaphone(key) == jellyfish.metaphone(candidate):
-            best = max(best, 0.9)
+    sounds_alike = key[:1] == candidate[:1] or candidate.startswith(_SOUND_ALIKE.get(key[:1], ("\0",)))
+    if sounds_alike and _metaphone(key) == _metaphone(candidate):
+        best = max(best, 0.9)
     for variant in name_variants(key):
         best = max(best, 0.93 * JaroWinkler.similarity(variant, candidate))
     return best
+
+
+@lru_cache(maxsize=50_000)
+def _metaphone(key: str) -> str:
+    return jellyfish.metaphone(key)
 
 
 def _exact_condition(token: str) -> Any:

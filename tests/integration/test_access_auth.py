@@ -11,8 +11,22 @@ from sqlalchemy import select
 
 from admin_ui import create_app
 from hub.store.tables.access import ApiTokenRow
-from hub.users import SignInRefused, Throttle, authenticate, create_token, revoke_token, user_for_token
-from tests.support.auth import DEFAULT_PASSWORD, api_token, bearer, create_user, csrf_token, login_client
+from hub.users import (
+    SignInRefused,
+    Throttle,
+    authenticate,
+    create_token,
+    revoke_token,
+    user_for_token,
+)
+from tests.support.auth import (
+    DEFAULT_PASSWORD,
+    api_token,
+    bearer,
+    create_user,
+    csrf_token,
+    login_client,
+)
 from tests.unit.access.access_estate import make_hub
 
 
@@ -83,7 +97,7 @@ def test_a_tampered_or_foreign_session_cookie_is_refused(app):
     # A session signed with another key claiming to be user 1 is refused too.
     forged_app = create_app(app.extensions["hub"], testing=True, settings={"SECRET_KEY": "another key"})
     serializer = SecureCookieSessionInterface().get_signing_serializer(forged_app)
-    now = int(dt.datetime.now(dt.timezone.utc).timestamp())
+    now = int(dt.datetime.now(dt.UTC).timestamp())
     client.set_cookie("hub_session", serializer.dumps({"user_id": 1, "signed_in": now, "last_seen": now}))
     assert client.get("/persons").status_code == 302
 
@@ -148,7 +162,7 @@ def test_expired_tokens_are_refused(hub):
     create_user(hub, "sw", ["social_worker"])
     token = create_token(hub.store, "sw", days=1)
     assert user_for_token(hub.store, token) is not None
-    later = dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=2)
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(days=2)
     assert user_for_token(hub.store, token, now=later) is None
 
 
@@ -156,7 +170,7 @@ def test_lock_out_per_account_on_both_stores(store, tmp_path):
     hub = make_hub(store.url, str(tmp_path / "systems"))
     create_user(hub, "sw", ["social_worker"])
     throttle = Throttle(account_failures=3, ip_failures=100)
-    t0 = dt.datetime(2026, 11, 25, 9, 0, tzinfo=dt.timezone.utc)
+    t0 = dt.datetime(2026, 11, 25, 9, 0, tzinfo=dt.UTC)
     for i in range(3):
         with pytest.raises(SignInRefused):
             authenticate(hub.store, "sw", "wrong password", client="10.0.0.1", throttle=throttle,
@@ -173,10 +187,19 @@ def test_lock_out_per_account_on_both_stores(store, tmp_path):
 def test_throttling_per_address(hub):
     create_user(hub, "sw", ["social_worker"])
     throttle = Throttle(account_failures=100, ip_failures=4)
-    t0 = dt.datetime(2026, 11, 25, 9, 0, tzinfo=dt.timezone.utc)
+    t0 = dt.datetime(2026, 11, 25, 9, 0, tzinfo=dt.UTC)
     for i in range(4):
         with pytest.raises(SignInRefused):
             authenticate(hub.store, f"guess{i}", "whatever", client="10.9.9.9", throttle=throttle, now=t0)
     with pytest.raises(SignInRefused, match="address throttled"):
         authenticate(hub.store, "sw", DEFAULT_PASSWORD, client="10.9.9.9", throttle=throttle, now=t0)
     assert authenticate(hub.store, "sw", DEFAULT_PASSWORD, client="10.1.1.1", throttle=throttle, now=t0)
+
+
+def test_me_tells_the_caller_their_roles_and_levels(app, hub):
+    token = api_token(hub, "sw")
+    me = app.test_client().get("/api/v1/me", headers=bearer(token)).get_json()
+    assert me["username"] == "sw" and me["roles"] == ["social_worker"]
+    assert "break_glass" in me["permissions"] and "audit" not in me["permissions"]
+    assert me["categories"]["social_care"] == "full" and me["fields"]["health_conditions"] == "none"
+    assert app.test_client().get("/api/v1/me").status_code == 401

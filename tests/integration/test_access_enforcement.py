@@ -38,7 +38,7 @@ def _expected(role: str) -> tuple[dict[str, Level], dict[str, Level]]:
 
 
 def test_every_role_sees_exactly_what_the_policy_allows_in_the_api_and_the_pages(estate):
-    hub, app, clients, people = estate
+    _, _, clients, people = estate
     amy = people["amy"]
     for role in VIEWERS:
         cats, fields = _expected(role)
@@ -78,7 +78,7 @@ def test_every_role_sees_exactly_what_the_policy_allows_in_the_api_and_the_pages
                 assert c not in html, (role, c)
         assert (SUMMARY_TEXT in html) == any(lvl == Level.FULL for lvl in cats.values()), role
         for field in FIELD_IDS:
-            cell = re.search(rf'id="field-{field}">(.*?)</dd>', html, re.S).group(1)
+            cell = re.search(rf'id="field-{field}">(.*?)</dd>', html, re.DOTALL).group(1)
             assert ("Not shown to your role" in cell) == (fields[field] == Level.NONE), (role, field)
 
 
@@ -116,3 +116,19 @@ def test_an_unknown_person_is_404_and_someone_elses_id_gives_no_more_than_the_ro
     # Jane is known to social care (hidden from the role) and early help (exists): nothing else shows.
     assert [s["category"] for s in jane["services"]] == ["early_help"]
     assert jane["services"][0]["involvements"] is None and jane["family"] == []
+
+
+def test_subject_access_export_holds_everything_with_provenance_for_stewards_only(estate):
+    _, _, clients, people = estate
+    steward = clients["data_steward"]
+    exported = steward.get(f"/persons/{people['amy']}/export.json")
+    assert exported.status_code == 200 and "attachment" in exported.headers["Content-Disposition"]
+    body = exported.get_json()
+    assert {r["system"] for r in body["records"] if r["entity"] == "person"} == set(CATEGORIES)
+    assert all(r["provenance"]["adapter"] == "test" for r in body["records"])
+    assert {r["entity"] for r in body["records"]} == {"person", "involvement", "relationship"}
+    csv_text = steward.get(f"/persons/{people['amy']}/export.csv").get_data(as_text=True)
+    assert csv_text.splitlines()[0].startswith("person_id,system,entity,source_id,observed_at,adapter")
+    assert "health_conditions[0],asthma" in csv_text
+    assert clients["social_worker"].get(f"/persons/{people['amy']}/export.json").status_code == 403
+    assert steward.get(f"/persons/{people['amy']}/export.xml").status_code == 404
