@@ -26,6 +26,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy import (
+    Date,
+    DateTime,
     Engine,
     MetaData,
     Table,
@@ -315,7 +317,12 @@ class SqlAdapter:
             return ApplyResult(sid, True, f"nothing to write: {write.table} holds none of {ignored}")
         try:
             table = self._write_table(change.entity, write)
-            key_cols = [table.c[k] for k in (_listify(write.key) or ent.keys)]
+            key_names = _listify(write.key) or ent.keys
+            unknown = sorted({*values, *write.close_set, *key_names} - set(table.c.keys()))
+            if unknown:
+                return ApplyResult(sid, False, f"{write.table} has no column(s) {unknown} (write section)")
+            values = {k: _coerce(table.c[k].type, v) for k, v in values.items()}
+            key_cols = [table.c[k] for k in key_names]
             if change.operation == "create":
                 return _noted(self._insert(table, key_cols, write, values, change), ignored)
             if change.operation in ("update", "close"):
@@ -341,7 +348,7 @@ class SqlAdapter:
         if write.version_column:
             values.setdefault(write.version_column, 1)
         if write.modified_column:
-            values[write.modified_column] = self._clock()
+            values[write.modified_column] = _stamp(table.c[write.modified_column].type, self._clock())
         with self.engine.begin() as conn:
             if self.engine.dialect.insert_returning:
                 row = conn.execute(insert(table).values(values).returning(*key_cols)).one()
@@ -366,7 +373,7 @@ class SqlAdapter:
         elif change.expected_version is not None:
             detail = "updated (no version column configured: applied without an optimistic check)"
         if write.modified_column:
-            values[write.modified_column] = self._clock()
+            values[write.modified_column] = _stamp(table.c[write.modified_column].type, self._clock())
         with self.engine.begin() as conn:
             if conn.execute(stmt.values(values)).rowcount == 1:
                 return ApplyResult(sid, True, detail)
@@ -396,6 +403,28 @@ def _column_values(write: SqlWrite, change: WriteBack) -> tuple[dict[str, Any], 
             value = codes[str(value)]
         values[column] = value
     return values, ignored, ""
+
+
+def _coerce(sql_type: Any, value: Any) -> Any:
+    """ISO text for a DATE/TIMESTAMP column becomes a date/datetime; everything else is passed as is."""
+    if not isinstance(value, str) or not value:
+        return value
+    try:
+        if isinstance(sql_type, DateTime):
+            return dt.datetime.fromisoformat(value)
+        if isinstance(sql_type, Date):
+            return dt.date.fromisoformat(value[:10])
+    except ValueError:
+        return value  # the database says what it makes of it
+    return value
+
+
+def _stamp(sql_type: Any, moment: dt.datetime) -> Any:
+    """The write time as the modified column holds it: a (naive UTC) datetime, or ISO-like text."""
+    utc = moment.astimezone(dt.UTC)
+    if isinstance(sql_type, DateTime):
+        return utc if sql_type.timezone else utc.replace(tzinfo=None)
+    return utc.strftime("%Y-%m-%d %H:%M:%S")
 
 
 def _noted(result: ApplyResult, ignored: list[str]) -> ApplyResult:

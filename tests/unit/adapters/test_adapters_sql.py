@@ -222,6 +222,25 @@ def test_apply_names_values_this_system_does_not_hold(tmp_path, watermark):
     assert _row(watermark, "P1")["row_version"] == 2  # only the first update wrote
 
 
+def test_apply_writes_values_as_the_columns_hold_them(tmp_path, rowhash):
+    rowhash.execute("CREATE TABLE visit (visit_id TEXT, seen_on DATE, last_modified TEXT)")
+    rowhash.execute("INSERT INTO visit VALUES ('V1', '2024-01-01', '2024-01-01 09:00:00')")
+    entities = {"visits": {"table": "visit", "key": "visit_id", "write": {
+        "table": "visit", "modified_column": "last_modified",
+        "columns": {"involvement.started_on": "seen_on", "involvement.team": "team"}}}}
+    adapter = sql_kind.build("s", {"url": rowhash.url}, entities, base_dir=tmp_path, env={})
+    adapter._clock = lambda: dt.datetime(2024, 6, 1, 13, 30, 5, 123, tzinfo=dt.UTC)
+    wrong = adapter.apply(WriteBack("visits", "update", "V1", {"involvement.team": "North"}))
+    assert not wrong.accepted and "visit has no column(s) ['team']" in wrong.detail
+    entities["visits"]["write"]["columns"].pop("involvement.team")
+    adapter = sql_kind.build("s", {"url": rowhash.url}, entities, base_dir=tmp_path, env={})
+    adapter._clock = lambda: dt.datetime(2024, 6, 1, 13, 30, 5, 123, tzinfo=dt.UTC)
+    assert adapter.apply(WriteBack("visits", "update", "V1", {"involvement.started_on": "2024-05-31"})).accepted
+    with rowhash.engine.connect() as conn:
+        row = conn.execute(sa.text("SELECT seen_on, last_modified FROM visit")).one()
+    assert tuple(row) == ("2024-05-31", "2024-06-01 13:30:05")  # the legacy text format, not Python's
+
+
 def test_apply_create_returns_the_generated_key(tmp_path, rowhash):
     rowhash.execute("CREATE TABLE note (note_id INTEGER PRIMARY KEY AUTOINCREMENT, body TEXT)")
     source, _ = rowhash.config()
