@@ -104,6 +104,8 @@ class SqlSource(BaseModel):
 
     url: str = Field(..., min_length=1)
     batch_size: int = Field(500, ge=1)
+    # handed to the DBAPI driver, e.g. { connect_timeout = 10 } for PostgreSQL, { timeout = 30 } for SQLite
+    connect_args: dict[str, Any] = Field(default_factory=dict)
 
 
 def build(system: str, source: dict, entities: dict[str, dict], *, base_dir: pathlib.Path,
@@ -113,7 +115,7 @@ def build(system: str, source: dict, entities: dict[str, dict], *, base_dir: pat
     parsed = {name: parse_config(SqlEntity, ent, f"entities.{name}", "sql") for name, ent in entities.items()}
     # no pool: an adapter is built per run, and a legacy database should not keep idle
     # connections from the hub between runs
-    engine = create_engine(_resolve_url(cfg.url, base_dir), poolclass=NullPool)
+    engine = create_engine(_resolve_url(cfg.url, base_dir), poolclass=NullPool, connect_args=cfg.connect_args)
     return SqlAdapter(system, engine, parsed, batch_size=cfg.batch_size)
 
 
@@ -127,7 +129,7 @@ def columns(source: dict, entity_cfg: dict, *, base_dir: pathlib.Path,
     missing_file = _sqlite_file(url)
     if missing_file is not None and not missing_file.exists():
         return None
-    engine = create_engine(url, poolclass=NullPool)
+    engine = create_engine(url, poolclass=NullPool, connect_args=cfg.connect_args)
     try:
         try:
             conn = engine.connect()

@@ -164,7 +164,7 @@ def test_configuration_errors_name_the_field(tmp_path):
     sqlite3.connect(tmp_path / "x.db").close()
     with pytest.raises(SourceConfigError, match=r"no column\(s\) \['id'\]"):
         run(sql_kind.build("s", {"url": "sqlite:///x.db"}, kids, base_dir=tmp_path, env={}), MemoryState())
-    unreachable = {"url": "postgresql+psycopg://nobody@127.0.0.1:1/none"}
+    unreachable = {"url": "postgresql+psycopg://nobody@127.0.0.1:1/none", "connect_args": {"connect_timeout": 2}}
     assert sql_kind.columns(unreachable, {"table": "t", "key": "id"}, base_dir=tmp_path, env={}) is None
 
 
