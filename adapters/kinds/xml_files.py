@@ -254,8 +254,9 @@ class XmlFilesAdapter:
                                  excerpt(raw))
         scan.see(source_id)
         if reader.delete is not None and reader.delete(elem) is True:
-            # a removal of a record the hub does not hold (or already deleted) has nothing to say
-            return RawChange(reader.name, source_id, None, location) if source_id in known else None
+            # always announced: a file is read once, and a reader without committed state (a
+            # reconciliation replaying every received file) needs the removal as much as ingest
+            return RawChange(reader.name, source_id, None, location)
         raw = reader.raw(elem)
         if known.get(source_id) == content_hash(raw):
             return None
