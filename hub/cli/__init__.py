@@ -10,7 +10,19 @@ import pkgutil
 import click
 
 
-@click.group()
+class _HubGroup(click.Group):
+    """Turns a mapping file's error (it names the file, line and field) into a plain CLI error."""
+
+    def invoke(self, ctx: click.Context):  # noqa: ANN201 - click's own signature
+        from adapters.errors import MappingError
+
+        try:
+            return super().invoke(ctx)
+        except MappingError as exc:
+            raise click.ClickException(str(exc)) from None
+
+
+@click.group(cls=_HubGroup)
 @click.option("--config", "config_path", envvar="HUB_CONFIG", default="hub.toml", show_default=True,
               help="path of hub.toml (missing file: built-in defaults)")
 @click.pass_context
