@@ -411,3 +411,33 @@ def test_records_carry_the_raw_row_its_hash_and_the_legacy_change_time(tmp_path)
     assert record.observed_at == changed and record.provenance.extracted_at == NOW
     assert record.model_dump(mode="json")["ref"] == {"system": "youth_service", "entity": "person",
                                                      "source_id": "M1"}
+
+
+def test_sql_columns_are_checked_when_the_mapping_loads(tmp_path):
+    import sqlite3
+
+    with sqlite3.connect(tmp_path / "legacy.db") as db:
+        db.execute("CREATE TABLE child (id INTEGER PRIMARY KEY, forename TEXT, family_name TEXT)")
+    path = tmp_path / "legacy.toml"
+    path.write_text(textwrap.dedent("""
+        [system]
+        name = "legacy"
+        kind = "sql"
+        service_category = "social_care"
+
+        [source]
+        url = "sqlite:///legacy.db"
+
+        [entities.child]
+        table = "child"
+        key = "id"
+        [entities.child.person.fields]
+        "names[0].given" = "forename"
+        "names[0].family" = "surname"
+        """))
+    with pytest.raises(MappingError) as caught:
+        load_system(path)
+    assert caught.value.line == _line_of(path, '"surname"')
+    assert "source column 'surname' does not exist in child (columns: family_name, forename, id)" in str(caught.value)
+    path.write_text(path.read_text().replace('"surname"', '"family_name"'))
+    assert load_system(path).mapping.entities["child"].blocks[0].kind == "person"
