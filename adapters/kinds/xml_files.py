@@ -22,9 +22,10 @@ import datetime as dt
 import fnmatch
 import hashlib
 import pathlib
+import re
 import shutil
 from array import array
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, Literal
 
 from lxml import etree
@@ -117,23 +118,41 @@ def columns(source: dict, entity_cfg: dict, *, base_dir: pathlib.Path,
 
 
 class _Reader:
-    """Compiled XPaths of one entity."""
+    """One entity's compiled readers: each takes a record element and returns a value."""
 
     def __init__(self, name: str, ent: XmlEntity, namespaces: dict[str, str]) -> None:
-        def compile_(expr: str, what: str) -> etree.XPath:
+        def xpath(expr: str, what: str) -> etree.XPath:
             try:
                 return etree.XPath(expr, namespaces=namespaces, smart_strings=False)
             except etree.XPathSyntaxError as exc:
                 raise SourceConfigError(f"entities.{name}.{what}: bad XPath {expr!r}: {exc}") from None
 
-        self.name, self.ent = name, ent
+        def getter(expr: str, what: str, many: bool = False) -> Callable[[Any, dict], Any]:
+            fast = None if many else _plain_path(expr, namespaces)
+            if fast is not None:
+                self.indexed = self.indexed or fast[1]
+                return fast[0]
+            compiled = xpath(expr, what)
+            return lambda elem, children: _value(compiled(elem), many)
+
+        self.name, self.ent, self.indexed = name, ent, False
         self.steps = [_clark(s, namespaces) for s in ent.steps]
         self.absolute = (ent.record_xpath or "").startswith("/")
-        self.id = compile_(ent.id_xpath, "id_xpath")
-        self.fields = {f: (compile_(spec if isinstance(spec, str) else spec.xpath, f"fields.{f}"),
-                           not isinstance(spec, str) and spec.many) for f, spec in ent.fields.items()}
-        self.delete = compile_(ent.delete_xpath, "delete_xpath") if ent.delete_xpath else None
-        self.observed = compile_(ent.observed_xpath, "observed_xpath") if ent.observed_xpath else None
+        self.id = getter(ent.id_xpath, "id_xpath")
+        self.fields = {f: getter(spec, f"fields.{f}") if isinstance(spec, str)
+                       else getter(spec.xpath, f"fields.{f}", spec.many) for f, spec in ent.fields.items()}
+        self.delete = xpath(ent.delete_xpath, "delete_xpath") if ent.delete_xpath else None
+        self.observed = getter(ent.observed_xpath, "observed_xpath") if ent.observed_xpath else None
+
+    def children(self, elem: Any) -> dict[str, Any]:
+        """The record's child elements by tag (the first of each), read in one pass: for the
+        plain `Name` paths, several times faster than one XPath evaluation each."""
+        if not self.indexed:
+            return {}
+        found: dict[str, Any] = {}
+        for child in elem:
+            found.setdefault(child.tag, child)
+        return found
 
     def selects(self, elem: Any) -> bool:
         """Whether `elem` (whose tag is the last step) sits where record_xpath says."""
@@ -147,10 +166,10 @@ class _Reader:
         chain.reverse()
         return chain == self.steps if self.absolute else chain[-len(self.steps):] == self.steps
 
-    def raw(self, elem: Any) -> dict[str, Any]:
+    def raw(self, elem: Any, children: dict[str, Any]) -> dict[str, Any]:
         if not self.fields:
             return _children(elem)
-        return {name: _value(xpath(elem), many) for name, (xpath, many) in self.fields.items()}
+        return {name: get(elem, children) for name, get in self.fields.items()}
 
 
 class XmlFilesAdapter:
@@ -235,7 +254,7 @@ class XmlFilesAdapter:
             return
         try:
             for reader, elem in _records(path, readers):
-                source_id = _value(reader.id(elem), False)
+                source_id = reader.id(elem, reader.children(elem))
                 if source_id not in (None, ""):
                     scans[reader.name].see(str(source_id).strip())
         except (etree.XMLSyntaxError, OSError):
@@ -245,11 +264,12 @@ class XmlFilesAdapter:
     def _change(self, path: pathlib.Path, reader: _Reader, elem: Any, known: Mapping[str, str],
                 scan: _Scan) -> RawChange | SourceFailure | None:
         location = f"{path.name}:{elem.sourceline}"
-        source_id = _value(reader.id(elem), False)
+        children = reader.children(elem)
+        source_id = reader.id(elem, children)
         source_id = str(source_id).strip() if source_id not in (None, "") else ""
         if not source_id:
             scan.complete = False
-            raw = reader.raw(elem)
+            raw = reader.raw(elem, children)
             return SourceFailure(location, (f"{reader.name}: record has no id ({reader.ent.id_xpath})",),
                                  excerpt(raw))
         scan.see(source_id)
@@ -257,10 +277,11 @@ class XmlFilesAdapter:
             # always announced: a file is read once, and a reader without committed state (a
             # reconciliation replaying every received file) needs the removal as much as ingest
             return RawChange(reader.name, source_id, None, location)
-        raw = reader.raw(elem)
-        if known.get(source_id) == content_hash(raw):
+        raw = reader.raw(elem, children)
+        committed = known.get(source_id)
+        if committed is not None and committed == content_hash(raw):
             return None
-        observed = _datetime(_value(reader.observed(elem), False)) if reader.observed else None
+        observed = _datetime(reader.observed(elem, children)) if reader.observed else None
         return RawChange(reader.name, source_id, raw, location, observed)
 
     def _mode(self, reader: _Reader) -> str:
@@ -379,6 +400,32 @@ def _children(elem: Any) -> dict[str, Any]:
         else:
             raw[name] = text
     return raw
+
+
+_PLAIN_CHILD = re.compile(r"^((?:[A-Za-z_][\w.-]*:)?[A-Za-z_][\w.-]*)(/text\(\))?$")
+_PLAIN_ATTRIBUTE = re.compile(r"^@([A-Za-z_][\w.-]*)$")
+
+
+def _plain_path(expr: str, namespaces: dict[str, str]) -> tuple[Callable[[Any, dict], Any], bool] | None:
+    """A reader for `Name`, `Name/text()` or `@attr` that needs no XPath (and whether it uses
+    the record's children index); None for any other expression."""
+    if match := _PLAIN_ATTRIBUTE.match(expr):
+        attribute = match.group(1)
+        return (lambda elem, children: elem.get(attribute)), False
+    match = _PLAIN_CHILD.match(expr)
+    if match is None:
+        return None
+    tag, text_node = _clark(match.group(1), namespaces), bool(match.group(2))
+
+    def child_text(elem: Any, children: dict[str, Any]) -> Any:
+        child = children.get(tag)
+        if child is None:
+            return None
+        if text_node:
+            return child.text
+        return (child.text or "") if len(child) == 0 else "".join(child.itertext())
+
+    return child_text, True
 
 
 def _value(result: Any, many: bool) -> Any:

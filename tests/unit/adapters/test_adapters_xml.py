@@ -340,3 +340,14 @@ def test_sample_estate_education_drop_with_its_xsd(tmp_path):
     assert "is not well-formed XML" in failure.reasons[0]
     assert min(p.name for p in (education / "failed").glob("*.xml")).startswith("pupils_8304003_resend.")
     assert list((education / "inbox").iterdir()) == []
+
+
+@pytest.mark.parametrize("expr", ["a", "a/text()", "b", "b/text()", "c", "missing", "missing/text()", "@id",
+                                  "@nope", "e"])
+def test_plain_paths_read_without_xpath_give_the_xpath_result(expr):
+    from lxml import etree
+
+    record = etree.XML(b'<r id="1"><a>x</a><b/><c>t<d>u</d>v</c><a>second</a><e>  sp </e></r>')
+    reader = xml_files._Reader("r", xml_files.XmlEntity(record_tag="r", id_xpath="@id", fields={"f": expr}), {})
+    expected = xml_files._value(etree.XPath(expr, smart_strings=False)(record), False)
+    assert reader.raw(record, reader.children(record)) == {"f": expected}
