@@ -72,6 +72,7 @@ class FlowReport:
     queues: list[QueueFigures]
     queue_error: str | None
     latency: LatencyFigures
+    generated_at: dt.datetime = field(default_factory=utcnow)
 
     @property
     def hour_labels(self) -> list[str]:
@@ -97,6 +98,7 @@ def _aware(value: dt.datetime) -> dt.datetime:
 
 def flow_report(store: Store, bus: Bus | None = None, *, now: dt.datetime | None = None) -> FlowReport:
     """Every flow seen in the last day, with its charts' series, and the queues' depths."""
+    # Buckets end with the current minute: the last bucket holds this minute's messages so far.
     now = (now or utcnow()).replace(second=59, microsecond=999999)
     day_ago = now - dt.timedelta(hours=DAY_BUCKETS)
     hour_ago = now - dt.timedelta(minutes=HOUR_BUCKETS)

@@ -17,7 +17,7 @@ from tests.unit.ui.ui_estate import estate_hub
 
 pytestmark = pytest.mark.slow
 
-CONSOLE_PAGES = ["/console", "/console/flows/live", "/console/messages", "/console/dead-letters", "/adapters",
+CONSOLE_PAGES = ["/console", "/console/flows/live", "/console/flows/live?part=charts", "/console/messages", "/console/dead-letters", "/adapters",
                  "/quarantine", "/decommissioning", "/metrics"]
 
 
