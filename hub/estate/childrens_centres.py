@@ -17,7 +17,7 @@ from hub.estate.population import Household, TruePerson
 
 SYSTEM = "childrens_centres"
 PROFILE = Profile(keeps_nhs=0.45, typo=0.04, diminutive=0.2, swap_names=0.01, transpose_dob=0.03,
-                  stale_address=0.3, missing_adult_dob=0.3,
+                  stale_address=0.3, missing_adult_dob=0.3, initial=0.03,
                   defects=("missing_surname", "bad_nhs_checksum", "impossible_date"))
 REG_HEADER = ("Reg ID", "Family Ref", "Role", "First Name", "Surname", "DOB", "Gender", "NHS Number",
               "Address 1", "Address 2", "Town", "Postcode", "Phone", "Centre", "Registered On", "Ethnicity",

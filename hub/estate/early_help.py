@@ -10,7 +10,7 @@ from hub.estate.messiness import Profile, View, impossible_date_parts, observe
 from hub.estate.population import Household, TruePerson
 
 SYSTEM = "early_help"
-PROFILE = Profile(keeps_nhs=0.1, typo=0.05, transpose_dob=0.04, defects=("missing_surname", "impossible_date"))
+PROFILE = Profile(keeps_nhs=0.1, typo=0.05, transpose_dob=0.04, initial=0.03, defects=("missing_surname", "impossible_date"))
 SCHEMA = """
 CREATE TABLE families (family_id TEXT PRIMARY KEY, family_name TEXT, address TEXT, postcode TEXT,
   keyworker TEXT, opened TEXT);

@@ -30,6 +30,7 @@ class Profile:
     uses_previous_surname: float = 0.15
     year_only_dob: float = 0.0  # adults only
     missing_adult_dob: float = 0.05
+    initial: float = 0.0  # the given name keyed as an initial only ('J' or 'J.')
     defects: tuple[str, ...] = ("missing_surname",)
 
 
@@ -81,7 +82,9 @@ def observe(rng: random.Random, person: TruePerson, household: Household, profil
             given = short
         else:
             known_as = short
-    if rng.random() < profile.typo:
+    if rng.random() < profile.initial:
+        given = given[0] + rng.choice(("", "."))
+    elif rng.random() < profile.typo:
         given = typo(rng, given)
     if rng.random() < profile.typo:
         family = typo(rng, family)
