@@ -160,7 +160,7 @@ def daily_job(hub: Any) -> Callable[[], Any]:
 
     def run() -> Any:
         from hub.reconcile import reconcile_all
-        from hub.services.burndown import take_snapshot
+        from hub.services.decommissioning import take_snapshot
 
         phases = {name: phase.value for name, phase in hub.extras["lifecycle"].phases().items()}
         reconcile_all(hub.extras["reconciler"], phases)  # the scheduled reconciliation (issue 7)
