@@ -232,6 +232,7 @@ class HubScheduler:
         self.poll_s, self.daily = poll_s, daily
         self.scheduler = scheduler or BlockingScheduler(timezone="UTC")
         self._locks = {name: threading.Lock() for name in self.specs}
+        self._poll_lock, self._stopping = threading.Lock(), threading.Event()
         self.runs: list[tuple[str, str, str]] = []  # (system, trigger, outcome), newest last
 
     def build(self) -> None:
@@ -253,16 +254,16 @@ class HubScheduler:
         self.scheduler.start()
 
     def shutdown(self) -> None:
-        """Stop scheduling, then wait for ingests in progress to finish.
+        """Stop scheduling and wait for the jobs in progress (ingests, the daily job) to finish.
 
-        APScheduler's own `shutdown(wait=True)` holds its job-store lock while it waits, so a
-        running control poll (which reads the job store) would deadlock it; we wait on our own
-        per-system locks instead."""
+        APScheduler's `shutdown(wait=True)` holds its job-store lock while it waits, and the
+        control poll reads the job store, so the poll is stopped first: no job left running
+        then needs that lock."""
+        self._stopping.set()
+        with self._poll_lock:
+            pass
         if self.scheduler.running:
-            self.scheduler.shutdown(wait=False)
-        for lock in list(self._locks.values()):
-            with lock:
-                pass
+            self.scheduler.shutdown(wait=True)
 
     def run_system(self, name: str, trigger: str) -> str:
         """One ingest, unless the system is paused (scheduled runs only) or its adapter is off."""
@@ -280,6 +281,12 @@ class HubScheduler:
 
     def poll_control(self) -> list[str]:
         """Apply pause/resume to the jobs, start requested runs, report next runs; return runs started."""
+        with self._poll_lock:
+            if self._stopping.is_set():
+                return []
+            return self._poll()
+
+    def _poll(self) -> list[str]:
         states = self.control.states()
         for name, spec in self.specs.items():
             job = self.scheduler.get_job(f"ingest:{name}")

@@ -49,7 +49,7 @@ def test_the_background_scheduler_reports_next_runs_and_takes_a_daily_snapshot(h
         states = control.states()
         assert all(states[n].next_run_at and states[n].scheduler_seen_at for n in hub.systems.names())
     finally:
-        runner.shutdown()
+        runner.shutdown()  # waits for the daily job, which runs once at start
     with hub.store.transaction() as s:
         snapshot = s.get(BurndownSnapshotRow, utcnow().date().isoformat())
-    assert snapshot is not None and snapshot.systems_total == len(hub.systems.names())
+        assert snapshot is not None and snapshot.systems_total == len(hub.systems.names())
