@@ -145,8 +145,10 @@ GIVEN_CLOSE = frozenset({"exact", "nickname", "jw_high", "jw_mid", "initial", "s
 GIVEN_SAME = frozenset({"exact", "nickname", "missing"})
 
 
+# Evidence about the person, not the household: an address is shared by a family, so a
+# father and his namesake son at one address (one date of birth unknown) stay apart.
 CORROBORATING = {"dob": {"exact", "day_month_transposed", "one_part_different", "year_only"},
-                 "address": {"exact", "any_postcode"}, "phone": {"agree"}, "nhs": {"agree"}, "upn": {"agree"}}
+                 "phone": {"agree"}, "nhs": {"agree"}, "upn": {"agree"}}
 
 
 def twin_guard(level: dict[str, str]) -> str | None:
@@ -154,7 +156,8 @@ def twin_guard(level: dict[str, str]) -> str | None:
     are not the same; they go to a steward instead. Twins and siblings share family name,
     date of birth and address, so clearly different given names (or a different sex
     without the same given name) do not link. A parent and child can share a full name,
-    so completely different dates of birth do not link, and nor do names alone."""
+    so completely different dates of birth do not link, and nor do names with nothing
+    personal beside them (an address is the household's)."""
     given = level.get("given", "missing")
     if given not in GIVEN_CLOSE:
         return "given_name_conflict"
@@ -163,7 +166,7 @@ def twin_guard(level: dict[str, str]) -> str | None:
     if level.get("dob") == "else":
         return "birth_date_conflict"
     if not any(level.get(name) in allowed for name, allowed in CORROBORATING.items()):
-        return "names_only"
+        return "names_only"  # names (and perhaps the household's address) and nothing personal
     return None
 
 

@@ -160,11 +160,16 @@ class IdentityLinker:
                                           prior_weight=self.model.prior_weight)
         if self.publish_events and events:
             add_to_outbox(session, events)
+        session.flush()
         if queued:
-            session.flush()
             self.corroborate(session, [f.ref])
-            pid = repo.current_person(session, f.ref) or pid
-        return pid
+        if not placement.created:
+            # the person grew: pairs between relatives of its records may now share a relative's person
+            members = repo.members(session, [pid]).get(pid, [])
+            kin = {other for edges in repo.relatives_for(session, members).values() for other, _role in edges}
+            if kin:
+                self.corroborate(session, sorted(kin))
+        return repo.current_person(session, f.ref) or pid
 
     def can_merge(self, session: Session, person_ids: list[str]) -> bool:
         """No steward has said any record of one of these persons is not one of another's."""
