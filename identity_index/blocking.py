@@ -61,11 +61,13 @@ def given_soundex_dob_month(f: PersonFeatures) -> set[str]:
 
 
 def full_name(f: PersonFeatures) -> set[str]:
-    """Given and family name exactly (normalised): records that carry little else, such as
-    parents named only as a pupil's contacts, still meet their other records."""
+    """Metaphones of given and family name, in either order: records that carry little else
+    (parents named only as a pupil's contact) still meet their other records, through typos
+    and swapped names."""
     if not f.given or not f.family:
         return set()
-    return {f"{f.given}|{f.family}"} | {f"{f.given}|{alt}" for alt in f.family_alts}
+    given = jellyfish.metaphone(f.given)
+    return {"|".join(sorted((given, jellyfish.metaphone(family)))) for family in {f.family} | set(f.family_alts)}
 
 
 def nhs_key(f: PersonFeatures) -> set[str]:
@@ -85,7 +87,7 @@ RULES: dict[str, BlockingRule] = {r.name: r for r in (
     BlockingRule("dob", dob_key, "full date of birth, day and month in either order"),
     BlockingRule("postcode_initial", postcode_initial, "any postcode + first initial"),
     BlockingRule("given_dob_month", given_soundex_dob_month, "soundex given name + birth year and month"),
-    BlockingRule("full_name", full_name, "given and family name, exactly"),
+    BlockingRule("full_name", full_name, "metaphones of given and family name, in either order"),
     BlockingRule("nhs", nhs_key, "NHS number"),
     BlockingRule("upn", upn_key, "unique pupil number"),
     BlockingRule("phone", phone_key, "any phone number"),

@@ -15,7 +15,8 @@ from dataclasses import replace
 
 from identity_index.scoring import Decision, MadeBy, PairScore
 
-NAME_LEVELS = frozenset({"exact", "nickname", "hyphen_or_previous"})
+GIVEN_AGREE = frozenset({"exact", "nickname", "jw_high", "swapped"})
+FAMILY_AGREE = frozenset({"exact", "hyphen_or_previous", "jw_high", "swapped"})
 
 
 INVERSE = {"parent": "child", "child": "parent", "carer": "cared_for", "cared_for": "carer",
@@ -34,7 +35,7 @@ def relatives_of(relationships: Iterable[tuple[str, str, str]]) -> dict[str, set
 
 def names_agree(score: PairScore) -> bool:
     level = score.levels
-    return level.get("given") in NAME_LEVELS and level.get("family") in NAME_LEVELS \
+    return level.get("given") in GIVEN_AGREE and level.get("family") in FAMILY_AGREE \
         and level.get("dob") != "else" and level.get("sex") != "else" and level.get("nhs") != "disagree"
 
 
