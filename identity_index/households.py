@@ -19,6 +19,8 @@ GIVEN_AGREE = frozenset({"exact", "nickname", "jw_high", "swapped"})
 FAMILY_AGREE = frozenset({"exact", "hyphen_or_previous", "jw_high", "swapped"})
 
 
+# Legacy systems disagree on whether an adult is a child's parent or carer: one role here.
+ROLE_GROUP = {"parent": "parent_or_carer", "carer": "parent_or_carer", "child": "child", "cared_for": "child"}
 INVERSE = {"parent": "child", "child": "parent", "carer": "cared_for", "cared_for": "carer",
            "sibling": "sibling", "household_member": "household_member"}
 
@@ -61,6 +63,7 @@ def _kin(ref: str, relatives: dict[str, set[tuple[str, str]]], cluster_of: dict[
     both relatives of the household, but not in the same role."""
     kin: set[object] = set()
     for r, role in relatives.get(ref, ()):
+        role = ROLE_GROUP.get(role, role)
         if r in cluster_of:
             kin.add((role, "person", cluster_of[r]))
         if home_of.get(r):
