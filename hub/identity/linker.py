@@ -169,7 +169,17 @@ class IdentityLinker:
             kin = {other for edges in repo.relatives_for(session, members).values() for other, _role in edges}
             if kin:
                 self.corroborate(session, sorted(kin))
+            self._resolve_settled_reviews(session, f.ref)
         return repo.current_person(session, f.ref) or pid
+
+    def _resolve_settled_reviews(self, session: Session, ref: str) -> None:
+        """Open pairs of this record with records now in its own person need no steward."""
+        pid = repo.current_person(session, ref)
+        for row in repo.open_reviews_touching(session, [ref]):
+            other = row.ref_b if row.ref_a == ref else row.ref_a
+            if repo.current_person(session, other) == pid:
+                row.status, row.decided_by, row.decided_at = "resolved", "identity-index", utcnow()
+                row.reason = "linked automatically after the pair was queued: no decision needed"
 
     def can_merge(self, session: Session, person_ids: list[str]) -> bool:
         """No steward has said any record of one of these persons is not one of another's."""
