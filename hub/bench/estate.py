@@ -34,7 +34,7 @@ from hub.bench.table import render
 from hub.bootstrap import Hub, bootstrap
 from hub.config import ConfigError, HubConfig, load_config
 from hub.estate import generate
-from hub.estate.mutate import mutate
+from hub.estate.mutations import mutate
 from hub.estate.youth_justice_api import serve_youth_justice_in_thread
 from hub.services.persons import SearchQuery, get_person, search_persons
 from hub.store.tables.messaging import InboxRow

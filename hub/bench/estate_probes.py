@@ -19,7 +19,7 @@ from typing import Any
 import psutil
 from sqlalchemy import select, text
 
-from hub.estate.mutate import Mutation
+from hub.estate.mutations import Mutation
 from hub.services.persons import PersonNotFound, get_person
 from hub.store.engine import Store
 from hub.store.tables.records import SourceRecordRow

@@ -59,7 +59,7 @@ def generate_command(ctx: click.Context, people: int, seed: int, out_dir: str | 
 def mutate_command(ctx: click.Context, estate_dir: str | None, changes: int, seed: int | None,
                    kinds: tuple[str, ...]) -> None:
     """Make realistic changes in the legacy sources in place; print each as JSON."""
-    from hub.estate.mutate import mutate
+    from hub.estate.mutations import mutate
 
     try:
         done = mutate(estate_dir or _default_estate_dir(ctx), changes,

@@ -10,7 +10,7 @@ import pytest
 from lxml import etree
 
 from hub.estate import generate
-from hub.estate.mutate import CHANGES, mutate
+from hub.estate.mutations import CHANGES, mutate
 from tests.unit.estate.estate_sources import truth_rows
 
 
