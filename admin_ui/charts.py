@@ -116,3 +116,32 @@ def line_chart(title: str, labels: Sequence[str], series: Sequence[Series], *, u
         description = (f"{', '.join(parts) or 'no data yet'}, between {labels[0] if labels else ''} and "
                        f"{labels[-1] if labels else ''}. The same figures are in the table below.")
     return _frame(title, description, width, height, body, chart_id)
+
+
+def weight_bars(title: str, items: Sequence[tuple[str, float]], *, total: float | None = None,
+                description: str | None = None, width: int = 640) -> Markup:
+    """Match evidence as horizontal bars either side of zero: each comparison's weight in bits
+    (for the same person to the right, against to the left), and the total when given."""
+    chart_id = f"chart-{next(_ids)}"
+    rows = list(items) + ([("total", total)] if total is not None else [])
+    row_h, top_pad, label_w = 26, 10, 120
+    height = top_pad * 2 + row_h * max(len(rows), 1)
+    span = max((abs(w) for _, w in rows), default=0) or 1.0
+    mid = label_w + (width - label_w - 60) / 2
+    half = (width - label_w - 60) / 2
+    body = [f'<line class="hub-chart__axis" x1="{mid:.1f}" x2="{mid:.1f}" y1="{top_pad}" y2="{height - top_pad}"/>']
+    for i, (label, weight) in enumerate(rows):
+        y = top_pad + i * row_h
+        length = half * abs(weight) / span
+        x = mid if weight >= 0 else mid - length
+        css = "hub-chart__bar" + ("" if weight >= 0 else " hub-chart__bar--error")
+        body.append(f'<text class="hub-chart__label" x="0" y="{y + 18}">{escape(label)}</text>')
+        body.append(f'<rect class="{css}" x="{x:.1f}" y="{y + 4}" width="{max(length, 1):.1f}" height="{row_h - 8}"/>')
+        anchor_x = mid + length + 4 if weight >= 0 else mid - length - 4
+        anchor = "start" if weight >= 0 else "end"
+        body.append(f'<text class="hub-chart__label" x="{anchor_x:.1f}" y="{y + 18}" text-anchor="{anchor}">'
+                    f'{weight:+.2f}</text>')
+    if description is None:
+        description = "; ".join(f"{label} {weight:+.2f} bits" for label, weight in rows) + \
+            ". The same figures are in the table below."
+    return _frame(title, description, width, height, body, chart_id)

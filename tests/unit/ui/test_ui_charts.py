@@ -5,7 +5,9 @@ from __future__ import annotations
 import re
 import xml.etree.ElementTree as ET
 
-from admin_ui.charts import Series, _nice_max, bar_chart, line_chart
+import pytest
+
+from admin_ui.charts import Series, _nice_max, bar_chart, line_chart, weight_bars
 
 SVG = "{http://www.w3.org/2000/svg}"
 
@@ -49,3 +51,15 @@ def test_a_line_chart_draws_each_series_to_scale():
 
 def test_axis_tops_are_round_numbers():
     assert [_nice_max(v) for v in (0, 0.3, 1, 7, 11, 240, 999)] == [1, 0.5, 1, 10, 20, 500, 1000]
+
+
+def test_weight_bars_put_evidence_for_right_and_against_left():
+    svg = _parse(weight_bars("Evidence", [("given", 6.4), ("dob", -3.2)], total=3.2))
+    bars = svg.findall(f"{SVG}rect")
+    assert len(bars) == 3
+    axis = float(svg.find(f"{SVG}line").get("x1"))
+    assert float(bars[0].get("x")) == axis and "bar--error" not in bars[0].get("class")
+    assert float(bars[1].get("x")) + float(bars[1].get("width")) == pytest.approx(axis, abs=0.2)
+    assert "bar--error" in bars[1].get("class")
+    assert float(bars[0].get("width")) == pytest.approx(2 * float(bars[1].get("width")), rel=0.01)
+    assert "given +6.40 bits; dob -3.20 bits; total +3.20 bits" in svg.find(f"{SVG}desc").text
