@@ -14,7 +14,7 @@ from typing import Any
 import jellyfish
 from nicknames import NickNamer
 from rapidfuzz.distance import JaroWinkler
-from sqlalchemy import and_, case, func, literal, or_, select
+from sqlalchemy import bindparam, case, func, literal, or_, select, text
 
 from canonical.person import normalise_postcode
 from hub.persons import name_key, resolve
@@ -134,6 +134,10 @@ def _fuzzy_condition(token: str) -> Any:
                  for p in sorted(prefixes)))
 
 
+def _matches_as_typed(s: Any, token: str) -> bool:
+    return s.execute(select(PersonRow.id).where(_exact_condition(token)).limit(1)).first() is not None
+
+
 def _exact_rank(tokens: list[str]) -> Any:
     """An SQL score so the database returns the best exact matches first."""
     score = literal(0)
@@ -167,13 +171,21 @@ def search_persons(store: Store, q: SearchQuery) -> SearchPage:
         if q.identifier:
             others.append(PersonRow.id.in_(_identifier_matches(s, q.identifier, q.hidden_systems)))
         exact = others + [_exact_condition(t) for t in tokens]
-        total = s.execute(select(func.count()).select_from(PersonRow).where(*exact)).scalar_one()
-        rows = s.execute(select(*columns).where(*exact)
-                         .order_by(_exact_rank(tokens).desc(), PersonRow.family_key, PersonRow.given_key,
-                                   PersonRow.id).limit(min(wanted, MAX_CANDIDATES))).all()
+        # One pass gives the best rows and the count (the window counts every match).
+        found = s.execute(select(*columns, func.count().over().label("total")).where(*exact)
+                          .order_by(_exact_rank(tokens).desc(), PersonRow.family_key, PersonRow.given_key,
+                                    PersonRow.id).limit(min(wanted, MAX_CANDIDATES))).all()
+        if found:
+            total = found[0].total
+        else:
+            total = s.execute(select(func.count()).select_from(PersonRow).where(*exact)).scalar_one()
+        rows = found
         fuzzy_rows = []
         if tokens and total < FUZZY_BELOW:
-            fuzzy = others + [_fuzzy_condition(t) for t in tokens]
+            # A token that matches someone as typed narrows the candidates; only the others are
+            # widened to short prefixes and sound-alikes.
+            fuzzy = others + [_exact_condition(t) if _matches_as_typed(s, t) else _fuzzy_condition(t)
+                              for t in tokens]
             fuzzy_rows = s.execute(select(*columns).where(*fuzzy).limit(MAX_CANDIDATES)).all()
     hits = [_scored(row, tokens, q) for row in rows]
     seen = {h.id for h in hits}
@@ -272,7 +284,7 @@ def get_person_bundle(store: Store, person_id: str) -> PersonBundle:
         members = _records(s, SourceRecordRow.person_id == resolved, SourceRecordRow.entity == "person")
         keys = [m["ref"] for m in members]
         attached = _records(s, SourceRecordRow.subject_key.in_(keys)) if keys else []
-        pointing = _records(s, SourceRecordRow.entity == "relationship", _related_in(keys)) if keys else []
+        pointing = _pointing_at(s, keys) if keys else []
         involvements = [a for a in attached if a["entity"] == "involvement"]
         relationships = _relationships(s, [a for a in attached if a["entity"] == "relationship"], pointing, keys)
         family_ids = sorted({r["other_id"] for r in relationships if r["other_id"] and r["other_id"] != resolved})
@@ -299,12 +311,22 @@ def _records(s: Any, *conditions: Any) -> list[dict[str, Any]]:
     return [_record(r) for r in rows]
 
 
-def _related_in(keys: list[str]) -> Any:
-    # `related` of a relationship is a SourceRef; its key is system/person/source_id.
+def related_source_id(dialect: str) -> Any:
+    """The `related.source_id` of a relationship record, written exactly as the expression index
+    `ix_source_record_related` (migration 0004) so the look-up uses it."""
+    if dialect == "postgresql":
+        return text("(source_record.canonical -> 'related' ->> 'source_id')")
+    return text("json_extract(source_record.canonical, '$.related.source_id')")
+
+
+def _pointing_at(s: Any, keys: list[str]) -> list[dict[str, Any]]:
+    """Relationship records in which one of `keys` is the `related` person."""
     refs = [k.split("/", 2) for k in keys]
-    return or_(*(and_(SourceRecordRow.system == system,
-                      SourceRecordRow.canonical["related"]["source_id"].as_string() == source_id)
-                 for system, _, source_id in refs))
+    expr = related_source_id(s.get_bind().dialect.name)
+    source_ids = sorted({source_id for _, _, source_id in refs})
+    matches = text(f"{expr.text} IN :ids").bindparams(bindparam("ids", value=source_ids, expanding=True))
+    rows = _records(s, SourceRecordRow.entity == "relationship", matches)
+    return [r for r in rows if _ref_key(r["canonical"].get("related")) in keys]
 
 
 def _relationships(s: Any, own: list[dict[str, Any]], pointing: list[dict[str, Any]],

@@ -115,12 +115,21 @@ def upgrade() -> None:
                     postgresql_ops={'given_key': 'text_pattern_ops'})
     op.create_index('ix_person_identifier_value_only', 'person_identifier', ['value'], unique=False)
     op.create_index('ix_source_record_source_id', 'source_record', ['source_id'], unique=False)
+    # Relationship records naming a person as `related` (the consolidated view's family look-up);
+    # the expression matches hub.services.persons.related_source_id exactly.
+    if op.get_bind().dialect.name == 'postgresql':
+        op.execute("CREATE INDEX ix_source_record_related ON source_record "
+                   "((canonical -> 'related' ->> 'source_id'))")
+    else:
+        op.execute("CREATE INDEX ix_source_record_related ON source_record "
+                   "(json_extract(canonical, '$.related.source_id'))")
     op.bulk_insert(sa.table('audit_head', sa.column('id', sa.Integer()), sa.column('seq', sa.Integer()),
                             sa.column('entry_hash', sa.String())),
                    [{'id': 1, 'seq': 0, 'entry_hash': '0' * 64}])
 
 
 def downgrade() -> None:
+    op.execute("DROP INDEX ix_source_record_related")
     op.drop_index('ix_source_record_source_id', table_name='source_record')
     op.drop_index('ix_person_identifier_value_only', table_name='person_identifier')
     op.drop_index('ix_person_given_pattern', table_name='person')

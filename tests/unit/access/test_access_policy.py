@@ -5,7 +5,15 @@ from __future__ import annotations
 
 import pytest
 
-from hub.access.policy import CATEGORIES, FIELDS, Context, Level, PolicyError, load_policy, parse_policy
+from hub.access.policy import (
+    CATEGORIES,
+    FIELDS,
+    Context,
+    Level,
+    PolicyError,
+    load_policy,
+    parse_policy,
+)
 
 N, E, S, F = Level.NONE, Level.EXISTS, Level.SUMMARY, Level.FULL
 
@@ -19,6 +27,7 @@ EXPECTED_CATEGORIES = {
     "data_steward":              (E, E, E, E, E, E, E),
     "programme_manager":         (N, N, N, N, N, N, N),
     "integration_admin":         (N, N, N, N, N, N, N),
+    "business_application":      (N, N, N, N, N, N, N),
 }
 EXPECTED_FIELDS = {
     #                          identifiers address address_in_care contacts ethnicity first_language health_conditions
@@ -29,6 +38,7 @@ EXPECTED_FIELDS = {
     "data_steward":              (F, S, N, N, N, N, N),
     "programme_manager":         (N, N, N, N, N, N, N),
     "integration_admin":         (N, N, N, N, N, N, N),
+    "business_application":      (N, N, N, N, N, N, N),
 }
 
 
@@ -94,6 +104,7 @@ def test_unknown_roles_grant_nothing(policy):
     ("programme_manager", "console", True), ("programme_manager", "view", False),
     ("integration_admin", "users", True), ("integration_admin", "search", False),
     ("education_welfare_officer", "console", False),
+    ("business_application", "write", True), ("business_application", "view", False),
 ])
 def test_permissions(policy, role, permission, allowed):
     assert policy.permits([role], permission) is allowed
