@@ -15,7 +15,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import case, func, select
+from sqlalchemy import BigInteger, case, cast, func, literal, select
 
 from hub.bus.figures import LatencyFigures, QueueFigures, processing_latency, queue_figures
 from hub.bus.port import Bus
@@ -92,8 +92,11 @@ class FlowReport:
                 "dead": sum(q.dead for q in self.queues), "ready": sum(q.ready for q in self.queues)}
 
 
-def _aware(value: dt.datetime) -> dt.datetime:
-    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+def _epoch_seconds(dialect: str, column: Any) -> Any:
+    """Whole seconds since 1970 of a stored UTC timestamp, as SQL for the store's dialect."""
+    if dialect == "postgresql":
+        return cast(func.floor(func.extract("epoch", column)), BigInteger)
+    return cast(func.strftime("%s", column), BigInteger)  # SQLite keeps UTC text
 
 
 def flow_report(store: Store, bus: Bus | None = None, *, now: dt.datetime | None = None) -> FlowReport:
@@ -104,10 +107,19 @@ def flow_report(store: Store, bus: Bus | None = None, *, now: dt.datetime | None
     hour_ago = now - dt.timedelta(minutes=HOUR_BUCKETS)
     flows: dict[tuple[str, str], Flow] = {}
     journal = MessageJournalRow
+    # Buckets are counted in SQL (a busy day journals millions of events): how many whole
+    # minutes / hours before the end of the current minute each event happened.
+    end = int(now.timestamp()) + 1
+    ago = literal(end - 1, BigInteger) - _epoch_seconds(store.dialect, journal.at)
     with store.transaction() as s:
-        # Per-minute buckets are counted here rather than in SQL so SQLite and PostgreSQL agree.
-        published = s.execute(select(journal.source_system, journal.type, journal.at)
-                              .where(journal.event == "published", journal.at > day_ago)).all()
+        by_minute = s.execute(
+            select(journal.source_system, journal.type, (ago // 60).label("back"), func.count())
+            .where(journal.event == "published", journal.at > hour_ago)
+            .group_by(journal.source_system, journal.type, "back")).all()
+        by_hour = s.execute(
+            select(journal.source_system, journal.type, (ago // 3600).label("back"), func.count())
+            .where(journal.event == "published", journal.at > day_ago)
+            .group_by(journal.source_system, journal.type, "back")).all()
         summary = s.execute(
             select(journal.source_system, journal.type,
                    func.sum(case((journal.event == "processed", 1), else_=0)),
@@ -117,18 +129,16 @@ def flow_report(store: Store, bus: Bus | None = None, *, now: dt.datetime | None
                    func.max(case((journal.event == "processed", journal.latency_ms), else_=None)))
             .where(journal.at > day_ago, journal.event != "published")
             .group_by(journal.source_system, journal.type)).all()
-    for system, type_, at in published:
+    for system, type_, back, n in by_hour:
         flow = flows.setdefault((system, type_), Flow(system, type_))
-        at = _aware(at)
-        flow.published_day += 1
-        hours_back = int((now - at).total_seconds() // 3600)
-        if 0 <= hours_back < DAY_BUCKETS:
-            flow.per_minute_day[DAY_BUCKETS - 1 - hours_back] += 1 / 60
-        if at > hour_ago:
-            flow.published_hour += 1
-            minutes_back = int((now - at).total_seconds() // 60)
-            if 0 <= minutes_back < HOUR_BUCKETS:
-                flow.per_minute_hour[HOUR_BUCKETS - 1 - minutes_back] += 1
+        flow.published_day += int(n)
+        if 0 <= int(back) < DAY_BUCKETS:
+            flow.per_minute_day[DAY_BUCKETS - 1 - int(back)] += int(n) / 60
+    for system, type_, back, n in by_minute:
+        flow = flows.setdefault((system, type_), Flow(system, type_))
+        flow.published_hour += int(n)
+        if 0 <= int(back) < HOUR_BUCKETS:
+            flow.per_minute_hour[HOUR_BUCKETS - 1 - int(back)] += int(n)
     for system, type_, processed, retried, dead, avg_latency, max_latency in summary:
         flow = flows.setdefault((system, type_), Flow(system, type_))
         flow.processed_day, flow.retried_day, flow.dead_day = int(processed or 0), int(retried or 0), int(dead or 0)
