@@ -13,7 +13,13 @@ from typing import Any
 
 from adapters.errors import MappingError, TranslationError
 from adapters.port import (
-    AdapterState, ApplyResult, ExtractBatch, RawChange, SourceAdapter, SourceFailure, WriteBack,
+    AdapterState,
+    ApplyResult,
+    ExtractBatch,
+    RawChange,
+    SourceAdapter,
+    SourceFailure,
+    WriteBack,
 )
 
 __all__ = [

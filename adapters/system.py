@@ -18,7 +18,6 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from adapters.errors import MappingError
 from adapters.kinds import kind_module
 from adapters.kinds.common import SourceConfigError
 from adapters.mapping.document import Document, Key, read_document
@@ -150,7 +149,7 @@ def load_system(path: str | Path, env: Mapping[str, str] | None = None) -> Syste
     base_dir = doc.path.resolve().parent
     columns = getattr(module, "columns", None)
     if callable(columns):
-        for name, entity in mapping.entities.items():
+        for name in mapping.entities:
             try:
                 available = columns(source, kind_entities[name], base_dir=base_dir, env=env)
             except SourceConfigError as exc:

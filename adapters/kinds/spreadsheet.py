@@ -21,13 +21,15 @@ from __future__ import annotations
 import codecs
 import csv
 import datetime as dt
-import io
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 from adapters.kinds.common import (
-    ScannedRow, SourceConfigError, batch_size_of, rowhash_batches,
+    ScannedRow,
+    SourceConfigError,
+    batch_size_of,
+    rowhash_batches,
 )
 from adapters.port import AdapterState, ApplyResult, ExtractBatch, SourceFailure, WriteBack
 
@@ -348,7 +350,7 @@ class SpreadsheetAdapter:
         self.system, self.source, self.entities = system, dict(source), {k: dict(v) for k, v in entities.items()}
         self.root = _resolve(base_dir, source)
         self.batch_size = batch_size_of(source)
-        for name, entity in self.entities.items():
+        for entity in self.entities.values():
             _key_columns(entity)
             _header_row(entity)
             batch_size_of(entity, self.batch_size)

@@ -6,11 +6,22 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from adapters.errors import MappingError
 from adapters.mapping.document import Document, Key
-from adapters.mapping.engine import EntityMapping, FieldMapping, RecordBlock, SystemMapping, Template
+from adapters.mapping.engine import (
+    EntityMapping,
+    FieldMapping,
+    RecordBlock,
+    SystemMapping,
+    Template,
+)
 from adapters.mapping.paths import PathError, compile_path
-from adapters.mapping.values import CodeTable, SpecError, compile_code_table, compile_date_format, compile_transform
+from adapters.mapping.values import (
+    CodeTable,
+    SpecError,
+    compile_code_table,
+    compile_date_format,
+    compile_transform,
+)
 
 # Keys of an `[entities.<name>]` table that belong to the mapping; the others are the kind's.
 MAPPING_KEYS = {"person", "persons", "involvements", "relationships"}

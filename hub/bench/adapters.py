@@ -301,8 +301,14 @@ def command(rows: int, xlsx_rows: int, xml_mb: int, kinds: str) -> None:
             root = Path(tmp) / kind
             root.mkdir()
             click.echo(f"preparing {kind} …", err=True)
-            src = {"csv": lambda: csv_source(root, rows), "xlsx": lambda: xlsx_source(root, xlsx_rows),
-                   "sql": lambda: sql_source(root, rows), "xml": lambda: xml_source(root, rows, xml_mb)}[kind]()
+            if kind == "csv":
+                src = csv_source(root, rows)
+            elif kind == "xlsx":
+                src = xlsx_source(root, xlsx_rows)
+            elif kind == "sql":
+                src = sql_source(root, rows)
+            else:
+                src = xml_source(root, rows, xml_mb)
             table += bench_kind(src, root)
             shutil.rmtree(root, ignore_errors=True)
     click.echo(render(["source", "path", "rows", "records", "per CPU s", "per wall s", "CPU x raw",

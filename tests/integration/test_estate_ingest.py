@@ -95,7 +95,7 @@ def test_every_system_ingests_and_persons_exist(ingested):
 
 @pytest.mark.slow
 def test_quarantine_holds_exactly_the_malformed_rows(ingested):
-    hub, estate, manifest = ingested["hub"], ingested["estate"], ingested["manifest"]
+    hub, estate = ingested["hub"], ingested["estate"]
     entries = _open_entries(hub)
     translated = {(e["system"], e["entity"], e["source_id"]) for e in entries if e["source_id"] is not None}
     expected = {(r["system"], r["entity"], r["source_id"]) for r in _truth(estate) if r["defect"]}
