@@ -441,3 +441,16 @@ def test_sql_columns_are_checked_when_the_mapping_loads(tmp_path):
     assert "source column 'surname' does not exist in child (columns: family_name, forename, id)" in str(caught.value)
     path.write_text(path.read_text().replace('"surname"', '"family_name"'))
     assert load_system(path).mapping.entities["child"].blocks[0].kind == "person"
+
+
+@pytest.mark.parametrize("formats,value,expected", [
+    (["excel"], "44000", dt.date(2020, 6, 18)),
+    (["excel"], 44000.0, dt.date(2020, 6, 18)),
+    (["iso"], "2012-03-04T10:00:00Z", dt.date(2012, 3, 4)),
+    (["%d-%b-%Y"], "03-Jul-2011", dt.date(2011, 7, 3)),
+    (["%d/%m/%y"], "03/07/11", dt.date(2011, 7, 3)),
+])
+def test_special_and_short_date_formats(formats, value, expected):
+    from adapters.mapping.values import compile_date_format, parse_date
+
+    assert parse_date(value, tuple(compile_date_format(f) for f in formats))[0] == expected
