@@ -35,9 +35,10 @@ def scheduler(ctx: click.Context, poll_s: float, list_only: bool) -> None:
             click.echo(f"{name}\t{spec.text}\t{paused}")
         return
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("apscheduler.executors").setLevel(logging.WARNING)  # not every 2-second poll
     runner = HubScheduler(control, specs, lambda name, trigger: hub.ingest.run(name, trigger=trigger),
                           adapter_enabled=adapter_enabled_check(hub), poll_s=poll_s, daily=daily_job(hub))
-    signal.signal(signal.SIGTERM, lambda *_: runner.scheduler.shutdown(wait=False))
+    signal.signal(signal.SIGTERM, lambda *_: runner.shutdown())  # lets a running ingest finish
     click.echo(f"scheduler: {len(specs)} system(s); switches read every {poll_s:g}s")
     try:
         runner.start()
