@@ -76,6 +76,9 @@ def message(message_id: str) -> Any:
     except svc.MessageNotFound:
         abort(404, f"no message {message_id}")
     payload = message_payload(hub.store, access_policy_for_app(), list(current_user().roles), message_id)
+    if payload.payload is not None:  # personal data was shown: audited like any other view
+        _audit("view", {"message_id": message_id, "level": payload.level, "withheld": payload.withheld},
+               target=f"message/{message_id}")
     return render_template("console/message.html", m=journey, payload=payload)
 
 
@@ -125,10 +128,11 @@ def replay() -> Any:
     return redirect(url_for("console.dead_letters", queue=queue))
 
 
-def _audit(action: str, detail: dict[str, Any]) -> None:
+def _audit(action: str, detail: dict[str, Any], target: str | None = None) -> None:
     from hub.audit import AuditEvent, record
 
-    record(current_hub().store, AuditEvent(current_user().username, action, outcome="done", detail=detail))
+    record(current_hub().store, AuditEvent(current_user().username, action, outcome="done", target=target,
+                                           client=request.remote_addr, detail=detail))
 
 
 def _message_types() -> list[MessageType]:

@@ -125,3 +125,27 @@ def test_metrics_report_messages_queues_ingest_and_backlog(app, hub):
     assert re.search(r'hub_ingest_last_run_rows\{figure="seen",system="education"\} [1-9]', text)
     anonymous = app.test_client().get("/metrics")
     assert anonymous.status_code in (302, 401)
+
+
+def test_a_shown_payload_is_audited_and_a_withheld_one_is_not(app, hub):
+    from sqlalchemy import select
+
+    from hub.store.tables.access import AuditRow
+    from tests.support.auth import create_user
+
+    create_user(hub, "sw.audit", ["social_worker"])
+    message_id = list_messages(hub.store, MessageQuery(system="early_help", page_size=1)).results[0]["message_id"]
+    # a social worker holds no "console" permission: refused, nothing shown
+    assert login_client(app, "sw.audit").get(f"/console/messages/{message_id}").status_code == 403
+    login_client(app, "programme").get(f"/console/messages/{message_id}")  # payload withheld
+    with hub.store.transaction() as s:
+        views = s.execute(select(AuditRow).where(AuditRow.action == "view",
+                                                 AuditRow.target == f"message/{message_id}")).scalars().all()
+    assert views == []
+    create_user(hub, "eh.admin", ["integration_admin", "early_help_worker"])
+    page = login_client(app, "eh.admin").get(f"/console/messages/{message_id}").get_data(as_text=True)
+    assert 'id="payload"' in page
+    with hub.store.transaction() as s:
+        views = s.execute(select(AuditRow).where(AuditRow.action == "view",
+                                                 AuditRow.target == f"message/{message_id}")).scalars().all()
+        assert [(v.actor, v.detail["level"]) for v in views] == [("eh.admin", "full")]
