@@ -90,6 +90,7 @@ class IngestService:
         envelopes: list[Envelope] = []
         quarantine: list[dict[str, Any]] = []
         row_changes: dict[str, dict[str, RowState | None]] = {}
+        settled: list[tuple[str, str, str]] = []  # (entity, source_id, why) whose open quarantine entry is done
         figures.unchanged += batch.unchanged
         figures.seen += batch.unchanged
         for change in batch.changes:
@@ -101,6 +102,7 @@ class IngestService:
                     figures.deleted += 1
                     envelopes += _deletions(defn.name, previous.record_keys, previous.version + 1)
                     staged[change.source_id] = None
+                settled.append((change.entity, change.source_id, "the row was deleted at the source"))
                 continue
             version = (previous.version if previous else 0) + 1
             try:
@@ -117,6 +119,7 @@ class IngestService:
             envelopes += announce(defn.name, records, version, previous.record_keys if previous else [])
             staged[change.source_id] = RowState(content_hash(dict(change.raw)), version, [r.ref.key for r in records])
             figures.by_entity.update(r.ref.entity.value for r in records)
+            settled.append((change.entity, change.source_id, "a corrected version of the row arrived and translated"))
         for failure in batch.failures:
             figures.failures += 1
             quarantine.append(dict(system=defn.name, entity="(unreadable input)", source_id=None,
@@ -125,6 +128,7 @@ class IngestService:
         figures.records_announced += len(envelopes)
         with self.store.transaction() as s:
             add_to_outbox(s, envelopes)
+            _settle(s, defn.name, settled)
             _quarantine(s, quarantine)
             entities = set(row_changes) or {""}
             for i, entity in enumerate(sorted(entities)):
@@ -153,6 +157,17 @@ def _deletions(system: str, record_keys: list[str], version: int) -> list[Envelo
 def _quarantine_row(system: str, change: RawChange, reasons: list[str], run_id: int) -> dict[str, Any]:
     return dict(system=system, entity=change.entity, source_id=change.source_id, location=change.location,
                 raw=_jsonable(dict(change.raw or {})), reasons=reasons, run_id=run_id, status="open")
+
+
+def _settle(session: Session, system: str, rows: list[tuple[str, str, str]]) -> None:
+    """Resolve the open quarantine entries of rows that now translate (or were deleted at source)."""
+    by_reason: dict[tuple[str, str], list[str]] = {}
+    for entity, source_id, why in rows:
+        by_reason.setdefault((entity, why), []).append(source_id)
+    for (entity, why), ids in by_reason.items():
+        session.execute(update(QuarantineRow).where(
+            QuarantineRow.system == system, QuarantineRow.status == "open", QuarantineRow.entity == entity,
+            QuarantineRow.source_id.in_(ids)).values(status="resolved", resolved_at=utcnow(), resolution=why))
 
 
 def _quarantine(session: Session, rows: list[dict[str, Any]]) -> None:
