@@ -228,3 +228,26 @@ def test_a_new_system_is_onboarded_with_a_mapping_file_only(ingested, tmp_path):
     finally:
         mapping.unlink()
         hub.systems._systems = None
+
+
+@pytest.mark.slow
+def test_fixing_the_data_at_the_source_resolves_the_entry_on_the_next_ingest(ingested):
+    import sqlite3
+
+    hub, estate = ingested["hub"], ingested["estate"]
+    broken = [e for e in _open_entries(hub) if e["system"] == "social_care" and e["entity"] == "clients"]
+    assert broken
+    with sqlite3.connect(estate / "social_care" / "social_care.db") as db:
+        for e in broken:
+            db.execute("UPDATE clients SET surname = 'Corrected', nhs_no = NULL, dob = '2010-01-01', "
+                       "last_modified = '2026-09-30 12:00:00' WHERE client_id = ?", (int(e["source_id"]),))
+    figures = hub.ingest.run("social_care")
+    assert (figures.changed, figures.quarantined) == (len(broken), 0)
+    still_open = {e["id"] for e in _open_entries(hub)}
+    for e in broken:
+        assert e["id"] not in still_open
+    resolved = q.list_quarantine(hub.store, system="social_care", status="resolved")["entries"]
+    assert {e["id"] for e in broken} <= {e["id"] for e in resolved}
+    assert {e["resolution"] for e in resolved} == {"a corrected version of the row arrived and translated"}
+    run_worker(hub.bus, hub.worker, batch_size=50, idle_timeout_s=0.3)
+    assert search_persons(hub.store, SearchQuery(name="corrected")).total == len(broken)
