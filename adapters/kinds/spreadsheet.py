@@ -319,6 +319,7 @@ def _rows(root: Path, source: Mapping[str, Any], entity_name: str, entity: Mappi
             if missing_keys:
                 yield SourceFailure(label, (f"{label}: key column(s) {', '.join(missing_keys)} not in the header "
                                             f"({', '.join(header)})",))
+                reader.close()  # releases the file now, not when the generator is collected
                 break
             problems: list[str] = []
             if len(cells) < len(header):
