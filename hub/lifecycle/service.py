@@ -6,12 +6,10 @@ The rules themselves are in `routing.lifecycle` and `routing.readiness`; this mo
 gathers their facts from the store and records what was decided.
 """
 
+
 from __future__ import annotations
 
 import datetime as dt
-import gzip
-import hashlib
-import json
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -22,6 +20,8 @@ from sqlalchemy.orm import Session
 
 from adapters.port import RawChange
 from hub.ingest import IngestService, RunFigures
+from hub.lifecycle.archive import ArchiveWriter, verify_archive
+from hub.lifecycle.sor import DEFAULT_SOR_FILE, load_phases, overrides_of, sor_file
 from hub.outbox import OutboxRelay
 from hub.reconcile import Reconciler, ReconciliationFailed
 from hub.store.base import utcnow
@@ -47,42 +47,9 @@ from routing.lifecycle import (
     target_of,
 )
 from routing.readiness import ReadinessFacts, ReadinessPolicy, evaluate
-from routing.sor import SorMatrix, load_overrides
+from routing.sor import SorMatrix
 
-DEFAULT_SOR_FILE = "config/sor.toml"
 ReviewBacklog = Callable[[str], "int | None"]
-_OVERRIDES_CACHE: dict[tuple[str, float], list] = {}
-
-
-def sor_file() -> str:
-    return os.environ.get("HUB_SOR_FILE", DEFAULT_SOR_FILE)
-
-
-def _overrides(path: str) -> list:
-    """Overrides of `path`, re-read when the file changes."""
-    mtime = Path(path).stat().st_mtime if Path(path).exists() else 0.0
-    key = (str(Path(path).resolve()), mtime)
-    if key not in _OVERRIDES_CACHE:
-        _OVERRIDES_CACHE.clear()
-        _OVERRIDES_CACHE[key] = load_overrides(path)
-    return _OVERRIDES_CACHE[key]
-
-
-def load_phases(session: Session) -> dict[str, Phase]:
-    return {r.system: Phase(r.phase) for r in session.execute(select(SystemPhaseRow)).scalars()}
-
-
-def system_of_record(session: Session, overrides_path: str | None = None) -> SorMatrix:
-    """The SoR matrix as of this transaction (phases from the store, overrides from config/sor.toml)."""
-    cached = session.info.get("sor_matrix")
-    if cached is None:
-        cached = SorMatrix(load_phases(session), _overrides(overrides_path or sor_file()))
-        session.info["sor_matrix"] = cached
-    return cached
-
-
-class AdapterDisabled(Exception):
-    """The system's adapter does not run in its current phase."""
 
 
 class LifecycleService:
@@ -115,7 +82,7 @@ class LifecycleService:
         return {name: stored.get(name, Phase.CONNECTED) for name in self.names()}
 
     def sor(self) -> SorMatrix:
-        return SorMatrix(self.phases(), _overrides(self.sor_path))
+        return SorMatrix(self.phases(), overrides_of(self.sor_path))
 
     def overview(self) -> list[dict[str, Any]]:
         """One row per system: phase, since when, by whom, adapter on/off, last reconciliation."""
@@ -298,63 +265,6 @@ class PhaseGatedIngest(IngestService):
                       "is read-only: the legacy system is frozen and its adapter only reconciles")
             return RunFigures(system=system, status="refused", error=f"{system} {reason}")
         return super().run(system, trigger=trigger)
-
-
-class ArchiveWriter:
-    """Streams a system's raw legacy rows into a gzip JSON-lines file, then writes its manifest."""
-
-    def __init__(self, directory: Path, system: str) -> None:
-        directory.mkdir(parents=True, exist_ok=True)
-        stamp = utcnow().strftime("%Y%m%dT%H%M%S%fZ")
-        self.path = directory / f"{system}-{stamp}.jsonl.gz"
-        self.system = system
-        self._file = gzip.open(self.path, "wt", encoding="utf-8")  # noqa: SIM115 - streamed across calls
-        self.rows = 0
-        self.by_entity: dict[str, int] = {}
-
-    def add(self, change: RawChange) -> None:
-        self._file.write(json.dumps({"entity": change.entity, "source_id": change.source_id,
-                                     "location": change.location, "raw": dict(change.raw or {})},
-                                    default=str, sort_keys=True) + "\n")
-        self.rows += 1
-        self.by_entity[change.entity] = self.by_entity.get(change.entity, 0) + 1
-
-    def close(self) -> None:
-        if not self._file.closed:
-            self._file.close()
-
-    def discard(self) -> None:
-        self.close()
-        self.path.unlink(missing_ok=True)
-
-    def finish(self, *, reconciliation: Any) -> dict[str, Any]:
-        self.close()
-        manifest = {"system": self.system, "path": str(self.path), "format": "jsonl.gz",
-                    "created_at": utcnow().isoformat(), "rows": self.rows, "by_entity": self.by_entity,
-                    "sha256": _sha256(self.path), "bytes": self.path.stat().st_size,
-                    "reconciliation": None if reconciliation is None else {
-                        "legacy_count": reconciliation.legacy_count, "hub_count": reconciliation.hub_count,
-                        "unexplained": reconciliation.unexplained, "explained": reconciliation.explained}}
-        Path(str(self.path).removesuffix(".jsonl.gz") + ".manifest.json").write_text(
-            json.dumps(manifest, indent=2, sort_keys=True))
-        return manifest
-
-
-def verify_archive(manifest: dict[str, Any]) -> bool:
-    """The archive file exists and its checksum and row count are those of the manifest."""
-    path = Path(manifest["path"])
-    if not path.exists() or _sha256(path) != manifest["sha256"]:
-        return False
-    with gzip.open(path, "rt", encoding="utf-8") as f:
-        return sum(1 for _ in f) == manifest["rows"]
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _with_archive(facts: ReadinessFacts, archive: dict[str, Any] | None) -> ReadinessFacts:
