@@ -46,6 +46,7 @@ def init_auth(app: Flask) -> None:
     access_policy(app.extensions["hub"])  # load (and audit a changed policy) at start, not on a request
     csrf.init_app(app)
     app.before_request(_authenticate)
+    app.after_request(_audit_api_call)
     app.context_processor(lambda: {"current_user": g.get("user")})
     app.register_error_handler(CSRFError, _csrf_failed)
 
@@ -63,6 +64,9 @@ def client_address() -> str:
 
 
 def _authenticate() -> Any:
+    from hub.audit import reset_context_count
+
+    reset_context_count()
     g.user = None
     g.channel = "web"
     header = request.headers.get("Authorization", "")
@@ -89,13 +93,30 @@ def _authenticate() -> Any:
     return None
 
 
+def _audit_api_call(response: Any) -> Any:
+    """A JSON API call by a signed-in caller whose service wrote no audit entry of its own (a
+    search, a view, a refusal, a replay...) is recorded as one `api_call` entry."""
+    from hub.audit import AuditEvent, appended_in_context, record
+
+    user = g.get("user")
+    if user is None or not _wants_json() or appended_in_context() > 0:
+        return response
+    from admin_ui.app import current_hub
+
+    record(current_hub().store, AuditEvent(user.username, "api_call", outcome=str(response.status_code),
+                                           target=f"{request.method} {request.path}"[:300], client=client_address(),
+                                           detail={"channel": g.get("channel", "api"),
+                                                   "query": request.query_string.decode()[:500]}))
+    return response
+
+
 def _session_user() -> User | None:
     from admin_ui.app import current_hub
 
     user_id = session.get("user_id")
     if not user_id:
         return None
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     last_seen = session.get("last_seen", 0)
     signed_in = session.get("signed_in", 0)
     idle = current_app_idle_timeout()
@@ -120,7 +141,7 @@ def start_session(user: User) -> None:
     """A fresh session for `user` (the old one is dropped, so a planted session id is useless)."""
     session.clear()
     session.permanent = True
-    now = int(dt.datetime.now(dt.timezone.utc).timestamp())
+    now = int(dt.datetime.now(dt.UTC).timestamp())
     session.update(user_id=user.id, signed_in=now, last_seen=now)
 
 
@@ -167,7 +188,7 @@ def has_permission(permission: str) -> bool:
     return user is not None and access_policy_for_app().permits(user.roles, permission)
 
 
-def access_policy_for_app():  # noqa: ANN201 - AccessPolicy, imported lazily by callers
+def access_policy_for_app():
     from admin_ui.app import current_hub
 
     return access_policy(current_hub())

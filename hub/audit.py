@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,10 +24,22 @@ from hub.store.tables.access import AuditHeadRow, AuditRow
 
 GENESIS = "0" * 64
 
+# Entries appended in the current context (a web request, a CLI command): lets an entry point
+# add a generic entry only for calls whose service wrote none.
+_appended: ContextVar[int] = ContextVar("audit_appended", default=0)
+
+
+def appended_in_context() -> int:
+    return _appended.get()
+
+
+def reset_context_count() -> None:
+    _appended.set(0)
+
 ACTIONS = (
     "sign_in", "sign_in_failed", "sign_out", "search", "view", "export", "break_glass", "break_glass_review",
     "access_denied", "user_add", "user_remove", "user_roles", "token_create", "token_revoke", "policy_change",
-    "audit_read",
+    "audit_read", "api_call",
     # admin console (admin_ui/pages: console, adapters, quarantine)
     "dead_letter_replay", "adapter_run", "adapter_pause", "adapter_resume", "quarantine_rerun",
     "quarantine_correct", "quarantine_accept",
@@ -62,7 +75,7 @@ class VerifyReport:
 
 def _ts(at: dt.datetime) -> str:
     if at.tzinfo is not None:
-        at = at.astimezone(dt.timezone.utc).replace(tzinfo=None)
+        at = at.astimezone(dt.UTC).replace(tzinfo=None)
     return at.isoformat(timespec="microseconds")
 
 
@@ -96,6 +109,7 @@ def append(session: Session, event: AuditEvent, *, at: dt.datetime | None = None
     session.add(row)
     head.seq, head.entry_hash = seq, digest
     session.flush()
+    _appended.set(_appended.get() + 1)
     return row
 
 
@@ -154,10 +168,10 @@ def list_entries(store: Store, f: AuditFilter) -> dict[str, Any]:
     if f.action:
         conditions.append(AuditRow.action == f.action)
     if f.since:
-        conditions.append(AuditRow.at >= dt.datetime.combine(f.since, dt.time(), dt.timezone.utc))
+        conditions.append(AuditRow.at >= dt.datetime.combine(f.since, dt.time(), dt.UTC))
     if f.until:
         conditions.append(AuditRow.at < dt.datetime.combine(f.until + dt.timedelta(days=1), dt.time(),
-                                                            dt.timezone.utc))
+                                                            dt.UTC))
     with store.transaction() as s:
         total = s.execute(select(func.count()).select_from(AuditRow).where(*conditions)).scalar_one()
         rows = s.execute(select(AuditRow).where(*conditions).order_by(AuditRow.seq.desc())

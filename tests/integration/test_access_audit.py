@@ -11,7 +11,14 @@ from hub.audit import verify
 from hub.cli import main
 from hub.store.tables.access import AuditRow
 from hub.users import set_roles
-from tests.support.auth import DEFAULT_PASSWORD, api_token, bearer, create_user, csrf_token, login_client
+from tests.support.auth import (
+    DEFAULT_PASSWORD,
+    api_token,
+    bearer,
+    create_user,
+    csrf_token,
+    login_client,
+)
 from tests.unit.access.access_estate import estate_records, ids, load, make_hub
 
 
@@ -170,3 +177,17 @@ def test_a_policy_change_is_audited_once(sqlite_store, tmp_path, monkeypatch):
     assert access_policy(hub).break_glass.minutes == 30
     changes = [e for e in _entries(hub) if e.action == "policy_change"]
     assert len(changes) == 2 and changes[1].detail["previous_hash"] == changes[0].detail["hash"]
+
+
+def test_other_api_calls_leave_one_api_call_entry(sqlite_store, tmp_path):
+    hub = make_hub(sqlite_store.url, str(tmp_path / "systems"))
+    create_user(hub, "ops", ["integration_admin"])
+    app = create_app(hub, testing=True)
+    token = api_token(hub, "ops")
+    run = Recorder(hub)
+    client = app.test_client()
+    added = run(lambda: client.get("/api/v1/me", headers=bearer(token)))
+    assert [(e.action, e.target, e.outcome) for e in added] == [("api_call", "GET /api/v1/me", "200")]
+    added = run(lambda: client.get("/api/v1/persons?name=x", headers=bearer(token)))
+    assert [e.action for e in added] == ["access_denied"]  # integration admins may not search people
+    assert run(lambda: app.test_client().get("/api/v1/me")) == []  # anonymous: refused, nobody to record
