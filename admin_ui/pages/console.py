@@ -4,6 +4,7 @@ source record to its golden record, dead letters and replay. Permission "console
 from __future__ import annotations
 
 import datetime as dt
+import json
 from typing import Any
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
@@ -176,3 +177,9 @@ def number(value: float | None, places: int = 0) -> str:
     if value is None:
         return ""
     return f"{value:,.{places}f}"
+
+
+@bp.app_template_filter("pretty_json")
+def pretty_json(value: Any) -> str:
+    """JSON for people to read: indented, characters as they are (the template escapes HTML)."""
+    return json.dumps(value, indent=2, ensure_ascii=False, default=str, sort_keys=False)
