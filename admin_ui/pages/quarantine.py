@@ -92,7 +92,7 @@ def accept_entry(entry_id: int) -> Any:
                                errors={"reason": "Enter why this record is accepted without migrating it"}), 400
     who = current_user().username
     accept(hub.store, entry_id, reason, who=who)
-    record(hub.store, AuditEvent(who, "quarantine_accepted", outcome="done", target=f"quarantine/{entry_id}",
+    record(hub.store, AuditEvent(who, "quarantine_accept", outcome="done", target=f"quarantine/{entry_id}",
                                  purpose=reason, detail={"system": e["system"], "source_id": e["source_id"]}))
     flash(f"Entry {entry_id} accepted: it stays visible here with your reason.", "success")
     return redirect(url_for("quarantine.detail", entry_id=entry_id))

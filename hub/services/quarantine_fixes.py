@@ -52,7 +52,7 @@ def correct_and_rerun(store: Store, systems: SystemRegistry, entry_id: int, corr
                 raw[key] = value
         row.raw = raw
         if changed:
-            append(s, AuditEvent(who, "quarantine_corrected", outcome="done", target=f"quarantine/{entry_id}",
+            append(s, AuditEvent(who, "quarantine_correct", outcome="done", target=f"quarantine/{entry_id}",
                                  detail={"system": row.system, "source_id": row.source_id, "fields": changed}))
     result = rerun(store, systems, entry_id)
     if result["status"] == "resolved" and changed:
