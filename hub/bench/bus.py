@@ -12,7 +12,9 @@ connection), acknowledge it. Rows:
   queues, batches), a handler that does nothing;
 - hub amqp + inbox: the same, the handler claiming each batch in the store's inbox
   (the idempotency every hub consumer pays for);
-- hub sqlite + inbox: the embedded bus on the same store, same handler.
+- hub sqlite + inbox: the embedded bus on the same store, same handler;
+- with `--records N`: N new person records through each bus into the real records
+  worker (inbox, version check, identity linking, golden record), the whole hub path.
 
 Consumers run while the messages are published; a row's rate is N / (first publish →
 last acknowledgement).
@@ -138,6 +140,37 @@ def hub_path(bus: Bus, envelopes: list[Envelope], workers: int, handler: Callabl
     return published, total
 
 
+def person_envelopes(n: int, system: str) -> list[Envelope]:
+    """`n` new people, one source record each, as the adapters would announce them."""
+    import datetime as dt
+
+    from canonical import EntityKind, PartialDate, Person, PersonName, Provenance, SourceRecord, SourceRef
+    from canonical import content_hash
+
+    now = dt.datetime.now(dt.timezone.utc)
+    out = []
+    for i in range(n):
+        raw = {"id": i, "given": f"Given{i}", "family": f"Family{i % 997}", "dob": str(dt.date(2008, 1, 1)
+                                                                                     + dt.timedelta(days=i % 5000))}
+        person = Person(names=(PersonName(given=raw["given"], family=raw["family"]),),
+                        birth_date=PartialDate(value=dt.date.fromisoformat(raw["dob"])))
+        record = SourceRecord(ref=SourceRef(system=system, entity=EntityKind.PERSON, source_id=str(i)),
+                              content_hash=content_hash(raw), observed_at=now, version=1,
+                              provenance=Provenance(adapter="bench", location="bench", extracted_at=now),
+                              raw=raw, canonical=person.model_dump(mode="json"))
+        out.append(Envelope(type=MessageType.RECORD_UPSERTED, source_system=system,
+                            payload=record.model_dump(mode="json")))
+    return out
+
+
+def records_handler(store: Store) -> Callable[[list[Envelope]], None]:
+    from hub.identity.linker import IdentityLinker
+    from hub.identity.model_file import load_model
+    from hub.worker import RecordsWorker
+
+    return RecordsWorker(store, linker=IdentityLinker(load_model())).handle
+
+
 def inbox_handler(store: Store, consumer: str) -> Callable[[list[Envelope]], None]:
     from hub.inbox import claim_unseen
 
@@ -154,7 +187,9 @@ def inbox_handler(store: Store, consumer: str) -> Callable[[list[Envelope]], Non
 @click.option("--batch-size", type=int, default=200, show_default=True)
 @click.option("--amqp-url", default=DEFAULT_AMQP, show_default=True)
 @click.option("--store-url", default=None, help="store for the inbox rows (default: a temporary SQLite file)")
-def command(n: int, workers: int, batch_size: int, amqp_url: str, store_url: str | None) -> None:
+@click.option("--records", "n_records", type=int, default=0, show_default=True,
+              help="also send this many person records through each bus into the records worker")
+def command(n: int, workers: int, batch_size: int, amqp_url: str, store_url: str | None, n_records: int) -> None:
     """Messages/s through raw pika, the hub's RabbitMQ bus and its embedded bus."""
     from hub.bus.amqp import AmqpBus
     from hub.bus.sqlite import StoreQueueBus
@@ -172,22 +207,27 @@ def command(n: int, workers: int, batch_size: int, amqp_url: str, store_url: str
         store = Store(store_url or f"sqlite:///{Path(tmp) / 'bench.db'}", pool_size=workers + 2)
         store.migrate()
         try:
-            for label, handler, make in (
-                ("hub amqp, bus only", lambda items: None, "amqp"),
-                ("hub amqp + inbox", inbox_handler(store, f"bench-{uuid.uuid4().hex[:6]}"), "amqp"),
-                ("hub sqlite bus + inbox", inbox_handler(store, f"bench-{uuid.uuid4().hex[:6]}"), "sqlite"),
-            ):
+            paths = [("hub amqp, bus only", lambda items: None, "amqp", n),
+                     ("hub amqp + inbox", inbox_handler(store, f"bench-{uuid.uuid4().hex[:6]}"), "amqp", n),
+                     ("hub sqlite bus + inbox", inbox_handler(store, f"bench-{uuid.uuid4().hex[:6]}"), "sqlite", n)]
+            if n_records:
+                worker = records_handler(store)
+                paths += [("hub amqp + records worker", worker, "amqp", n_records),
+                          ("hub sqlite bus + records worker", worker, "sqlite", n_records)]
+            for label, handler, make, count in paths:
                 name = f"bench_{uuid.uuid4().hex[:8]}"
                 bus: Bus = (AmqpBus(amqp_url, exchange=name, queue_prefix=name, prefetch=batch_size,
                                     retry=RetryPolicy(max_attempts=3)) if make == "amqp"
                             else StoreQueueBus(store, prefetch=batch_size, poll_interval_s=0.01))
+                messages = person_envelopes(count, name) if "records" in label else _envelopes(count)
                 try:
-                    pub, total = hub_path(bus, _envelopes(n), workers, handler, batch_size)
+                    pub, total = hub_path(bus, messages, workers, handler, batch_size)
                 finally:
                     if make == "amqp":
                         bus.delete_topology([QUEUE])  # type: ignore[attr-defined]
                     bus.close()
-                rows.append([label, n / pub, n / total, (n / total) / raw_rate, (n / total) / fast_rate])
+                rows.append([f"{label} ({count:,})", count / pub, count / total, (count / total) / raw_rate,
+                             (count / total) / fast_rate])
         finally:
             store.dispose()
     click.echo(f"{n:,} messages of ~1 KB, {workers} consumers, batch {batch_size}, store {store.dialect}")
