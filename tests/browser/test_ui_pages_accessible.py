@@ -64,6 +64,11 @@ def test_every_page_of_the_app_is_in_the_list(estate_hub):
 def test_every_page_loads_and_passes_axe(estate_hub, page_as, base_url):
     page = page_as("admin")
     failures = []
+    # A script or style the Content-Security-Policy blocks, or a script error, shows up here.
+    problems: list[str] = []
+    page.on("pageerror", lambda error: problems.append(f"{page.url}: {error}"))
+    page.on("console", lambda m: problems.append(f"{page.url}: {m.text}")
+            if m.type == "error" and "404 (NOT FOUND)" not in m.text else None)
     for name, path in _pages(estate_hub):
         response = page.goto(base_url + path)
         expected = 404 if name == "not-found" else 200
@@ -76,6 +81,7 @@ def test_every_page_loads_and_passes_axe(estate_hub, page_as, base_url):
         if violations:
             failures.append(f"{path}\n{describe(violations)}")
     assert not failures, "serious accessibility violations:\n" + "\n\n".join(failures)
+    assert not problems, "errors in the browser console:\n" + "\n".join(problems)
 
 
 @pytest.mark.parametrize("username", ["social.worker"])
