@@ -106,39 +106,46 @@ class RoutingWorker:
         self._adapters: dict[str, Any] = {}
 
     def handle(self, batch: list[Envelope]) -> None:
-        for env in batch:  # each message its own transaction: an adapter call cannot be rolled back
+        """Rule evaluation for the whole batch in one transaction; each `apply` on its own (an
+        adapter call cannot be rolled back with the store)."""
+        evaluate = [e for e in batch if e.type != MessageType.ROUTE_APPLY]
+        if evaluate:
+            self._changed(evaluate)
+        for env in batch:
             if env.type == MessageType.ROUTE_APPLY:
                 self._apply(env)
-            else:
-                self._changed(env)
         if self.relay is not None:
             self.relay.relay_all()
 
     # route.changed -> deliveries and alerts
-    def _changed(self, env: Envelope) -> None:
+    def _changed(self, batch: list[Envelope]) -> None:
         with self.store.transaction() as s:
-            if not claim_unseen(s, CONSUMER, [str(env.message_id)]):
-                self.journal.record([JournalEvent.of(env, "processed", queue=ROUTING_QUEUE,
-                                                     detail="duplicate: already processed")], s)
-                return
-            if env.type != MessageType.ROUTE_CHANGED:
-                self.journal.record([JournalEvent.of(env, "processed", queue=ROUTING_QUEUE,
-                                                     detail=f"no routing rule handles {env.type.value}")], s)
-                return
-            ref = env.payload["ref"]
-            row = s.execute(select(SourceRecordRow).where(SourceRecordRow.ref_key == _key(ref))).scalar_one_or_none()
-            notes = []
-            if row is not None and not row.deleted:
-                notes += self._route(s, env, row)
-                notes += self._alerts(s, env, row)
-            self.journal.record([JournalEvent.of(env, "processed", queue=ROUTING_QUEUE,
-                                                 detail="; ".join(notes) or "no route or alert applies")], s)
+            fresh = claim_unseen(s, CONSUMER, [str(e.message_id) for e in batch])
+            s.info["phases"] = {r.system: Phase(r.phase) for r in s.execute(select(SystemPhaseRow)).scalars()}
+            events = []
+            for env in batch:
+                events.append(JournalEvent.of(env, "processed", queue=ROUTING_QUEUE,
+                                              detail=self._evaluate(s, env, str(env.message_id) in fresh)))
+            self.journal.record(events, s)
+
+    def _evaluate(self, s: Session, env: Envelope, fresh: bool) -> str:
+        if not fresh:
+            return "duplicate: already processed"
+        if env.type != MessageType.ROUTE_CHANGED:
+            return f"no routing rule handles {env.type.value}"
+        row = s.execute(select(SourceRecordRow).where(SourceRecordRow.ref_key == _key(env.payload["ref"]))
+                        ).scalar_one_or_none()
+        notes = []
+        if row is not None and not row.deleted:
+            notes += self._route(s, env, row)
+            notes += self._alerts(s, env, row)
+        return "; ".join(notes) or "no route or alert applies"
 
     def _route(self, s: Session, env: Envelope, row: SourceRecordRow) -> list[str]:
         change = Change(system=row.system, entity=row.entity, source_id=row.source_id,
                         changed=dict(env.payload.get("changed") or {}), current=flatten(row.entity, row.canonical),
                         created=bool(env.payload.get("created")))
-        phases = {r.system: Phase(r.phase) for r in s.execute(select(SystemPhaseRow)).scalars()}
+        phases = s.info["phases"]
         notes, out = [], []
         for d in deliveries(self.config, change):
             if not phases.get(d.target, Phase.CONNECTED).adapter_enabled:
