@@ -34,6 +34,12 @@ def _nice_max(value: float) -> float:
     return float(10 ** (exponent + 1))
 
 
+def _steps(top: float) -> int:
+    """Grid lines that fall on round numbers: 5 for a top of 1, 5 or 10 × 10ⁿ, 4 for 2 × 10ⁿ."""
+    lead = round(top / 10 ** math.floor(math.log10(top))) if top > 0 else 1
+    return 4 if lead == 2 else 5
+
+
 def _fmt(value: float) -> str:
     return f"{value:,.0f}" if value >= 10 or float(value).is_integer() else f"{value:.2g}"
 
@@ -48,9 +54,10 @@ def _frame(title: str, description: str, width: int, height: int, body: list[str
 
 def _axes(top: float, left: int, right: int, plot_top: int, plot_bottom: int, unit: str) -> list[str]:
     body = []
-    for i in range(5):
-        value = top * i / 4
-        y = plot_bottom - (plot_bottom - plot_top) * i / 4
+    steps = _steps(top)
+    for i in range(steps + 1):
+        value = top * i / steps
+        y = plot_bottom - (plot_bottom - plot_top) * i / steps
         body.append(f'<line class="hub-chart__grid" x1="{left}" x2="{right}" y1="{y:.1f}" y2="{y:.1f}"/>')
         body.append(f'<text class="hub-chart__label" x="{left - 6}" y="{y + 5:.1f}" text-anchor="end">'
                     f'{escape(_fmt(value))}</text>')
