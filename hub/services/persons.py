@@ -14,7 +14,7 @@ from typing import Any
 import jellyfish
 from nicknames import NickNamer
 from rapidfuzz.distance import JaroWinkler
-from sqlalchemy import bindparam, case, func, literal, or_, select, text, union_all
+from sqlalchemy import case, func, literal, literal_column, or_, select, union_all
 
 from canonical.person import normalise_postcode
 from hub.persons import name_key, resolve
@@ -283,21 +283,50 @@ def get_person_bundle(store: Store, person_id: str) -> PersonBundle:
     """The person (following merges), member records, involvements, relationships with the
     related people resolved, the involvements of those family members, and the household."""
     with store.transaction() as s:
-        resolved = resolve(s, person_id)
-        row = s.get(PersonRow, resolved)
-        if row is None:
-            raise PersonNotFound(person_id)
-        members = _records(s, SourceRecordRow.person_id == resolved, _entity_is("person"))
-        keys = [m["ref"] for m in members]
-        attached = _records(s, SourceRecordRow.subject_key.in_(keys)) if keys else []
-        pointing = _pointing_at(s, keys) if keys else []
-        involvements = [a for a in attached if a["entity"] == "involvement"]
-        relationships = _relationships(s, [a for a in attached if a["entity"] == "relationship"], pointing, keys)
-        family_ids = sorted({r["other_id"] for r in relationships if r["other_id"] and r["other_id"] != resolved})
-        family_involvements = _involvements_of(s, family_ids)
-        household = _household(s, row)
-        return PersonBundle(row.id, person_id, row.version, row.display_name, row.birth_date, row.golden or {},
-                            members, involvements, relationships, family_involvements, household)
+        return load_person_bundle(s, person_id)
+
+
+def load_person_bundle(s: Any, person_id: str) -> PersonBundle:
+    """`get_person_bundle` in the caller's transaction."""
+    row = s.get(PersonRow, person_id)
+    if row is not None and row.merged_into:
+        row = s.get(PersonRow, resolve(s, person_id))
+    if row is None:
+        raise PersonNotFound(person_id)
+    records = _person_records(s, row.id)
+    members = [r for r in records if r["person_id"] == row.id and r["entity"] == "person"]
+    keys = [m["ref"] for m in members]
+    attached = [r for r in records if r["subject_key"] in keys]
+    pointing = [r for r in records if r["entity"] == "relationship"
+                and _ref_key(r["canonical"].get("related")) in keys]
+    involvements = [a for a in attached if a["entity"] == "involvement"]
+    relationships = _relationships(s, [a for a in attached if a["entity"] == "relationship"], pointing, keys)
+    family_ids = sorted({r["other_id"] for r in relationships if r["other_id"] and r["other_id"] != row.id})
+    family_involvements = _involvements_of(s, family_ids)
+    household = _household(s, row)
+    return PersonBundle(row.id, person_id, row.version, row.display_name, row.birth_date, row.golden or {},
+                        members, involvements, relationships, family_involvements, household)
+
+
+def _person_records(s: Any, person_id: str) -> list[dict[str, Any]]:
+    """In one statement: the person's own records, records attached to them (involvements,
+    relationships as subject) and relationship records naming them as `related`."""
+    own_keys = select(SourceRecordRow.ref_key).where(SourceRecordRow.person_id == person_id)
+    own_ids = select(SourceRecordRow.source_id).where(SourceRecordRow.person_id == person_id)
+    related = related_source_id(s.get_bind().dialect.name)
+    live = SourceRecordRow.deleted.is_(False)
+    union = union_all(
+        select(SourceRecordRow).where(SourceRecordRow.person_id == person_id, live),
+        select(SourceRecordRow).where(SourceRecordRow.subject_key.in_(own_keys), live),
+        select(SourceRecordRow).where(related.in_(own_ids), live),
+    )
+    rows = s.execute(select(SourceRecordRow).from_statement(union)).scalars().all()
+    seen, out = set(), []
+    for r in sorted(rows, key=lambda r: (r.system, r.source_id, r.entity)):
+        if r.id not in seen:
+            seen.add(r.id)
+            out.append(_record(r))
+    return out
 
 
 def get_person(store: Store, person_id: str) -> dict[str, Any]:
@@ -327,18 +356,8 @@ def related_source_id(dialect: str) -> Any:
     """The `related.source_id` of a relationship record, written exactly as the expression index
     `ix_source_record_related` (migration 0004) so the look-up uses it."""
     if dialect == "postgresql":
-        return text("(source_record.canonical -> 'related' ->> 'source_id')")
-    return text("json_extract(source_record.canonical, '$.related.source_id')")
-
-
-def _pointing_at(s: Any, keys: list[str]) -> list[dict[str, Any]]:
-    """Relationship records in which one of `keys` is the `related` person."""
-    refs = [k.split("/", 2) for k in keys]
-    expr = related_source_id(s.get_bind().dialect.name)
-    source_ids = sorted({source_id for _, _, source_id in refs})
-    matches = text(f"{expr.text} IN :ids").bindparams(bindparam("ids", value=source_ids, expanding=True))
-    rows = _records(s, _entity_is("relationship"), matches)
-    return [r for r in rows if _ref_key(r["canonical"].get("related")) in keys]
+        return literal_column("(source_record.canonical -> 'related' ->> 'source_id')")
+    return literal_column("json_extract(source_record.canonical, '$.related.source_id')")
 
 
 def _relationships(s: Any, own: list[dict[str, Any]], pointing: list[dict[str, Any]],

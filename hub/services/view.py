@@ -21,7 +21,14 @@ from adapters.kinds.spreadsheet import safe_cell
 from hub.access.policy import AccessPolicy, Context, Level, default_policy_path, load_policy
 from hub.access.redaction import Redactor, bundle_involvements, on_caseload
 from hub.audit import AuditEvent, AuditFilter, append, list_entries, record
-from hub.services.persons import PersonNotFound, SearchPage, SearchQuery, get_person_bundle, search_persons
+from hub.services.persons import (
+    PersonNotFound,
+    SearchPage,
+    SearchQuery,
+    get_person_bundle,
+    load_person_bundle,
+    search_persons,
+)
 from hub.store.base import utcnow
 from hub.store.engine import Store
 from hub.store.tables.access import BreakGlassRow, PolicyStateRow
@@ -115,44 +122,50 @@ def search(hub: HubLike, viewer: Viewer, q: SearchQuery) -> SearchPage:
 
 def person_view(hub: HubLike, viewer: Viewer, person_id: str, *, purpose: str | None = None,
                 today: dt.date | None = None, now: dt.datetime | None = None) -> dict[str, Any]:
-    """One person as this viewer may see them; audited (a missing person is audited too)."""
+    """One person as this viewer may see them; audited (a missing person is audited too).
+    The read, the break-glass look-up and the audit entry share one transaction."""
     policy = _require(hub, viewer, "view", person_id)
     now = now or utcnow()
     try:
-        bundle = get_person_bundle(hub.store, person_id)
+        with hub.store.transaction() as s:
+            bundle = load_person_bundle(s, person_id)
+            relationship = on_caseload(bundle_involvements(bundle), viewer.worker_name, viewer.teams)
+            grant = _active_grant(s, viewer.user_id, bundle.id, now)
+            clearance = policy.clearance(list(viewer.roles),
+                                         Context(relationship=relationship, break_glass=grant is not None))
+            view = Redactor(policy, clearance, today or now.date()).person(bundle)
+            view["access"]["break_glass_until"] = _iso(grant.expires_at) if grant else None
+            view["access"]["may_break_glass"] = policy.permits(list(viewer.roles), "break_glass") and grant is None
+            append(s, AuditEvent(viewer.username, "view", person_id=bundle.id, client=viewer.client,
+                                 purpose=purpose or (grant.reason if grant else None),
+                                 detail={"channel": viewer.channel, "relationship": relationship,
+                                         "break_glass": grant.id if grant else None, "requested_id": person_id}))
+            return view
     except PersonNotFound:
         record(hub.store, AuditEvent(viewer.username, "view", outcome="not_found", person_id=person_id,
                                      client=viewer.client, purpose=purpose, detail={"channel": viewer.channel}))
         raise
-    relationship = on_caseload(bundle_involvements(bundle), viewer.worker_name, viewer.teams)
-    grant = active_break_glass(hub.store, viewer.user_id, bundle.id, now)
-    clearance = policy.clearance(list(viewer.roles), Context(relationship=relationship, break_glass=grant is not None))
-    view = Redactor(policy, clearance, today or now.date()).person(bundle)
-    view["access"]["break_glass_until"] = _iso(grant.expires_at) if grant else None
-    view["access"]["may_break_glass"] = policy.permits(list(viewer.roles), "break_glass") and grant is None
-    record(hub.store, AuditEvent(viewer.username, "view", person_id=bundle.id, client=viewer.client,
-                                 purpose=purpose or (grant.reason if grant else None),
-                                 detail={"channel": viewer.channel, "relationship": relationship,
-                                         "break_glass": grant.id if grant else None,
-                                         "requested_id": person_id}))
-    return view
 
 
 def _iso(value: dt.datetime) -> str:
     if value.tzinfo is None:
-        value = value.replace(tzinfo=dt.timezone.utc)
+        value = value.replace(tzinfo=dt.UTC)
     return value.isoformat(timespec="seconds")
 
 
 def active_break_glass(store: Store, user_id: int, person_id: str, now: dt.datetime) -> BreakGlassRow | None:
     with store.transaction() as s:
-        rows = s.execute(select(BreakGlassRow).where(BreakGlassRow.user_id == user_id,
-                                                     BreakGlassRow.person_id == person_id)
-                         .order_by(BreakGlassRow.expires_at.desc())).scalars().all()
-        for row in rows:
-            expires = row.expires_at if row.expires_at.tzinfo else row.expires_at.replace(tzinfo=dt.timezone.utc)
-            if expires > now:
-                return row
+        return _active_grant(s, user_id, person_id, now)
+
+
+def _active_grant(s: Any, user_id: int, person_id: str, now: dt.datetime) -> BreakGlassRow | None:
+    rows = s.execute(select(BreakGlassRow).where(BreakGlassRow.user_id == user_id,
+                                                 BreakGlassRow.person_id == person_id)
+                     .order_by(BreakGlassRow.expires_at.desc())).scalars().all()
+    for row in rows:
+        expires = row.expires_at if row.expires_at.tzinfo else row.expires_at.replace(tzinfo=dt.UTC)
+        if expires > now:
+            return row
     return None
 
 
