@@ -13,6 +13,7 @@ from hub.services.messages import MessageQuery, dead_letters, list_messages
 from hub.services.quarantine import list_quarantine
 from hub.services.quarantine_fixes import CorrectionRefused, correct_and_rerun
 from tests.support.auth import login_client
+from tests.support.services import create_pg_database, drop_pg_database
 from tests.unit.ui.ui_estate import estate_hub
 
 pytestmark = pytest.mark.slow
@@ -21,10 +22,17 @@ CONSOLE_PAGES = ["/console", "/console/flows/live", "/console/flows/live?part=ch
                  "/quarantine", "/decommissioning", "/metrics"]
 
 
-@pytest.fixture(scope="module")
-def hub(tmp_path_factory):
-    with estate_hub(tmp_path_factory.mktemp("ui-pages"), people=40) as h:
-        yield h
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def hub(request, tmp_path_factory):
+    url = None
+    if request.param == "postgresql":
+        url = create_pg_database("hub_ui")
+    try:
+        with estate_hub(tmp_path_factory.mktemp("ui-pages"), people=40, store_url=url) as h:
+            yield h
+    finally:
+        if url:
+            drop_pg_database(url)
 
 
 @pytest.fixture(scope="module")

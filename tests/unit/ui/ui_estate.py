@@ -23,7 +23,8 @@ POISON = 3
 
 
 @contextmanager
-def estate_hub(base: Path, *, people: int = 60) -> Iterator[Any]:
+def estate_hub(base: Path, *, people: int = 60, store_url: str | None = None) -> Iterator[Any]:
+    """The hub over a fresh estate in `base`, on SQLite there unless `store_url` names another store."""
     from canonical.messages import Envelope, MessageType
     from hub.bootstrap import bootstrap
     from hub.config import HubConfig
@@ -38,7 +39,7 @@ def estate_hub(base: Path, *, people: int = 60) -> Iterator[Any]:
     saved = {k: os.environ.get(k) for k in ("YJ_API_URL", "YJ_API_TOKEN")}
     os.environ["YJ_API_URL"], os.environ["YJ_API_TOKEN"] = standin.url, standin.token
     config = HubConfig.model_validate({
-        "store": {"url": f"sqlite:///{base}/hub.db"},
+        "store": {"url": store_url or f"sqlite:///{base}/hub.db"},
         "bus": {"max_attempts": 2, "base_delay_s": 0.01, "max_delay_s": 0.05},
         "systems": {"dir": str(SYSTEMS_DIR), "estate_dir": str(base / "estate")},
         "web": {"secret_key": "ui-tests"},
