@@ -86,6 +86,9 @@ class SqlEntity(BaseModel):
     watermark: str | None = None
     deletion_scan: bool = False
     deletion_scan_every_s: float | None = Field(None, gt=0)
+    # re-read this far behind the cursor (seconds for timestamps, units for numbers), for rows a
+    # long legacy transaction commits after newer ones were read; re-read rows hash as unchanged
+    watermark_lookback: float | None = Field(None, gt=0)
     write: SqlWrite | None = None
 
     @model_validator(mode="after")
@@ -291,6 +294,8 @@ class SqlAdapter:
         if encoded is None:
             return "", {}
         values = _decode_cursor(encoded)
+        if ent.watermark_lookback:
+            return f"{self._q(ent.watermark or '')} >= :c0", {"c0": _behind(values[0], ent.watermark_lookback)}
         cols = [ent.watermark or "", *ent.keys]
         params = {f"c{i}": v for i, v in enumerate(values)}
         clause = f"{self._q(cols[-1])} > :c{len(cols) - 1}"
@@ -474,6 +479,24 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, (bytes, bytearray, memoryview)):
         return bytes(value).hex()
     return str(value)
+
+
+def _behind(value: Any, lookback: float) -> Any:
+    """`value` moved back by `lookback`: seconds for a timestamp (also one held as ISO text, kept
+    in its own format), units for a number."""
+    if isinstance(value, dt.datetime):
+        return value - dt.timedelta(seconds=lookback)
+    if isinstance(value, (int, float, Decimal)) and not isinstance(value, bool):
+        return value - type(value)(lookback) if isinstance(value, Decimal) else value - lookback
+    moment = _as_datetime(value)
+    if moment is None:
+        raise SourceConfigError(f"watermark_lookback needs a timestamp or number watermark, not {value!r}")
+    earlier = moment - dt.timedelta(seconds=lookback)
+    text_value = earlier.isoformat(sep="T" if "T" in value else " ",
+                                   timespec="microseconds" if "." in value else "seconds")
+    if earlier.tzinfo is not None and value.endswith("Z"):
+        text_value = text_value.removesuffix("+00:00") + "Z"
+    return text_value
 
 
 def _as_datetime(value: Any) -> dt.datetime | None:

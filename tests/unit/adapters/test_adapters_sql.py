@@ -90,6 +90,21 @@ def test_watermark_ties_resume_after_crash_without_loss_or_duplicates(watermark)
     assert set(state.hashes["children"]) == {"P1", "P2", "P3", "P4", "P5"}
 
 
+def test_lookback_rereads_rows_a_late_transaction_committed_behind_the_cursor(tmp_path, watermark):
+    state = MemoryState()
+    run(watermark.adapter(), state)
+    watermark.change("P1", forename="Amy")  # modified at BASE_TIME + 1 min: the cursor moves there
+    run(watermark.adapter(), state)
+    late = BASE_TIME + dt.timedelta(seconds=30)  # a row committed late, stamped before the cursor
+    watermark.execute("UPDATE child SET surname = 'Late', modified_at = :m WHERE id = 'P2'", m=late)
+    assert run(watermark.adapter(), state).changes == []  # without a look-back it is never seen
+    source, entities = watermark.config()
+    entities["children"]["watermark_lookback"] = 120
+    result = run(sql_kind.build("s", source, entities, base_dir=tmp_path, env={}), state)
+    assert list(result.upserted) == ["P2"] and result.upserted["P2"]["surname"] == "Late"
+    assert result.unchanged == 4  # P1, P3-P5 re-read inside the window: counted, not announced
+
+
 def test_cursor_moves_only_with_a_committed_batch(watermark):
     state = MemoryState()
     adapter = watermark.adapter()
