@@ -34,8 +34,8 @@ def test_a_bad_schedule_names_the_system_and_the_value(value):
         parse_schedule(value, "early_help")
 
 
-def test_switches_are_shared_through_the_store(sqlite_store):
-    web, scheduler_side = ScheduleControl(sqlite_store), ScheduleControl(sqlite_store)
+def test_switches_are_shared_through_the_store(store):
+    web, scheduler_side = ScheduleControl(store), ScheduleControl(store)
     web.pause("education", "amy", "supplier maintenance tonight")
     state = scheduler_side.state("education")
     assert state.paused and state.paused_by == "amy" and state.paused_reason == "supplier maintenance tonight"
@@ -60,13 +60,13 @@ def _scheduler(store, runs, *, enabled=lambda name: True):
     return runner, done
 
 
-def test_the_scheduler_pauses_resumes_and_runs_on_request(sqlite_store):
+def test_the_scheduler_pauses_resumes_and_runs_on_request(store):
     runs: list[tuple[str, str]] = []
-    runner, done = _scheduler(sqlite_store, runs)
+    runner, done = _scheduler(store, runs)
     runner.build()
     runner.scheduler.start()
     try:
-        web = ScheduleControl(sqlite_store)
+        web = ScheduleControl(store)
         runner.poll_control()
         assert web.state("social_care").next_run_at is not None
         assert web.state("social_care").schedule == "every 1 hour"
