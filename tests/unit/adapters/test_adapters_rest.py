@@ -4,6 +4,7 @@ and Retry-After, the client-side rate limit, the token from the environment, wri
 
 from __future__ import annotations
 
+import datetime as dt
 import http.server
 import json
 import re
@@ -108,7 +109,7 @@ def test_deleted_marker_and_periodic_full_scan(mock):
     entities = {"children": {"path": "/children", "updated_since_param": "since", "updated_field": "updated_at",
                              "deleted_field": "deleted", "full_scan_every_s": 3600}}
     adapter = _adapter({"base_url": BASE}, entities)
-    clock = [rest.dt.datetime(2024, 2, 1, 12, tzinfo=rest.dt.UTC)]
+    clock = [dt.datetime(2024, 2, 1, 12, tzinfo=dt.UTC)]
     adapter.now = lambda: clock[0]
     state = MemoryState()
     run(adapter, state)
@@ -116,7 +117,7 @@ def test_deleted_marker_and_periodic_full_scan(mock):
     listing.pop(4)
     marked = run(adapter, state)  # incremental: the marker deletes, the vanished P5 does not
     assert marked.deleted == ["P2"]
-    clock[0] += rest.dt.timedelta(hours=1)
+    clock[0] += dt.timedelta(hours=1)
     assert run(adapter, state).deleted == ["P5"]
 
 

@@ -1,39 +1,18 @@
-"""The `rest` adapter kind: a JSON API read page by page, and written back with POST/PATCH.
-
-Per entity: a collection `path`, where the records sit in the body (`items_key`), their id
-(`id_field`), and a pagination style: `page` (page number and size), `cursor` (the next
-cursor is in the body) or `link` (RFC 5988 `Link: <…>; rel="next"`). With
-`updated_since_param` and `updated_field` the read is incremental: the newest `updated_field`
-seen becomes the cursor, checkpointed only once every page has been read, so a crash
-re-reads rather than skips (row hashes make the re-read silent). A full listing compares
-row hashes and announces deletions; incremental runs do so every `full_scan_every_s`.
-
-The token comes from the environment (`token_env`), never from a file. Every request has a
-timeout, is spaced by the client-side rate limit, and is retried with exponential back-off
-and jitter on 429/5xx and connection errors, honouring `Retry-After`.
-"""
+"""The `rest` kind's adapter: pages read into batches, and write-back by POST/PATCH."""
 
 from __future__ import annotations
 
 import datetime as dt
-import email.utils
-import pathlib
-import random
 import time
 from collections.abc import Callable, Iterator, Mapping
-from typing import Any, Literal
+from typing import Any
 from urllib.parse import quote
 
 import requests
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
-from adapters.kinds.common import (
-    BatchBuilder,
-    ChangeDetector,
-    ScannedRow,
-    SourceConfigError,
-    parse_config,
-)
+from adapters.kinds.common import BatchBuilder, ChangeDetector, ScannedRow
+from adapters.kinds.rest.client import HttpClient, RestError
+from adapters.kinds.rest.config import RestEntity, RestSource, RestWrite
 from adapters.port import (
     AdapterState,
     ApplyResult,
@@ -42,180 +21,6 @@ from adapters.port import (
     SourceFailure,
     WriteBack,
 )
-
-RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
-SAFE_TO_RESEND = frozenset({429, 503})  # the server says it did not act: even a POST may be resent
-
-
-class RestError(RuntimeError):
-    """The API could not be read or written (after the retries): names the URL and the status."""
-
-
-class Retry(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    max_attempts: int = Field(5, ge=1)
-    backoff_s: float = Field(0.5, ge=0)
-    backoff_max_s: float = Field(30.0, ge=0)
-    retry_after_max_s: float = Field(300.0, ge=0)
-
-
-class Pagination(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    style: Literal["none", "page", "cursor", "link"] = "none"
-    page_param: str = "page"
-    size_param: str | None = "page_size"
-    page_size: int = Field(100, ge=1)
-    first_page: int = 1
-    cursor_param: str = "cursor"
-    next_cursor_key: str = "next_cursor"
-    max_pages: int = Field(100_000, ge=1)
-
-
-class RestWrite(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    path: str | None = None  # collection for POST; defaults to the entity's path
-    item_path: str | None = None  # "{path}/{id}" by default
-    # canonical path -> JSON field (dotted for nesting); `columns` is accepted as in the sql kind
-    fields: dict[str, str] = Field(..., min_length=1, validation_alias=AliasChoices("fields", "columns"))
-    codes: dict[str, dict[str, Any]] = Field(default_factory=dict)  # JSON field -> canonical -> legacy
-    id_field: str | None = None  # in the POST response; defaults to the entity's id_field
-    version_header: str = "If-Match"
-    version_format: str = '"{version}"'
-    close_set: dict[str, Any] = Field(default_factory=dict)
-    # a value with no field: "ignore" sends the rest and names it in the detail; "reject" refuses
-    unmapped: Literal["reject", "ignore"] = "ignore"
-
-
-class RestEntity(BaseModel):
-    """The source-side keys of one `[entities.<name>]` block (mapping keys are ignored here)."""
-
-    model_config = ConfigDict(extra="allow")
-
-    path: str = Field(..., min_length=1)
-    items_key: str | None = None  # dotted; None when the body is the list itself
-    id_field: str = "id"
-    params: dict[str, str] = Field(default_factory=dict)
-    pagination: Pagination = Field(default_factory=Pagination)
-    updated_since_param: str | None = None
-    updated_field: str | None = None
-    deleted_field: str | None = None  # a truthy value marks the record deleted
-    full_scan_every_s: float | None = Field(None, gt=0)
-    write: RestWrite | None = None
-
-
-class RestSource(BaseModel):
-    model_config = ConfigDict(extra="allow")
-
-    base_url: str = Field(..., min_length=1)
-    token_env: str | None = None
-    auth_header: str = "Authorization"
-    auth_scheme: str = "Bearer"
-    headers: dict[str, str] = Field(default_factory=dict)
-    connect_timeout_s: float = Field(5.0, gt=0)
-    read_timeout_s: float = Field(30.0, gt=0)
-    rate_limit_per_s: float | None = Field(None, gt=0)
-    retry: Retry = Field(default_factory=Retry)
-    batch_size: int = Field(500, ge=1)
-    verify_tls: bool = True
-
-
-def build(system: str, source: dict, entities: dict[str, dict], *, base_dir: pathlib.Path,
-          env: Mapping[str, str]) -> RestAdapter:
-    if "token" in source:
-        raise SourceConfigError("source.token: a token is never written in a mapping file; "
-                                "name the environment variable that holds it with `token_env`")
-    cfg = parse_config(RestSource, source, "source", "rest")
-    parsed = {name: parse_config(RestEntity, ent, f"entities.{name}", "rest") for name, ent in entities.items()}
-    for name, ent in parsed.items():
-        if ent.updated_since_param and not ent.updated_field:
-            raise SourceConfigError(f"entities.{name}.updated_field: needed with updated_since_param, "
-                                    "to know how far an incremental read got")
-    return RestAdapter(system, cfg, parsed, env=env)
-
-
-def columns(source: dict, entity_cfg: dict, *, base_dir: pathlib.Path,
-            env: Mapping[str, str]) -> list[str] | None:
-    """An API's fields are only known once it answers: no load-time column check."""
-    return None
-
-
-class HttpClient:
-    """One requests.Session with the auth header, timeouts, rate limit and retries."""
-
-    def __init__(self, cfg: RestSource, env: Mapping[str, str], *, sleep: Callable[[float], None] = time.sleep,
-                 clock: Callable[[], float] = time.monotonic) -> None:
-        self.cfg, self.env, self.sleep, self.clock = cfg, env, sleep, clock
-        self.session = requests.Session()
-        self.session.headers.update({"Accept": "application/json", **cfg.headers})
-        self.session.verify = cfg.verify_tls
-        self._authorised = False
-        self._next_slot = 0.0
-
-    def url(self, path: str) -> str:
-        return path if path.startswith(("http://", "https://")) else self.cfg.base_url.rstrip("/") + path
-
-    def request(self, method: str, url: str, **kwargs: Any) -> requests.Response:
-        """The response (any status once retries are spent); RestError when no response came."""
-        self._authorise()
-        resendable = method.upper() in ("GET", "HEAD", "PUT", "DELETE", "OPTIONS")
-        retry, attempt = self.cfg.retry, 0
-        while True:
-            attempt += 1
-            self._throttle()
-            try:
-                response = self.session.request(method, url, timeout=(self.cfg.connect_timeout_s,
-                                                                      self.cfg.read_timeout_s), **kwargs)
-            except (requests.ConnectionError, requests.Timeout) as exc:
-                sent = not isinstance(exc, requests.ConnectTimeout)
-                if attempt == retry.max_attempts or (sent and not resendable):
-                    raise RestError(f"{method} {url} failed after {attempt} attempt(s): "
-                                    f"{type(exc).__name__}: {exc}") from exc
-                self.sleep(self._backoff(attempt))
-                continue
-            status = response.status_code
-            if status not in RETRY_STATUSES or attempt == retry.max_attempts or (
-                    not resendable and status not in SAFE_TO_RESEND):
-                return response
-            self.sleep(self._retry_after(response) or self._backoff(attempt))
-
-    def _authorise(self) -> None:
-        if self._authorised or not self.cfg.token_env:
-            return
-        token = self.env.get(self.cfg.token_env)
-        if not token:
-            raise SourceConfigError(f"environment variable {self.cfg.token_env} (source.token_env) is not set")
-        scheme = f"{self.cfg.auth_scheme} " if self.cfg.auth_scheme else ""
-        self.session.headers[self.cfg.auth_header] = scheme + token
-        self._authorised = True
-
-    def _throttle(self) -> None:
-        if not self.cfg.rate_limit_per_s:
-            return
-        now = self.clock()
-        if self._next_slot > now:
-            self.sleep(self._next_slot - now)
-            now = self._next_slot
-        self._next_slot = now + 1.0 / self.cfg.rate_limit_per_s
-
-    def _backoff(self, attempt: int) -> float:
-        delay = min(self.cfg.retry.backoff_max_s, self.cfg.retry.backoff_s * 2 ** (attempt - 1))
-        return delay * random.uniform(0.5, 1.0)  # jitter: clients that failed together do not retry together
-
-    def _retry_after(self, response: requests.Response) -> float | None:
-        value = response.headers.get("Retry-After")
-        if not value:
-            return None
-        try:
-            seconds = float(value)
-        except ValueError:
-            when = email.utils.parsedate_to_datetime(value) if value else None
-            if when is None:
-                return None
-            seconds = (when - dt.datetime.now(dt.UTC)).total_seconds()
-        return max(0.0, min(seconds, self.cfg.retry.retry_after_max_s))
 
 
 class RestAdapter:
