@@ -184,6 +184,15 @@ def explain_cmd(ctx: click.Context, ref: str) -> None:
     click.echo(json.dumps(history, indent=1, default=str))
 
 
+@identity.command("audit")
+@click.option("--limit", type=int, default=50, show_default=True)
+@click.pass_context
+def audit_cmd(ctx: click.Context, limit: int) -> None:
+    """The newest identity decisions (steward decisions, merges, splits, unlinks, rebuilds)."""
+    for e in rv.audit_entries(get_hub(ctx).store, limit=limit):
+        click.echo(f"#{e['id']} {e['at']} {e['actor']} {e['action']} {json.dumps(e['detail'], default=str)}")
+
+
 @identity.command("link-file")
 @click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
 @click.option("--columns", required=True, help="FIELD=COLUMN,… with FIELD in id,given,family,dob,sex,postcode,nhs,upn")

@@ -17,7 +17,12 @@ from hub.identity import repository as repo
 from hub.identity.stewardship import StewardshipError, merge_persons, split_person
 from hub.store.base import utcnow
 from hub.store.engine import Store
-from hub.store.tables.identity import IdentityConstraintRow, IdentityLinkRow, IdentityReviewRow
+from hub.store.tables.identity import (
+    IdentityAuditRow,
+    IdentityConstraintRow,
+    IdentityLinkRow,
+    IdentityReviewRow,
+)
 from hub.store.tables.records import SourceRecordRow
 from identity_index.model import Model
 
@@ -183,3 +188,11 @@ def link_history(store: Store, ref: str) -> list[dict[str, Any]]:
                  "probability": r.probability, "match_weight": r.match_weight, "model_version": r.model_version,
                  "actor": r.actor, "at": r.created_at.isoformat() if r.created_at else None,
                  "explanation": r.explanation} for r in rows]
+
+
+def audit_entries(store: Store, *, limit: int = 50) -> list[dict[str, Any]]:
+    """The newest identity decisions: steward decisions, merges, splits, unlinks, rebuilds."""
+    with store.transaction() as s:
+        rows = s.execute(select(IdentityAuditRow).order_by(IdentityAuditRow.id.desc()).limit(limit)).scalars()
+        return [{"id": r.id, "at": r.at.isoformat() if r.at else None, "actor": r.actor, "action": r.action,
+                 "detail": r.detail} for r in rows]

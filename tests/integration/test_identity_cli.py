@@ -92,6 +92,7 @@ def test_review_list_show_decide_explain_and_unlink(loaded):
     assert '"made_by"' in _run("explain", ref)
     assert "is now person" in _run("unlink", ref, "--reason", "wrong child", "--user", "steward")
     assert rv.link_history(hub.store, ref)[0]["made_by"] == "steward"
+    assert "steward unlink" in _run("audit")
     result = CliRunner().invoke(main, ["identity", "review", "decide", "999999", "--decision", "link",
                                        "--reason", "x", "--user", "u"])
     assert result.exit_code != 0 and "no review pair" in result.output
