@@ -192,3 +192,16 @@ def test_the_flows_panel_refreshes_itself(page_as, base_url):
     expect(stamp).not_to_have_text(first, timeout=15_000)
     expect(page.locator("#queues")).to_be_visible()
     expect(page.locator("#flows-charts svg.hub-chart").first).to_be_visible()
+
+
+def test_trace_a_message_to_the_golden_record(page_as, base_url):
+    page = page_as("admin")
+    page.goto(base_url + "/console/messages?system=education&status=processed&type=source.record.upserted")
+    page.locator("#messages a[href^='/console/trace']", has_text="/person/").first.click()
+    expect(page.locator("#trace-records")).to_be_visible()
+    golden = page.locator("#trace-records a[href^='/persons/']").first
+    person_id = golden.text_content()
+    golden.click()
+    expect(page).to_have_url(re.compile(rf"/persons/{person_id}$"))
+    expect(page.locator("h1")).to_be_visible()
+    screenshot(page, "flow-trace-to-golden-record")
