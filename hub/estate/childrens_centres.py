@@ -49,7 +49,8 @@ class ChildrensCentresWriter:
         youngest = max(m.dob for m in members if m.is_child)
         registered = ctx.date_between(youngest, min(youngest + dt.timedelta(days=500), ctx.as_of))
         for person in members:
-            view = observe(rng, person, household, PROFILE, ctx.malformed_rate, ctx.as_of)
+            view = observe(rng, person, household, PROFILE, ctx.malformed_rate, ctx.as_of,
+                           ctx.defect_due(SYSTEM))
             reg_id = f"CC{self.reg_ids.next():06d}"
             role = "Child" if person.is_child else "Parent" if person.role in ("mother", "father") else "Carer"
             gender = (("Boy" if view.sex == "M" else "Girl") if person.is_child

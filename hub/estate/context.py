@@ -60,8 +60,13 @@ class EstateContext:
         """A date in the last few years and not before `since`."""
         return self.date_between(max(since, self.as_of - dt.timedelta(days=6 * 365)), self.as_of)
 
-    def broken(self, rate_scale: float = 1.0) -> bool:
-        return bool(self.malformed_rate) and self.rng.random() < self.malformed_rate * rate_scale
+    person_rows: dict[str, int] = field(default_factory=dict)
+
+    def defect_due(self, system: str) -> bool:
+        """True for a system's third person row when none of its rows is malformed yet, so every
+        system of even a tiny estate gives the quarantine work (only when the rate is not 0)."""
+        n = self.person_rows[system] = self.person_rows.get(system, 0) + 1
+        return bool(self.malformed_rate) and n == 3 and not self.truth.malformed[system]
 
 
 class BufferedInserts:

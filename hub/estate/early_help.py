@@ -57,7 +57,8 @@ class EarlyHelpWriter:
         ctx.truth.row(SYSTEM, "families", family_id, lead.person_id, "household")
         member_of: dict[str, int] = {}
         for person in members:
-            view = observe(rng, person, household, PROFILE, ctx.malformed_rate, ctx.as_of)
+            view = observe(rng, person, household, PROFILE, ctx.malformed_rate, ctx.as_of,
+                           ctx.defect_due(SYSTEM))
             member_id = self.member_ids.next()
             member_of[person.person_id] = member_id
             self.members.add((member_id, family_id, self._full_name(view), self._dob(view),

@@ -117,7 +117,8 @@ class EducationWriter:
         ctx, rng = self.ctx, self.ctx.rng
         series = self.series[school[0]]
         pupil_id = f"{school[0]}-{next(series.pupil_ids):06d}"
-        view = observe(rng, child, household, PROFILE, ctx.malformed_rate, ctx.as_of)
+        view = observe(rng, child, household, PROFILE, ctx.malformed_rate, ctx.as_of,
+                       ctx.defect_due(SYSTEM))
         if moved_from and household.previous_address:
             view.address = household.previous_address
         entry_age = 4 if school[2] == "Primary" else 11

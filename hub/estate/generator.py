@@ -61,8 +61,11 @@ class Manifest:
         return sum(sum(e.values()) for e in self.systems.values())
 
 
-def _choose_systems(rng: random.Random, household: Household, as_of: dt.date) -> dict[str, set[str]]:
-    """Which systems know each member of the household (at least one, at most four)."""
+def _choose_systems(rng: random.Random, household: Household, as_of: dt.date,
+                    unseen: set[str]) -> dict[str, set[str]]:
+    """Which systems know each member of the household (at least one, at most four). Until
+    every system holds someone (`unseen`), an eligible household is given to the empty ones,
+    so even a tiny estate has all six systems to work with."""
     year = academic_year(as_of)
     chosen: dict[str, set[str]] = {m.person_id: set() for m in household.members}
     everyone = {"social_care": rng.random() < 0.09 or not household.adults,
@@ -90,11 +93,31 @@ def _choose_systems(rng: random.Random, household: Household, as_of: dt.date) ->
         for adult in household.adults:
             chosen[adult.person_id].add("education")
     _fallback(household, chosen, as_of)
+    if unseen:
+        _fill_empty_systems(household, chosen, as_of, unseen)
     for systems in chosen.values():
         for optional in ("youth_service", "early_help", "childrens_centres"):
             if len(systems) > MAX_SYSTEMS_PER_PERSON and optional in systems:
                 systems.discard(optional)
     return chosen
+
+
+def _fill_empty_systems(household: Household, chosen: dict[str, set[str]], as_of: dt.date,
+                        unseen: set[str]) -> None:
+    ages = {c.person_id: c.age(as_of) for c in household.children}
+    eligible = {
+        "social_care": household.members, "early_help": household.members,
+        "education": [c for c in household.children if c.upn and 5 <= ages[c.person_id] <= 15],
+        "youth_service": [c for c in household.children if 11 <= ages[c.person_id] <= 18][:1],
+        "youth_justice": [c for c in household.children if 10 <= ages[c.person_id] <= 17][:1],
+        "childrens_centres": [c for c in household.children if ages[c.person_id] < 5],
+    }
+    for system in sorted(unseen):
+        people = eligible[system]
+        if system in ("education", "childrens_centres") and people:
+            people = people + household.adults  # parents come with their children there
+        for person in people:
+            chosen[person.person_id].add(system)
 
 
 def _fallback(household: Household, chosen: dict[str, set[str]], as_of: dt.date) -> None:
@@ -156,9 +179,12 @@ def generate(out_dir: str | Path, people: int = 2000, seed: int = 1, malformed_r
                "youth_justice": YouthJusticeWriter(root, ctx)}
     spread: Counter = Counter()
     households = 0
+    unseen = set(SYSTEMS)
     for household in PopulationBuilder(rng, pools, as_of, people).households():
         households += 1
-        chosen = _choose_systems(rng, household, as_of)
+        chosen = _choose_systems(rng, household, as_of, unseen)
+        if unseen:
+            unseen -= set().union(*chosen.values())
         spread.update(str(len(s)) for s in chosen.values())
 
         _write_household(writers, household, chosen)

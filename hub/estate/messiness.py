@@ -73,7 +73,7 @@ def transpose(d: dt.date) -> dt.date:
 
 
 def observe(rng: random.Random, person: TruePerson, household: Household, profile: Profile,
-            malformed_rate: float, as_of: dt.date) -> View:
+            malformed_rate: float, as_of: dt.date, force_defect: bool = False) -> View:
     given, family = person.given, person.family
     known_as = None
     if rng.random() < profile.diminutive and given in DIMINUTIVES:
@@ -111,7 +111,7 @@ def observe(rng: random.Random, person: TruePerson, household: Household, profil
     view = View(given=given, middle=person.middle if rng.random() < 0.7 else None, family=family,
                 previous_family=previous, known_as=known_as, dob=dob, dob_year_only=year_only,
                 nhs=nhs, address=address, sex=person.sex)
-    if malformed_rate and rng.random() < malformed_rate:
+    if force_defect or (malformed_rate and rng.random() < malformed_rate):
         _break(rng, view, profile.defects, as_of)
     return view
 

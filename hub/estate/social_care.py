@@ -96,7 +96,8 @@ class SocialCareWriter:
 
     def _client(self, household: Household, person: TruePerson) -> int:
         ctx, rng = self.ctx, self.ctx.rng
-        view = observe(rng, person, household, PROFILE, ctx.malformed_rate, ctx.as_of)
+        view = observe(rng, person, household, PROFILE, ctx.malformed_rate, ctx.as_of,
+                       ctx.defect_due(SYSTEM))
         client_id = self.ids["clients"].next()
         created = ctx.recent(person.dob)
         modified = ctx.timestamp(ctx.date_between(created, ctx.as_of))

@@ -65,7 +65,8 @@ class YouthJusticeWriter:
     def add(self, household: Household, members: list[TruePerson]) -> None:
         ctx, rng = self.ctx, self.ctx.rng
         for person in members:
-            view = observe(rng, person, household, PROFILE, ctx.malformed_rate, ctx.as_of)
+            view = observe(rng, person, household, PROFILE, ctx.malformed_rate, ctx.as_of,
+                           ctx.defect_due(SYSTEM))
             yp_id = f"YJ{self.yp_ids.next():06d}"
             tenth = person.dob + dt.timedelta(days=3653)
             first = ctx.date_between(max(tenth, ctx.as_of - dt.timedelta(days=1800)), ctx.as_of)

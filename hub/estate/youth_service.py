@@ -49,7 +49,8 @@ class YouthServiceWriter:
 
     def _member(self, household: Household, person: TruePerson, school: str) -> str:
         ctx, rng = self.ctx, self.ctx.rng
-        view = observe(rng, person, household, PROFILE, ctx.malformed_rate, ctx.as_of)
+        view = observe(rng, person, household, PROFILE, ctx.malformed_rate, ctx.as_of,
+                       ctx.defect_due(SYSTEM))
         member_no = f"YS{self.member_ids.next():05d}"
         eleventh_birthday = person.dob + dt.timedelta(days=4018)
         joined = ctx.date_between(max(eleventh_birthday, ctx.as_of - dt.timedelta(days=2500)), ctx.as_of)

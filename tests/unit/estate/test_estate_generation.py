@@ -155,3 +155,17 @@ def test_households_hold_families_with_their_mess(estate):
     pupils = [r for r in truth_rows(root) if r["entity"] == "pupils"]
     by_person = Counter(r["person_id"] for r in pupils)
     assert max(by_person.values()) >= 2, "a pupil who changed school is in two schools' exports"
+
+
+@pytest.mark.parametrize("people,seed", [(30, 4), (50, 6), (120, 5)])
+def test_a_tiny_estate_still_has_someone_in_every_system(tmp_path, people, seed):
+    manifest = generate(tmp_path, people=people, seed=seed)
+    for system in SYSTEMS:
+        assert sum(manifest.systems[system].values()) > 0, system
+    person_entities = {"social_care": "clients", "early_help": "family_members", "education": "pupils",
+                       "youth_service": "members", "childrens_centres": "registrations",
+                       "youth_justice": "young-people"}
+    for system, entity in person_entities.items():
+        assert manifest.systems[system].get(entity, 0) > 0, (system, entity)
+    assert sum(manifest.people_by_system_count.values()) == people
+    assert set(manifest.people_by_system_count) <= {"1", "2", "3", "4"}
