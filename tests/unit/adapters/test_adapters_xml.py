@@ -12,6 +12,7 @@ import pytest
 
 from adapters.kinds import xml_files
 from adapters.kinds.common import SourceConfigError
+from adapters.kinds.xml_files.records import RecordReader, xpath_value
 from tests.contract.adapter_factories import Crash, MemoryState, XmlSource, run
 
 XSD = """<xs:schema xmlns:xs="http://www.w3.org/2001/XMLSchema">
@@ -348,6 +349,6 @@ def test_plain_paths_read_without_xpath_give_the_xpath_result(expr):
     from lxml import etree
 
     record = etree.XML(b'<r id="1"><a>x</a><b/><c>t<d>u</d>v</c><a>second</a><e>  sp </e></r>')
-    reader = xml_files._Reader("r", xml_files.XmlEntity(record_tag="r", id_xpath="@id", fields={"f": expr}), {})
-    expected = xml_files._value(etree.XPath(expr, smart_strings=False)(record), False)
+    reader = RecordReader("r", xml_files.XmlEntity(record_tag="r", id_xpath="@id", fields={"f": expr}), {})
+    expected = xpath_value(etree.XPath(expr, smart_strings=False)(record), False)
     assert reader.raw(record, reader.children(record)) == {"f": expected}
