@@ -4,15 +4,11 @@ rebuilds, events, and the review API."""
 
 from __future__ import annotations
 
-import datetime as dt
-import itertools
-
 import pytest
 from sqlalchemy import select
 
 from admin_ui import create_app
-from canonical import Person, Provenance, SourceRecord, SourceRef, content_hash
-from canonical.codes import EntityKind
+from canonical import SourceRecord
 from canonical.messages import Envelope, MessageType
 from hub.bootstrap import bootstrap
 from hub.config import HubConfig
@@ -26,21 +22,10 @@ from hub.store.tables.messaging import OutboxRow
 from hub.store.tables.records import SourceRecordRow
 from hub.worker import run_worker
 from tests.support.auth import api_token, bearer, create_user
-from tests.unit.identity.identity_factory import person_json
+from tests.unit.identity.identity_factory import record, relationship, upserted_envelope
 
-NOW = dt.datetime(2026, 11, 1, 12, 0, tzinfo=dt.UTC)
 NHS_A, NHS_B = "9434765919", "4010232137"
 UPN = "A123456789012"
-_version = itertools.count(1)
-
-
-def record(system: str, source_id: str, *args, **kw) -> SourceRecord:
-    person = person_json(*args, **kw)
-    Person.model_validate(person)
-    return SourceRecord(ref=SourceRef(system=system, entity=EntityKind.PERSON, source_id=source_id),
-                        content_hash=content_hash(person), observed_at=NOW, version=next(_version),
-                        provenance=Provenance(adapter="test", location="identity", extracted_at=NOW),
-                        raw=person, canonical=person)
 
 
 @pytest.fixture
@@ -56,8 +41,7 @@ def hub(store, tmp_path, monkeypatch):
 
 def flow(hub, records: list[SourceRecord]) -> int:
     with hub.store.transaction() as s:
-        add_to_outbox(s, [Envelope(type=MessageType.RECORD_UPSERTED, source_system=r.ref.system,
-                                   payload=r.model_dump(mode="json")) for r in records])
+        add_to_outbox(s, [upserted_envelope(r) for r in records])
     hub.relay.relay_all()
     return run_worker(hub.bus, hub.worker, batch_size=50, idle_timeout_s=0.3)
 
@@ -202,15 +186,6 @@ def test_review_api_lists_shows_and_decides(hub):
         assert s.get(IdentityReviewRow, review_id).status == "not_same"
     assert "/api/v1/review/{review_id}/decision" in client.get("/api/v1/openapi.json", headers=steward).get_json()[
         "paths"]
-
-
-def relationship(system: str, source_id: str, child: str, parent: str) -> SourceRecord:
-    rel = {"subject": {"system": system, "entity": "person", "source_id": child},
-           "related": {"system": system, "entity": "person", "source_id": parent}, "kind": "parent", "period": None}
-    return SourceRecord(ref=SourceRef(system=system, entity=EntityKind.RELATIONSHIP, source_id=source_id),
-                        content_hash=content_hash(rel), observed_at=NOW, version=next(_version),
-                        provenance=Provenance(adapter="test", location="identity", extracted_at=NOW),
-                        raw=rel, canonical=rel)
 
 
 def test_household_evidence_links_a_parent_known_only_by_name(hub):

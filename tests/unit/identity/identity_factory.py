@@ -1,10 +1,13 @@
-"""Building features for identity tests."""
+"""Building features, canonical persons and source records for identity tests."""
 
 from __future__ import annotations
 
 import datetime as dt
 import itertools
 
+from canonical import Person, Provenance, SourceRecord, SourceRef, content_hash
+from canonical.codes import EntityKind
+from canonical.messages import Envelope, MessageType
 from identity_index.features import PersonFeatures, features_from_canonical
 
 _serial = itertools.count(1)
@@ -36,3 +39,29 @@ def feat(given: str | None = "Amy", family: str | None = "Smith", dob: str | Non
 
 def day(value: str) -> dt.date:
     return dt.date.fromisoformat(value)
+
+
+NOW = dt.datetime(2026, 11, 1, 12, 0, tzinfo=dt.UTC)
+_version = itertools.count(1)
+
+
+def record(system: str, source_id: str, *args, **kw) -> SourceRecord:
+    person = person_json(*args, **kw)
+    Person.model_validate(person)
+    return SourceRecord(ref=SourceRef(system=system, entity=EntityKind.PERSON, source_id=source_id),
+                        content_hash=content_hash(person), observed_at=NOW, version=next(_version),
+                        provenance=Provenance(adapter="test", location="identity", extracted_at=NOW),
+                        raw=person, canonical=person)
+
+
+def relationship(system: str, source_id: str, child: str, parent: str) -> SourceRecord:
+    rel = {"subject": {"system": system, "entity": "person", "source_id": child},
+           "related": {"system": system, "entity": "person", "source_id": parent}, "kind": "parent", "period": None}
+    return SourceRecord(ref=SourceRef(system=system, entity=EntityKind.RELATIONSHIP, source_id=source_id),
+                        content_hash=content_hash(rel), observed_at=NOW, version=next(_version),
+                        provenance=Provenance(adapter="test", location="identity", extracted_at=NOW),
+                        raw=rel, canonical=rel)
+
+
+def upserted_envelope(r: SourceRecord) -> Envelope:
+    return Envelope(type=MessageType.RECORD_UPSERTED, source_system=r.ref.system, payload=r.model_dump(mode="json"))
