@@ -61,9 +61,9 @@ def publish_changes(session: Session) -> int:
     """Put one `route.changed` message per noted change in the outbox of this transaction."""
     noted = session.info.pop("route_changes", [])
     envelopes = []
-    for ref_key, system, entity, source_id, version, before, after in noted:
-        changed = changed_paths(entity, before, after)
-        if not changed:
+    for _ref_key, system, entity, source_id, version, before, after in noted:
+        changed = changed_paths(entity, before, after) if before is not None else {}  # new: all of it
+        if before is not None and not changed:
             continue
         envelopes.append(Envelope(type=MessageType.ROUTE_CHANGED, source_system=system, payload={
             "ref": {"system": system, "entity": entity, "source_id": source_id}, "version": version,
@@ -142,9 +142,11 @@ class RoutingWorker:
         return "; ".join(notes) or "no route or alert applies"
 
     def _route(self, s: Session, env: Envelope, row: SourceRecordRow) -> list[str]:
-        change = Change(system=row.system, entity=row.entity, source_id=row.source_id,
-                        changed=dict(env.payload.get("changed") or {}), current=flatten(row.entity, row.canonical),
-                        created=bool(env.payload.get("created")))
+        current = flatten(row.entity, row.canonical)
+        created = bool(env.payload.get("created"))
+        changed = {p: v for p, v in current.items() if v is not None} if created else env.payload.get("changed") or {}
+        change = Change(system=row.system, entity=row.entity, source_id=row.source_id, changed=dict(changed),
+                        current=current, created=created)
         phases = s.info["phases"]
         notes, out = [], []
         for d in deliveries(self.config, change):
@@ -169,7 +171,7 @@ class RoutingWorker:
 
     def _alerts(self, s: Session, env: Envelope, row: SourceRecordRow) -> list[str]:
         changed = {group_of(p) for p in env.payload.get("changed") or {}}
-        if row.entity == "person" and "address" not in changed:
+        if row.entity == "person" and (env.payload.get("created") or "address" not in changed):
             return []  # only a new involvement or a move can change what a household's services are
         person_id = _person_of(s, row)
         if not person_id or not self.config.alert:
