@@ -102,7 +102,7 @@ def populate(store: Store, people: int, echo: Callable[[str], None] = click.echo
         if added % 100_000 < BATCH:
             echo(f"  {start + count:,} people ({(start + count - have) / (time.perf_counter() - t0):,.0f}/s)")
     if added and store.dialect == "postgresql":
-        with store.engine.connect() as conn:
+        with store.engine.begin() as conn:
             conn.exec_driver_sql("ANALYZE person")
             conn.exec_driver_sql("ANALYZE person_identifier")
             conn.exec_driver_sql("ANALYZE source_record")
@@ -182,7 +182,7 @@ def _populate_pg(store: Store, have: int, people: int, given: list[str], family:
             s.execute(text(_PG_IDENTS), params)
             s.execute(text(_PG_RECORDS), params)
         echo(f"  {hi + 1:,} people ({(hi + 1 - have) / (time.perf_counter() - t0):,.0f}/s)")
-    with store.engine.connect() as conn:
+    with store.engine.begin() as conn:  # committed: ANALYZE is transactional
         for table in ("person", "person_identifier", "source_record"):
             conn.exec_driver_sql(f"ANALYZE {table}")
     return max(0, people - have)
