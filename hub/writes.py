@@ -210,7 +210,7 @@ class WriteService:
         if person is None:
             raise WriteTargetNotFound(f"no person {person_id}")
         _check_version(body, person.version, f"person {pid}")
-        _no_write_in_flight(s, pid)
+        _no_write_in_flight(s, pid, version=person.version)
         members = s.execute(select(SourceRecordRow).where(
             SourceRecordRow.person_id == pid, SourceRecordRow.entity == "person",
             SourceRecordRow.deleted.is_(False))).scalars().all()
@@ -355,16 +355,24 @@ def _check_version(body: dict[str, Any], current: int, what: str) -> None:
                             current_version=current, expected_version=int(expected))
 
 
-def _no_write_in_flight(s: Session, person_id: str | None, ref: str | None = None) -> None:
+def _no_write_in_flight(s: Session, person_id: str | None, ref: str | None = None,
+                        version: int | None = None) -> None:
+    """Refuse while a change routed to a legacy system of record is pending or failing, or was
+    applied against this same version and has not come back through the mirror yet."""
     if not person_id:
         return
-    pending = s.execute(select(HubWriteRow).where(
-        HubWriteRow.person_id == person_id, HubWriteRow.status.in_(("pending", "failing")),
-        HubWriteRow.mode != "hub")).scalars().first()
-    if pending is not None:
-        raise WriteConflict(f"write {pending.id} to this person is still being applied to its system of record "
-                            f"({pending.status}); wait for it to come back through the mirror, then retry",
-                            pending_write=pending.id)
+    routed = s.execute(select(HubWriteRow).where(
+        HubWriteRow.person_id == person_id, HubWriteRow.status.in_(("pending", "failing", "applied")),
+        HubWriteRow.mode != "hub")).scalars().all()
+    for w in routed:
+        if w.status in ("pending", "failing"):
+            raise WriteConflict(f"write {w.id} to this person is still being applied to its system of record "
+                                f"({w.status}); wait for it to come back through the mirror, then retry",
+                                pending_write=w.id)
+        if version is not None and w.operation == "update_person" and str(w.request.get("version")) == str(version):
+            raise WriteConflict(f"write {w.id} was made against version {version} too; the legacy system has "
+                                "applied it and it is on its way back through the mirror: re-read the person "
+                                "after the next ingest and apply your change again", pending_write=w.id)
 
 
 def _hub_record(s: Session, entity: str, source_id: str, model: Any, write_id: str, who: str, *,

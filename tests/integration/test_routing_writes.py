@@ -48,6 +48,8 @@ def test_while_legacy_is_system_of_record_the_change_goes_to_it_and_comes_back(e
     route(hub)
     assert (sc.row("C1")["line1"], sc.row("C1")["postcode"]) == ("9 New Road", "zz99zz")
     assert writes.get(out.body["write_id"])["status"] == "applied"
+    with pytest.raises(WriteConflict, match="on its way back through the mirror"):  # applied, not yet mirrored
+        writes.update_person(person["id"], {"version": person["version"], "changes": {"name.given": "Amelia"}})
     sync(hub, "social_care")
     golden = amy(hub)["golden"]
     assert golden["values"]["address"]["postcode"] == "ZZ9 9ZZ"
