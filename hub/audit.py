@@ -43,6 +43,8 @@ ACTIONS = (
     # admin console (admin_ui/pages: console, adapters, quarantine)
     "dead_letter_replay", "adapter_run", "adapter_pause", "adapter_resume", "quarantine_rerun",
     "quarantine_correct", "quarantine_accept",
+    # lifecycle and write path (hub/lifecycle, hub/writes)
+    "phase_change", "hub_write",
 )
 
 
