@@ -33,6 +33,7 @@ from adapters.port import WriteBack
 from canonical.involvement import Involvement
 from canonical.person import Person
 from canonical.records import content_hash
+from hub.audit import AuditEvent, append
 from hub.lifecycle import LifecycleService, load_phases, system_of_record
 from hub.outbox import OutboxRelay, add_to_outbox
 from hub.persons import new_person_id, refresh_person, resolve
@@ -162,6 +163,9 @@ class WriteService:
                 s.add(HubWriteRow(id=write_id, idempotency_key=key, fingerprint=fingerprint, operation=operation,
                                   person_id=p.person_id, mode=p.mode, status=status, request=request,
                                   response_status=p.status, response=body, who=who))
+                append(s, AuditEvent(who, "hub_write", person_id=p.person_id, target=write_id,
+                                     detail={"operation": operation, "mode": p.mode,
+                                             "systems": sorted({d[0] for d in p.deliveries})}))
                 add_to_outbox(s, envelopes)
         except IntegrityError:
             if key and (earlier := self._earlier(key, fingerprint)):  # the same key, concurrently

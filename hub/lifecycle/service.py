@@ -19,6 +19,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from adapters.port import RawChange
+from hub.audit import AuditEvent, append
 from hub.ingest import IngestService, RunFigures
 from hub.lifecycle.archive import ArchiveWriter, verify_archive
 from hub.lifecycle.sor import DEFAULT_SOR_FILE, load_phases, overrides_of, sor_file
@@ -247,6 +248,10 @@ class LifecycleService:
         s.add(PhaseTransitionRow(system=system, from_phase=from_phase.value, to_phase=to_phase.value,
                                  direction=direction.value, outcome=outcome, who=who, why=why,
                                  checks=[c.as_dict() for c in checks], at=utcnow()))
+        append(s, AuditEvent(who, "phase_change", outcome="ok" if outcome == "done" else "refused", target=system,
+                             purpose=why, detail={"from": from_phase.value, "to": to_phase.value,
+                                                  "direction": direction.value,
+                                                  "failed": [c.name for c in checks if not c.passed]}))
 
 
 class PhaseGatedIngest(IngestService):

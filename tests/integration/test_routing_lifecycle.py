@@ -14,6 +14,7 @@ from sqlalchemy import select
 from hub.lifecycle import verify_archive
 from hub.services import quarantine as q
 from hub.services.persons import SearchQuery, get_person, search_persons
+from hub.store.tables.access import AuditRow
 from hub.store.tables.lifecycle import PhaseTransitionRow
 from routing.lifecycle import Phase, PhaseGateFailed, TransitionRefused
 from routing.readiness import ReadinessPolicy
@@ -71,6 +72,11 @@ def test_refused_advance_is_explained_and_audited_then_passes_once_fixed(estate)
     result = lifecycle.advance("social_care", who="pat", reason="quarantine accepted")
     assert (result["from"], result["to"]) == ("connected", "hub_primary")
     assert transitions(hub, "social_care")[-1].outcome == "done"
+    with hub.store.transaction() as s:  # and in the hash-chained audit log
+        audit_rows = s.execute(select(AuditRow.outcome, AuditRow.actor, AuditRow.purpose).where(
+            AuditRow.action == "phase_change").order_by(AuditRow.seq)).all()
+    assert [tuple(r) for r in audit_rows] == [("refused", "pat", "front end moves to the hub"),
+                                              ("ok", "pat", "quarantine accepted")]
 
 
 def test_drift_behind_the_hubs_back_blocks_the_step_until_ingested(estate):

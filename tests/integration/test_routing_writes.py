@@ -7,8 +7,10 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
+from hub.audit import verify
 from hub.routing_worker import drain, list_deliveries
 from hub.services.persons import SearchQuery, get_person, search_persons
+from hub.store.tables.access import AuditRow
 from hub.store.tables.messaging import MessageJournalRow
 from hub.writes import IdempotencyKeyReused, WriteConflict, WriteRefused
 from routing.readiness import ReadinessPolicy
@@ -114,6 +116,10 @@ def test_idempotency_key_returns_the_first_answer_and_refuses_a_different_reques
     assert search_persons(hub.store, SearchQuery(name="once")).total == 1
     with pytest.raises(IdempotencyKeyReused):
         writes.create_person({"person": {"names": [{"given": "Eve", "family": "Twice"}]}}, idempotency_key="k-1")
+    with hub.store.transaction() as s:  # one audit entry for the one write made
+        audited = s.execute(select(AuditRow.target).where(AuditRow.action == "hub_write")).scalars().all()
+    assert audited == [first.body["write_id"]]
+    assert verify(hub.store).ok
 
 
 def test_a_legacy_system_that_is_down_is_retried_surfaced_and_applied_after_replay(estate):
