@@ -63,6 +63,10 @@ def lock_id(key: str) -> int:
 
 
 def take_advisory_locks(session: Session, lock_ids: Iterable[int]) -> None:
-    """Hold each lock until this transaction ends (commit or rollback releases them)."""
-    for lock in lock_ids:
-        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": lock})
+    """Hold each lock until this transaction ends (commit or rollback releases them).
+
+    One round trip: the function scan over the array takes them in the array's (sorted) order."""
+    ids = list(lock_ids)
+    if ids:
+        session.execute(text("SELECT count(pg_advisory_xact_lock(k)) FROM unnest(CAST(:ids AS bigint[])) AS k"),
+                        {"ids": ids})
