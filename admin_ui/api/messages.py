@@ -81,7 +81,7 @@ def _time_arg(name: str) -> dt.datetime | None:
         value = dt.datetime.fromisoformat(raw)
     except ValueError as exc:
         raise svc.MessageQueryError(f"{name}: {raw!r} is not an ISO date-time") from exc
-    return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
 
 
 _MESSAGE_ID = {"name": "message_id", "in": "path", "required": True, "schema": {"type": "string", "format": "uuid"}}

@@ -80,7 +80,7 @@ def raw_pika(url: str, envelopes: list[Envelope], workers: int, prefetch: int,
         ch = conn.channel()
         ch.basic_qos(prefetch_count=prefetch)
 
-        def on_message(channel, method, _props, _body) -> None:  # noqa: ANN001
+        def on_message(channel, method, _props, _body) -> None:
             channel.basic_ack(method.delivery_tag)
             counter.add(1)
 
@@ -144,10 +144,18 @@ def person_envelopes(n: int, system: str) -> list[Envelope]:
     """`n` new people, one source record each, as the adapters would announce them."""
     import datetime as dt
 
-    from canonical import EntityKind, PartialDate, Person, PersonName, Provenance, SourceRecord, SourceRef
-    from canonical import content_hash
+    from canonical import (
+        EntityKind,
+        PartialDate,
+        Person,
+        PersonName,
+        Provenance,
+        SourceRecord,
+        SourceRef,
+        content_hash,
+    )
 
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     out = []
     for i in range(n):
         raw = {"id": i, "given": f"Given{i}", "family": f"Family{i % 997}", "dob": str(dt.date(2008, 1, 1)

@@ -35,12 +35,18 @@ from pika.adapters.blocking_connection import BlockingChannel, BlockingConnectio
 from canonical.messages import Envelope
 from hub.bus.amqp_management import ManagementClient
 from hub.bus.amqp_topology import (
-    ATTEMPT_HEADER, ATTEMPTS_HEADER, DEAD_AT_HEADER, ERROR_HEADER, QUEUE_HEADER, Topology,
+    ATTEMPT_HEADER,
+    ATTEMPTS_HEADER,
+    DEAD_AT_HEADER,
+    ERROR_HEADER,
+    QUEUE_HEADER,
+    Topology,
 )
 from hub.bus.journal import Journal, JournalEvent, NullJournal
 from hub.bus.port import BusError, DeadLetter, Handler, QueueBinding, QueueStats, RetryPolicy
 
 log = logging.getLogger(__name__)
+DEFAULT_RETRY = RetryPolicy()
 
 Delivery = tuple[pika.spec.Basic.Deliver, pika.BasicProperties, bytes]
 _CONNECTION_ERRORS = (pex.AMQPConnectionError, pex.ConnectionWrongStateError, pex.ChannelWrongStateError,
@@ -77,7 +83,7 @@ class _ConfirmedPublisher:
         self.connection = connection
         self.timeout_s = timeout_s
         self._channel = connection.channel()
-        self._impl = self._channel._impl  # noqa: SLF001 - see the class docstring
+        self._impl = self._channel._impl
         self._next_tag = 1
         self._pending: set[int] = set()
         self._nacked = 0
@@ -122,7 +128,7 @@ class _ConfirmedPublisher:
 
 class AmqpBus:
     def __init__(self, url: str, *, exchange: str = "hub", queue_prefix: str = "hub",
-                 retry: RetryPolicy = RetryPolicy(), prefetch: int = 200, journal: Journal | None = None,
+                 retry: RetryPolicy = DEFAULT_RETRY, prefetch: int = 200, journal: Journal | None = None,
                  reconnect_timeout_s: float = 120.0, outage_budget_s: float = 300.0,
                  management_url: str | None = None) -> None:
         self.url = url
@@ -325,7 +331,7 @@ class AmqpBus:
         try:
             handler([env for _, env in parsed])
             return len(parsed)
-        except Exception as exc:  # noqa: BLE001 - every failure is retried or dead-lettered, never dropped
+        except Exception as exc:
             if outage_tolerated and is_transient(exc):
                 raise _StoreOutage(repr(exc)[:300]) from exc
             if len(parsed) > 1:  # isolate: one poison message must not hold back the others
@@ -347,7 +353,7 @@ class AmqpBus:
     def _dead_letter(self, queue: str, delivery: Delivery, env: Envelope | None, error: str, attempts: int) -> None:
         props = _copy_properties(delivery[1], {
             ATTEMPT_HEADER: attempts, ATTEMPTS_HEADER: attempts, ERROR_HEADER: _short(error),
-            DEAD_AT_HEADER: dt.datetime.now(dt.timezone.utc).isoformat(), QUEUE_HEADER: queue})
+            DEAD_AT_HEADER: dt.datetime.now(dt.UTC).isoformat(), QUEUE_HEADER: queue})
         self._send_to_queue(self.topology.dead_queue(queue), delivery[2], props)
         if env is not None:
             self._journal([JournalEvent.of(env, "dead_lettered", queue=queue, detail=error)])
@@ -425,7 +431,7 @@ class AmqpBus:
         ready, consumers = self._declare_ok(t.work_queue(queue))
         return QueueStats(queue=queue, ready=ready + waiting, in_flight=0, dead=dead, consumers=consumers)
 
-    def broker_figures(self, queue: str):  # noqa: ANN201 - BrokerQueueFigures | None
+    def broker_figures(self, queue: str):
         """Rates and unacknowledged counts, when the management plugin is there."""
         return self.management.queue(self.topology.work_queue(queue))
 
@@ -540,7 +546,7 @@ def _dead_letter_of(queue: str, props: pika.BasicProperties, body: bytes) -> Dea
         error = error.decode(errors="replace")
     dead_at_raw = headers.get(DEAD_AT_HEADER)
     dead_at = dt.datetime.fromisoformat(dead_at_raw.decode() if isinstance(dead_at_raw, bytes) else dead_at_raw) \
-        if dead_at_raw else dt.datetime.now(dt.timezone.utc)
+        if dead_at_raw else dt.datetime.now(dt.UTC)
     envelope = _envelope_or_none(body)
     if envelope is None:
         log.warning("dead-letter queue of %s holds a message that is not an envelope: %r", queue, body[:80])

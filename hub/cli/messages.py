@@ -110,7 +110,7 @@ def figures(ctx: click.Context) -> None:
 
 
 def _utc(value: dt.datetime | None) -> dt.datetime | None:
-    return value.replace(tzinfo=dt.timezone.utc) if value and value.tzinfo is None else value
+    return value.replace(tzinfo=dt.UTC) if value and value.tzinfo is None else value
 
 
 def _rate(value: float | None) -> str:

@@ -93,14 +93,16 @@ class FaultRig:
 
     def wait_for(self, condition: Callable[[], bool], timeout_s: float, what: str) -> None:
         deadline = time.monotonic() + timeout_s
+        last_error: Exception | None = None
         while time.monotonic() < deadline:
             try:
                 if condition():
                     return
-            except Exception:  # noqa: BLE001 - the store may be the thing that is down right now
-                pass
+            except Exception as exc:  # noqa: BLE001 - the store may be the thing that is down right now
+                last_error = exc
             time.sleep(0.1)
-        raise AssertionError(f"timed out after {timeout_s:.0f}s waiting for {what}\n{self.worker_logs()}")
+        raise AssertionError(f"timed out after {timeout_s:.0f}s waiting for {what} (last error: {last_error!r})"
+                             f"\n{self.worker_logs()}")
 
     def wait_processed(self, n: int, timeout_s: float = 45.0) -> None:
         self.wait_for(lambda: self.processed() >= n, timeout_s, f"{n} messages processed")
@@ -151,10 +153,10 @@ def rabbitmq(action: str) -> None:
 
 def postgres(action: str) -> None:
     """Stop or start the local PostgreSQL cluster (every database on it)."""
-    version = sorted(os.listdir("/etc/postgresql"))[-1]
+    version = max(os.listdir("/etc/postgresql"), key=lambda v: int(v) if v.isdigit() else 0)
     subprocess.run([*PG_CLUSTER, version, "main", action], check=True, capture_output=True, timeout=120)
     if action == "start":
         for _ in range(100):
-            if subprocess.run(["pg_isready", "-h", "127.0.0.1", "-q"]).returncode == 0:
+            if subprocess.run(["pg_isready", "-h", "127.0.0.1", "-q"], check=False).returncode == 0:
                 return
             time.sleep(0.2)

@@ -29,7 +29,7 @@ class BrokenForOneRecord:
     def __init__(self, source_id: str) -> None:
         self.source_id, self.fixed, self.inner = source_id, False, DeterministicLinker()
 
-    def link(self, session, row, person):  # noqa: ANN001, ANN201 - the PersonLinker port
+    def link(self, session, row, person):
         if row.source_id == self.source_id and not self.fixed:
             raise ValueError(f"mapping bug: record {row.source_id} has no usable name")
         return self.inner.link(session, row, person)
@@ -100,7 +100,7 @@ def test_messages_of_one_person_and_unknown_filters(hub):
     person = search_persons(hub.store, SearchQuery(identifier=valid_nhs_number(1))).results[0]
     mine = svc.list_messages(hub.store, svc.MessageQuery(person_id=person["id"]))
     assert [m["ref_key"] for m in mine.results] == ["social_care/person/C1"]
-    assert svc.list_messages(hub.store, svc.MessageQuery(since=dt.datetime.now(dt.timezone.utc)
+    assert svc.list_messages(hub.store, svc.MessageQuery(since=dt.datetime.now(dt.UTC)
                                                          + dt.timedelta(minutes=5))).total == 0
     with pytest.raises(svc.MessageQueryError):
         svc.list_messages(hub.store, svc.MessageQuery(status="lost"))
