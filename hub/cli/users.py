@@ -6,7 +6,15 @@ import click
 
 from hub.cli.context import get_hub
 from hub.services.view import access_policy
-from hub.users import UserError, add_user, create_token, list_users, remove_user, revoke_token, set_roles
+from hub.users import (
+    UserError,
+    add_user,
+    create_token,
+    list_users,
+    remove_user,
+    revoke_token,
+    set_roles,
+)
 
 ACTOR = "cli"
 

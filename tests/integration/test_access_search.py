@@ -124,7 +124,7 @@ def test_break_glass_is_time_limited_for_one_person_and_listed_for_review(hub):
     people = ids(hub)
     ewo = _viewer(hub, "ewo", "education_welfare_officer")
     steward = _viewer(hub, "steward", "data_steward")
-    t0 = dt.datetime(2026, 11, 20, 10, 0, tzinfo=dt.timezone.utc)
+    t0 = dt.datetime(2026, 11, 20, 10, 0, tzinfo=dt.UTC)
     with pytest.raises(ValueError, match="reason"):
         views.break_glass(hub, ewo, people["amy"], "because", now=t0)
     with pytest.raises(PolicyDenied):

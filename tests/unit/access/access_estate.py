@@ -8,8 +8,17 @@ import datetime as dt
 from typing import Any
 
 from canonical import (
-    EntityKind, Identifier, Involvement, PartialDate, Person, PersonName, Provenance, Relationship, SourceRecord,
-    SourceRef, content_hash,
+    EntityKind,
+    Identifier,
+    Involvement,
+    PartialDate,
+    Person,
+    PersonName,
+    Provenance,
+    Relationship,
+    SourceRecord,
+    SourceRef,
+    content_hash,
 )
 from canonical.codes import ServiceCategory
 from canonical.messages import Envelope, MessageType
@@ -18,7 +27,7 @@ from hub.config import HubConfig
 from hub.outbox import add_to_outbox
 from hub.worker import run_worker
 
-NOW = dt.datetime(2026, 11, 1, 12, 0, tzinfo=dt.timezone.utc)
+NOW = dt.datetime(2026, 11, 1, 12, 0, tzinfo=dt.UTC)
 TODAY = dt.date(2026, 11, 20)
 AMY_NHS = "9434765919"
 JANE_NHS = "9434765870"
