@@ -104,7 +104,7 @@ class FaultRig:
         raise AssertionError(f"timed out after {timeout_s:.0f}s waiting for {what} (last error: {last_error!r})"
                              f"\n{self.worker_logs()}")
 
-    def wait_processed(self, n: int, timeout_s: float = 45.0) -> None:
+    def wait_processed(self, n: int, timeout_s: float = 90.0) -> None:
         self.wait_for(lambda: self.processed() >= n, timeout_s, f"{n} messages processed")
 
     def check_store(self, newest: dict[str, int], n_people: int) -> None:
