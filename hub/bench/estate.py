@@ -167,7 +167,8 @@ class _Run:
         return announced, wall
 
     def freshness(self, changes: int, seed: int, figures: Figures) -> None:
-        latencies, missed = [], 0
+        latencies: list[float] = []
+        missed: list[str] = []
         for i in range(changes):
             done = mutate(self.estate, 1, seed=seed + i)
             if not done:
@@ -179,14 +180,15 @@ class _Run:
             self.drain(before + run.records_announced, timeout_s=VISIBLE_TIMEOUT_S)
             while not probes.visible(self.hub.store, change):
                 if time.perf_counter() - started > VISIBLE_TIMEOUT_S:
-                    missed += 1
+                    missed.append(f"{change.change} {change.system}/{change.entity}/{change.source_id}")
                     break
                 time.sleep(0.01)
             else:
                 latencies.append(time.perf_counter() - started)
         figures.add("freshness p50 (change → visible in view)", probes.percentile(latencies, 50), "s")
         figures.add("freshness p95", probes.percentile(latencies, 95), "s")
-        figures.add("changes seen / not seen within 60 s", f"{len(latencies)} / {missed}")
+        figures.add("changes seen / not seen within 60 s", f"{len(latencies)} / {len(missed)}",
+                    "; ".join(missed))
 
     def queries(self, n: int, seed: int, figures: Figures) -> None:
         search_ms, view_ms, found = [], [], 0
