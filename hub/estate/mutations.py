@@ -62,14 +62,24 @@ class _Mutator:
     def _sqlite(self, system: str) -> sqlite3.Connection:
         return sqlite3.connect(self.root / system / f"{system}.db")
 
+    def _social_care_stamp(self, db: sqlite3.Connection) -> str:
+        """Now, or a second after the newest `last_modified` when that is not earlier: the case
+        system's clock never goes back and two changes never share a second, so a watermark
+        read is never confused by second-resolution timestamps."""
+        latest = max((db.execute(f"SELECT MAX(last_modified) FROM {t}").fetchone()[0] or "")
+                     for t in ("clients", "client_addresses", "referrals"))
+        if latest >= self.now.strftime("%Y-%m-%d %H:%M:%S"):
+            self.now = dt.datetime.strptime(latest, "%Y-%m-%d %H:%M:%S") + dt.timedelta(seconds=1)
+        return self.now.strftime("%Y-%m-%d %H:%M:%S")
+
     def address_moved(self) -> Mutation | None:
         picked = self.truth.pick(self.rng, "social_care", "clients")
         if not picked:
             return None
         client_id, person_id = int(picked[0]), picked[1]
         line1, town, pc = self._address()
-        stamp, today = self.now.strftime("%Y-%m-%d %H:%M:%S"), self.now.date().isoformat()
         with self._sqlite("social_care") as db:
+            stamp, today = self._social_care_stamp(db), self.now.date().isoformat()
             db.execute("UPDATE client_addresses SET end_date = ?, is_current = 0, last_modified = ? "
                        "WHERE client_id = ? AND is_current = 1", (today, stamp, client_id))
             address_id = db.execute("SELECT COALESCE(MAX(address_id), 900000) + 1 FROM client_addresses").fetchone()[0]
@@ -82,13 +92,16 @@ class _Mutator:
                               client_id=client_id, line1=line1, town=town, postcode=pc)
 
     def referral_added(self) -> Mutation | None:
-        picked = self.truth.pick(self.rng, "social_care", "referrals")
-        if not picked:
-            return None
-        old_referral, person_id = picked
-        stamp = self.now.strftime("%Y-%m-%d %H:%M:%S")
+        """A new referral for a well-formed client who is a child (has been referred before)."""
         with self._sqlite("social_care") as db:
-            client_id = db.execute("SELECT client_id FROM referrals WHERE referral_id = ?", (old_referral,)).fetchone()[0]
+            for _ in range(50):
+                picked = self.truth.pick(self.rng, "social_care", "clients")
+                if picked and db.execute("SELECT 1 FROM referrals WHERE client_id = ?", (int(picked[0]),)).fetchone():
+                    break
+            else:
+                return None
+            client_id, person_id = int(picked[0]), picked[1]
+            stamp = self._social_care_stamp(db)
             referral_id = db.execute("SELECT COALESCE(MAX(referral_id), 50000) + 1 FROM referrals").fetchone()[0]
             need = f"N{self.rng.randrange(1, 10)}"
             db.execute("INSERT INTO referrals (referral_id, client_id, referral_date, source_code, need_code, outcome,"
