@@ -99,9 +99,12 @@ def test_payload_redaction_follows_the_policy(hub):
 
 
 def test_a_quarantined_row_is_corrected_and_re_run(hub):
-    entry = next(e for e in list_quarantine(hub.store)["entries"]
-                 if e["source_id"] and any("has no value (from" in r for r in e["reasons"]))
-    field = re.search(r"has no value \(from ([^)]+)\)", " ".join(entry["reasons"])).group(1)
+    def top_level_missing(e: dict) -> str | None:
+        found = re.search(r"has no value \(from ([^)]+)\)", " ".join(e["reasons"]))
+        return found.group(1) if e["source_id"] and found and found.group(1) in e["raw"] else None
+
+    entry = next(e for e in list_quarantine(hub.store, page_size=1000)["entries"] if top_level_missing(e))
+    field = top_level_missing(entry)
     with pytest.raises(CorrectionRefused, match="no field"):
         correct_and_rerun(hub.store, hub.systems, entry["id"], {"no such column": "x"}, "amy")
     result = correct_and_rerun(hub.store, hub.systems, entry["id"], {field: "Okonkwo"}, "amy")
