@@ -4,6 +4,7 @@ Permission "console"."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
@@ -55,12 +56,14 @@ def detail(entry_id: int) -> Any:
 def rerun_entry(entry_id: int) -> Any:
     hub = current_hub()
     who = current_user().username
-    corrections = {k.removeprefix("raw."): v for k, v in request.form.items() if k.startswith("raw.")}
+    # Each box of the form is named raw:<JSON path>, e.g. raw:["name","family"].
+    corrections = {tuple(json.loads(k.removeprefix("raw:"))): v for k, v in request.form.items()
+                   if k.startswith("raw:")}
     try:
         before = get_entry(hub.store, entry_id)
         if corrections:
             # Only fields whose text changed are corrections; untouched ones keep their type.
-            corrections = {k: v for k, v in corrections.items() if _as_text(before["raw"].get(k)) != v}
+            corrections = {k: v for k, v in corrections.items() if _as_text(_at(before["raw"], k)) != v}
         result = (correct_and_rerun(hub.store, hub.systems, entry_id, corrections, who) if corrections
                   else rerun(hub.store, hub.systems, entry_id))
     except QuarantineEntryNotFound:
@@ -70,7 +73,8 @@ def rerun_entry(entry_id: int) -> Any:
         return redirect(url_for("quarantine.detail", entry_id=entry_id))
     hub.relay.relay_all()
     record(hub.store, AuditEvent(who, "quarantine_rerun", outcome=result["status"], target=f"quarantine/{entry_id}",
-                                 detail={"system": result["system"], "corrected": sorted(corrections)}))
+                                 detail={"system": result["system"],
+                                         "corrected": sorted(".".join(k) for k in corrections)}))
     if result["status"] == "resolved":
         flash(f"Entry {entry_id} re-ran successfully: the record is now in the hub.", "success")
     else:
@@ -96,6 +100,12 @@ def accept_entry(entry_id: int) -> Any:
                                  purpose=reason, detail={"system": e["system"], "source_id": e["source_id"]}))
     flash(f"Entry {entry_id} accepted: it stays visible here with your reason.", "success")
     return redirect(url_for("quarantine.detail", entry_id=entry_id))
+
+
+def _at(raw: Any, path: tuple[str, ...]) -> Any:
+    for step in path:
+        raw = raw.get(step) if isinstance(raw, dict) else None
+    return raw
 
 
 def _as_text(value: Any) -> str:

@@ -8,6 +8,8 @@ audited; the next ingest of a row that changed at source supersedes the entry as
 
 from __future__ import annotations
 
+import copy
+from collections.abc import Mapping
 from typing import Any
 
 from hub.audit import AuditEvent, append
@@ -29,9 +31,10 @@ def get_entry(store: Store, entry_id: int) -> dict[str, Any]:
         return entry(row)
 
 
-def correct_and_rerun(store: Store, systems: SystemRegistry, entry_id: int, corrections: dict[str, Any],
-                      who: str) -> dict[str, Any]:
-    """Apply `corrections` (field → new value) to the kept raw row, then re-run its translation.
+def correct_and_rerun(store: Store, systems: SystemRegistry, entry_id: int,
+                      corrections: Mapping[str | tuple[str, ...], Any], who: str) -> dict[str, Any]:
+    """Apply `corrections` to the kept raw row, then re-run its translation. A key is a column
+    name, or a tuple path into a nested row (("name", "family") for a REST record's name.family).
 
     Returns the entry afterwards: `resolved` when the corrected row now translates, still
     `open` (with the new reasons) when it does not."""
@@ -42,14 +45,15 @@ def correct_and_rerun(store: Store, systems: SystemRegistry, entry_id: int, corr
             raise QuarantineEntryNotFound(entry_id)
         if row.status != "open":
             raise CorrectionRefused(f"entry {entry_id} is {row.status}, not open")
-        unknown = sorted(set(corrections) - set(row.raw or {}))
-        if unknown:
-            raise CorrectionRefused(f"the raw row has no field {', '.join(unknown)}")
-        raw = dict(row.raw)
+        raw = copy.deepcopy(dict(row.raw or {}))
         for key, value in corrections.items():
-            if raw.get(key) != value:
-                changed[key] = {"from": raw.get(key), "to": value}
-                raw[key] = value
+            path = (key,) if isinstance(key, str) else tuple(key)
+            parent = _parent(raw, path)
+            if parent is None:
+                raise CorrectionRefused(f"the raw row has no field {'.'.join(path)}")
+            if parent[path[-1]] != value:
+                changed[".".join(path)] = {"from": parent[path[-1]], "to": value}
+                parent[path[-1]] = value
         row.raw = raw
         if changed:
             append(s, AuditEvent(who, "quarantine_correct", outcome="done", target=f"quarantine/{entry_id}",
@@ -62,3 +66,13 @@ def correct_and_rerun(store: Store, systems: SystemRegistry, entry_id: int, corr
             row.resolution = f"re-run succeeded after correction by {who} ({note})"
             result = entry(row)
     return result
+
+
+def _parent(raw: dict[str, Any], path: tuple[str, ...]) -> dict[str, Any] | None:
+    """The dict holding the last step of `path`, or None when the path is not in the row."""
+    node: Any = raw
+    for step in path[:-1]:
+        node = node.get(step) if isinstance(node, dict) else None
+    if not path or not isinstance(node, dict) or path[-1] not in node:
+        return None
+    return node

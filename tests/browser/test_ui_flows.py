@@ -18,15 +18,20 @@ MISSING_VALUE = re.compile(r"has no value \(from ([^)]+)\)")
 
 
 def _missing_value_entry(hub) -> tuple[dict, str]:
-    """An open entry whose reason is a missing value in a top-level column of its raw row
-    (a nested source field is shown as JSON, not as a box to type in)."""
+    """An open entry whose reason is a missing value of a field of its raw row (a column, or a
+    dotted path into a nested record such as name.family)."""
     for e in list_quarantine(hub.store, status="open", page_size=1000)["entries"]:
         for reason in e["reasons"]:
             found = MISSING_VALUE.search(reason)
-            if e["source_id"] and found and found.group(1) in e["raw"] and not isinstance(
-                    e["raw"][found.group(1)], (dict, list)):
+            if not (e["source_id"] and found):
+                continue
+            node = e["raw"]
+            path = [found.group(1)] if found.group(1) in node else found.group(1).split(".")
+            for step in path:
+                node = node.get(step, {}) if isinstance(node, dict) else {}
+            if not isinstance(node, (dict, list)):
                 return e, found.group(1)
-    raise AssertionError("the estate has no row with a missing value in a top-level column")
+    raise AssertionError("the estate has no row with a missing value")
 
 
 def test_replay_a_dead_letter(estate_hub, page_as, base_url):

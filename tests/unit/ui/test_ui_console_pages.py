@@ -160,3 +160,22 @@ def test_a_shown_payload_is_audited_and_a_withheld_one_is_not(app, hub):
         views = s.execute(select(AuditRow).where(AuditRow.action == "view",
                                                  AuditRow.target == f"message/{message_id}")).scalars().all()
         assert [(v.actor, v.detail["level"]) for v in views] == [("eh.admin", "full")]
+
+
+def test_a_nested_field_is_corrected_by_its_path(hub):
+    from hub.services.quarantine import accept
+
+    with hub.store.transaction() as s:
+        from hub.store.tables.records import QuarantineRow
+
+        row = QuarantineRow(system="youth_justice", entity="young-people", source_id="YJ999", location="api",
+                            raw={"id": "YJ999", "name": {"given": "Ann", "family": ""}}, reasons=["x"])
+        s.add(row)
+        s.flush()
+        entry_id = row.id
+    with pytest.raises(CorrectionRefused, match="name.middle"):
+        correct_and_rerun(hub.store, hub.systems, entry_id, {("name", "middle"): "x"}, "amy")
+    result = correct_and_rerun(hub.store, hub.systems, entry_id, {("name", "family"): "Okonkwo"}, "amy")
+    assert result["raw"]["name"] == {"given": "Ann", "family": "Okonkwo"}
+    if result["status"] == "open":  # the made-up row may still fail other checks of the mapping
+        accept(hub.store, entry_id, "test row", who="amy")
