@@ -348,8 +348,8 @@ def run_routing_worker(bus: Bus, worker: RoutingWorker, *, batch_size: int = 50,
     total, idle_since = 0, time.monotonic()
     while not (should_stop and should_stop()):
         relayed = worker.relay.relay_all()
-        n = bus.consume(ROUTING_QUEUE, worker.handle, batch_size=batch_size, idle_timeout_s=RELAY_EVERY_S,
-                        should_stop=should_stop)
+        n = bus.consume(ROUTING_QUEUE, worker.handle, batch_size=batch_size,
+                        idle_timeout_s=min(RELAY_EVERY_S, idle_timeout_s or RELAY_EVERY_S), should_stop=should_stop)
         total += n
         if n or relayed:
             idle_since = time.monotonic()
@@ -386,7 +386,11 @@ def list_alerts(store: Store, *, team: str | None = None, limit: int = 100) -> l
 
 def drain(bus: Bus, relay: Any, worker: RoutingWorker, *, idle_timeout_s: float = 1.0,
           should_stop: Callable[[], bool] | None = None, forever: bool = False) -> int:
-    """Relay the outbox and consume the routing queue until it stays empty (or forever)."""
+    """Relay the outbox and consume the routing queue until both stay empty (or forever)."""
+    if worker.relay is not None:
+        relay.relay_all()
+        return run_routing_worker(bus, worker, idle_timeout_s=None if forever else idle_timeout_s,
+                                  should_stop=should_stop)
     total = 0
     while not (should_stop and should_stop()):
         relay.relay_all()
