@@ -154,8 +154,10 @@ def test_a_poison_message_is_retried_dead_lettered_then_replayed_after_the_fix(t
         assert dead.message_id == str(poison.message_id) and dead.attempts == 4
         assert "legacy row POISON1 breaks a store rule" in dead.error
         journey = svc.message_journey(rig.hub.store, str(poison.message_id))
-        assert [e["event"] for e in journey["events"] if e["event"] in ("retried", "dead_lettered")] == [
-            "retried", "retried", "retried", "dead_lettered"]
+        failures = [e for e in journey["events"] if e["event"] in ("retried", "dead_lettered")]
+        assert failures[-1]["event"] == "dead_lettered"  # at least once: a retry may be journaled twice
+        assert {e["detail"].split(":")[0] for e in failures if e["event"] == "retried"} == {
+            "attempt 1", "attempt 2", "attempt 3"}
 
         with rig.hub.store.transaction() as s:  # the fix
             s.execute(text("DROP TRIGGER refuse_poison ON source_record"))
