@@ -110,7 +110,7 @@ class PeakRss:
         while not self._stop.wait(self.interval_s):
             self.growth = max(self.growth, self.process.memory_info().rss - self.start)
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join()
         self.growth = max(self.growth, self.process.memory_info().rss - self.start)
@@ -259,7 +259,7 @@ def bench_kind(src: KindSource, root: Path) -> list[list[object]]:
     def extract_translate() -> tuple[int, int]:
         src.prepare()
         rows = records = 0
-        at = dt.datetime.now(dt.timezone.utc)
+        at = dt.datetime.now(dt.UTC)
         for batch in _batches(build_adapter(defn)):
             for change in batch.changes:
                 rows += 1

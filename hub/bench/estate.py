@@ -10,7 +10,6 @@ publish-and-consume of as many messages; the hub's figures are shown as ratios t
 
 from __future__ import annotations
 
-import contextlib
 import importlib.util
 import json
 import math
@@ -21,7 +20,6 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,6 +28,7 @@ import click
 from sqlalchemy import func, select
 
 from hub.bench import estate_probes as probes
+from hub.bench.environment import environment
 from hub.bench.table import render
 from hub.bootstrap import Hub, bootstrap
 from hub.config import ConfigError, HubConfig, load_config
@@ -61,20 +60,6 @@ def ratio(hub: float, baseline: float) -> str:
         return "n/a"
     r = hub / baseline
     return f"{r:.3f}" if r >= 0.01 or r == 0 else f"1/{1 / r:,.0f}"
-
-
-@contextlib.contextmanager
-def _environment(**values: str) -> Iterator[None]:
-    saved = {k: os.environ.get(k) for k in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
 
 
 def _pg_database() -> tuple[str, str]:
@@ -258,7 +243,7 @@ def bench(people: int, deployment: str, workers: int, changes: int, queries: int
     sampler.watch("hub (ingest" + (" + worker)" if deployment == "embedded" else ")"), os.getpid())
     hub = None
     try:
-        with _environment(HUB_ESTATE_DIR=str(estate), YJ_API_URL=server.url, YJ_API_TOKEN=YJ_TOKEN):
+        with environment(HUB_ESTATE_DIR=str(estate), YJ_API_URL=server.url, YJ_API_TOKEN=YJ_TOKEN):
             hub = bootstrap(config)
             run = _Run(hub, deployment, estate, work, workers, sampler.start())
             run.start_workers(config_path)

@@ -12,10 +12,8 @@ evaluated against its `truth.csv` after incremental linking and after train + re
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import itertools
-import os
 import resource
 import tempfile
 import time
@@ -28,6 +26,7 @@ import click
 from canonical import Provenance, SourceRecord, SourceRef, content_hash
 from canonical.codes import EntityKind
 from canonical.messages import Envelope, MessageType
+from hub.bench.environment import environment
 from hub.bench.table import render
 from hub.identity import synthetic
 from identity_index import evaluation as ev
@@ -157,20 +156,6 @@ def _through_the_worker(records: Sequence[synthetic.SyntheticRecord], model: Mod
     return [("incremental through worker + SQLite store", ours, "records/s", base, f"{ours / base:.3f}")]
 
 
-@contextlib.contextmanager
-def _env(**values: str) -> Iterator[None]:
-    saved = {k: os.environ.get(k) for k in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-
-
 def estate_figures(estate: Path, people: int, seed: int) -> list[Row]:
     """Generate (if absent), ingest through the hub, evaluate incremental, train, rebuild, evaluate."""
     from hub.bootstrap import bootstrap
@@ -192,7 +177,7 @@ def estate_figures(estate: Path, people: int, seed: int) -> list[Row]:
     truth = read_truth(estate)
     systems_dir = Path(__file__).resolve().parents[2] / "systems"
     server = serve_youth_justice_in_thread(estate, token="bench-token")
-    with tempfile.TemporaryDirectory() as tmp, _env(HUB_ESTATE_DIR=str(estate), YJ_API_TOKEN="bench-token",
+    with tempfile.TemporaryDirectory() as tmp, environment(HUB_ESTATE_DIR=str(estate), YJ_API_TOKEN="bench-token",
                                                    YJ_API_URL=f"http://127.0.0.1:{server.port}",
                                                    HUB_IDENTITY_MODEL=f"{tmp}/model.json"):
         config = HubConfig.model_validate({"store": {"url": f"sqlite:///{tmp}/hub.db"},
