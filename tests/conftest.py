@@ -40,3 +40,9 @@ def sqlite_store(tmp_path):
     s = _sqlite_store(tmp_path)
     yield s
     s.dispose()
+
+
+def pytest_collection_modifyitems(config, items):
+    """The fault tests stop and restart the shared PostgreSQL and RabbitMQ: run them last, so a
+    service still settling after a restart can never fail an unrelated test."""
+    items.sort(key=lambda item: "tests/faults/" in item.nodeid.replace("\\", "/"))

@@ -145,10 +145,50 @@ class FaultRig:
 
 
 def rabbitmq(action: str) -> None:
-    """`rabbitmqctl stop_app` / `start_app` (the node stays up, its AMQP listener goes)."""
-    subprocess.run(["rabbitmqctl", action], check=True, capture_output=True, timeout=120)
-    if action == "start_app":
-        subprocess.run(["rabbitmqctl", "await_startup"], check=True, capture_output=True, timeout=120)
+    """Stop the whole RabbitMQ node (`rabbitmqctl stop`) or start it (`rabbitmq-server -detached`,
+    which Debian runs as the rabbitmq user). A whole-node restart, not `stop_app`/`start_app`: on
+    this broker `start_app` does not restart the quorum queues' at-least-once dead-letter
+    supervisor, leaving every queue that uses it unable to elect a leader until the node restarts."""
+    if action == "stop_app":
+        subprocess.run(["rabbitmqctl", "stop"], check=True, capture_output=True, timeout=120)
+        return
+    subprocess.run(["rabbitmq-server", "-detached"], check=False, capture_output=True, timeout=120)
+    for _ in range(120):
+        if subprocess.run(["rabbitmqctl", "await_startup"], check=False, capture_output=True,
+                          timeout=120).returncode == 0:
+            break
+        time.sleep(1)
+    wait_until_quorum_queues_work()
+
+
+def wait_until_quorum_queues_work(timeout_s: float = 180.0) -> None:
+    """After `start_app` the AMQP port answers before the quorum-queue (Ra) system has recovered;
+    declaring or publishing then fails with INTERNAL_ERROR. Wait for a full round trip on a probe
+    queue so the next test starts on a working broker."""
+    import pika
+
+    deadline, last = time.monotonic() + timeout_s, None
+    while time.monotonic() < deadline:
+        name = f"probe-{uuid.uuid4().hex[:8]}"
+        try:
+            connection = pika.BlockingConnection(pika.ConnectionParameters("127.0.0.1", 5672))
+            try:
+                channel = connection.channel()
+                channel.confirm_delivery()
+                channel.queue_declare(name, durable=True, arguments={  # as the hub's queues are declared
+                    "x-queue-type": "quorum", "x-dead-letter-exchange": "", "x-dead-letter-routing-key": name,
+                    "x-dead-letter-strategy": "at-least-once", "x-overflow": "reject-publish"})
+                channel.basic_publish("", name, b"probe", properties=pika.BasicProperties(delivery_mode=2))
+                ok = channel.basic_get(name, auto_ack=True)[2] == b"probe"
+                channel.queue_delete(name)
+            finally:
+                connection.close()
+            if ok:
+                return
+        except Exception as exc:  # the broker is still recovering: try again
+            last = exc
+        time.sleep(1)
+    raise RuntimeError(f"RabbitMQ quorum queues did not recover within {timeout_s:.0f}s: {last!r}")
 
 
 def postgres(action: str) -> None:
