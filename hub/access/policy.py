@@ -99,13 +99,11 @@ class Grant(BaseModel):
         return _levels(v, FIELDS, "field")
 
 
-class RoleSpec(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class RoleSpec(Grant):
+    """A role's own levels (categories and fields, validated as in Grant), permissions and raises."""
 
     label: str
     permissions: list[str] = Field(default_factory=list)
-    categories: dict[str, Level] = Field(default_factory=dict)
-    fields: dict[str, Level] = Field(default_factory=dict)
     relationship: Grant = Field(default_factory=Grant, description="levels when the person or a family "
                                 "member is on the user's caseload or team (raises, never lowers)")
 
@@ -116,16 +114,6 @@ class RoleSpec(BaseModel):
         if unknown:
             raise ValueError(f"unknown permission {', '.join(unknown)}; known: {', '.join(PERMISSIONS)}")
         return v
-
-    @field_validator("categories", mode="before")
-    @classmethod
-    def _categories(cls, v: dict[str, str]) -> dict[str, Level]:
-        return _levels(v, CATEGORIES, "service category")
-
-    @field_validator("fields", mode="before")
-    @classmethod
-    def _fields(cls, v: dict[str, str]) -> dict[str, Level]:
-        return _levels(v, FIELDS, "field")
 
 
 class BreakGlassSpec(BaseModel):
