@@ -1,14 +1,18 @@
-"""The audit log: each action leaves exactly one entry, and `hub audit verify` finds an edited,
-removed or reordered entry and names it; on both stores."""
+"""The audit log: each action leaves exactly one entry; the database refuses UPDATE, DELETE and
+TRUNCATE on it; and `hub audit verify` finds an entry edited, removed or reordered by someone
+who dropped that guard, and names it; on both stores."""
 
 from __future__ import annotations
 
+import pytest
 from click.testing import CliRunner
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, select, text, update
+from sqlalchemy.exc import DBAPIError
 
 from admin_ui import create_app
 from hub.audit import verify
 from hub.cli import main
+from hub.store import Store
 from hub.store.tables.access import AuditRow
 from hub.users import set_roles
 from tests.support.auth import (
@@ -19,6 +23,7 @@ from tests.support.auth import (
     csrf_token,
     login_client,
 )
+from tests.support.services import create_pg_database, drop_pg_database
 from tests.unit.access.access_estate import estate_records, ids, load, make_hub
 
 
@@ -83,12 +88,57 @@ def test_every_action_leaves_exactly_one_entry(store, tmp_path):
     hub.bus.close()
 
 
-def _chain(store, tmp_path, n: int = 6):
+def _chain(store, tmp_path, n: int = 6, *, drop_guard: bool = True):
+    """A log of at least `n` entries; by default with the database guard dropped, as someone
+    with the rights to do so would before editing it."""
     hub = make_hub(store.url, str(tmp_path / "systems"))
     for i in range(n):
         create_user(hub, f"user{i}", ["social_worker"])
     assert verify(hub.store).ok and verify(hub.store).checked >= n
+    if drop_guard:
+        _drop_guard(hub.store)
     return hub
+
+
+def _drop_guard(store) -> None:
+    with store.engine.begin() as conn:
+        if store.dialect == "postgresql":
+            conn.exec_driver_sql("DROP TRIGGER audit_log_append_only ON audit_log")
+            conn.exec_driver_sql("DROP TRIGGER audit_log_no_truncate ON audit_log")
+        else:
+            conn.exec_driver_sql("DROP TRIGGER audit_log_no_update")
+            conn.exec_driver_sql("DROP TRIGGER audit_log_no_delete")
+
+
+@pytest.mark.parametrize("statement", [
+    update(AuditRow).where(AuditRow.seq == 3).values(actor="someone else"),
+    update(AuditRow).values(purpose="covering tracks"),
+    delete(AuditRow).where(AuditRow.seq == 3),
+    delete(AuditRow),
+], ids=["update one", "update all", "delete one", "delete all"])
+def test_the_database_refuses_to_change_or_remove_an_entry(store, tmp_path, statement):
+    hub = _chain(store, tmp_path, drop_guard=False)
+    before = [(r.seq, r.actor, r.purpose, r.entry_hash) for r in _entries(hub)]
+    with pytest.raises(DBAPIError, match="append-only"), hub.store.transaction() as s:
+        s.execute(statement)
+    assert [(r.seq, r.actor, r.purpose, r.entry_hash) for r in _entries(hub)] == before
+    assert verify(hub.store).ok
+    create_user(hub, "after the refusal", ["social_worker"])  # appending still works
+    assert verify(hub.store).ok and verify(hub.store).checked == len(before) + 1
+
+
+def test_postgresql_refuses_truncate(tmp_path):
+    url = create_pg_database()
+    store = Store(url)
+    try:
+        store.migrate()
+        hub = _chain(store, tmp_path, n=2, drop_guard=False)
+        with pytest.raises(DBAPIError, match="append-only: TRUNCATE"), hub.store.engine.begin() as conn:
+            conn.execute(text("TRUNCATE audit_log"))
+        assert verify(hub.store).ok and verify(hub.store).checked >= 2
+    finally:
+        store.dispose()
+        drop_pg_database(url)
 
 
 def test_verify_names_an_edited_entry(store, tmp_path):
