@@ -14,7 +14,7 @@ from typing import Any
 import jellyfish
 from nicknames import NickNamer
 from rapidfuzz.distance import JaroWinkler
-from sqlalchemy import case, func, literal, literal_column, or_, select, union_all
+from sqlalchemy import case, func, literal, literal_column, or_, select, text, union_all
 
 from canonical.person import normalise_postcode
 from hub.persons import name_key, resolve
@@ -22,6 +22,7 @@ from hub.store.engine import Store
 from hub.store.tables.records import PersonIdentifierRow, PersonRow, SourceRecordRow
 
 MAX_CANDIDATES = 1000
+KEYS_PER_PREFIX = 500
 FUZZY_BELOW = 20
 MIN_NAME_SCORE = 0.80
 # Leading letters that sound alike, so "Filip" finds "Philip" and "Katie" finds "Catie".
@@ -124,24 +125,57 @@ def _exact_condition(token: str) -> Any:
                PersonRow.family_key.in_(variants), PersonRow.given_key.in_(variants))
 
 
-def _fuzzy_condition(token: str) -> Any:
-    """Short prefixes of the token and its nicknames, with sound-alike first letters: the
-    candidates for a typo or a phonetic variant, ranked afterwards."""
-    prefixes = set()
+def _fuzzy_prefixes(token: str) -> list[str]:
+    """Short prefixes of the token and its nicknames, with sound-alike first letters: where the
+    stored names a typo or a phonetic variant of the token could be are found."""
+    prefixes: set[str] = set()
     for variant in name_variants(token):
         prefixes |= _prefixes(variant)
-    return or_(*(or_(PersonRow.family_key.startswith(p), PersonRow.given_key.startswith(p))
-                 for p in sorted(prefixes)))
+    return sorted(prefixes)
 
 
-def _matches_as_typed(s: Any, token: str) -> bool:
-    """Does anyone match the token as typed? One LIMIT 1 probe per index, so each is an index
-    look-up (one OR-ed probe lets the planner scan the table hoping for an early hit)."""
-    key, variants = name_key(token), sorted(name_variants(token))
-    probes = [select(PersonRow.id).where(cond).limit(1).subquery().select()
-              for cond in (PersonRow.family_key.startswith(key), PersonRow.given_key.startswith(key),
-                           PersonRow.family_key.in_(variants), PersonRow.given_key.in_(variants))]
-    return s.execute(union_all(*probes).limit(1)).first() is not None
+def _distinct_keys(s: Any, prefixes: list[str]) -> set[str]:
+    """Every distinct family and given name key that starts with one of `prefixes`, in one
+    statement: a loose index scan (a recursive step from one key to the next in the name-key
+    indexes) reads one index entry per distinct name, not one row per person, however many
+    people share a name. At most KEYS_PER_PREFIX keys per prefix and column."""
+    if not prefixes:
+        return set()
+    pg = s.get_bind().dialect.name == "postgresql"
+    # PostgreSQL: the pattern operators, so the text_pattern_ops indexes serve them in any collation.
+    gt, ge, lt, order = ("~>~", "~>=~", "~<~", "USING ~<~") if pg else (">", ">=", "<", "")
+    ctes, selects, params = [], [], {"cap": KEYS_PER_PREFIX}
+    for i, (column, prefix) in enumerate((c, p) for p in prefixes for c in ("family_key", "given_key")):
+        params[f"lo{i}"], params[f"hi{i}"] = prefix, prefix[:-1] + chr(ord(prefix[-1]) + 1)
+
+        def step(after: str, i: int = i, column: str = column) -> str:
+            return (f"(SELECT {column} FROM person WHERE {column} {after} AND {column} {lt} :hi{i} "
+                    f"ORDER BY {column} {order} LIMIT 1)")
+
+        ctes.append(f"k{i}(k, n) AS (SELECT {step(f'{ge} :lo{i}')}, 1 UNION ALL "
+                    f"SELECT {step(f'{gt} k{i}.k')}, n + 1 FROM k{i} WHERE k{i}.k IS NOT NULL AND n < :cap)")
+        selects.append(f"SELECT k FROM k{i} WHERE k IS NOT NULL")
+    sql = "WITH RECURSIVE " + ", ".join(ctes) + " " + " UNION ".join(selects)
+    return set(s.execute(text(sql), params).scalars())
+
+
+def _fuzzy_condition(token: str, keys: set[str], bound: float) -> Any:
+    """People with a name key that scores at least `bound` against the token."""
+    close = sorted(k for k in keys if name_score(token, k) >= bound)
+    return or_(PersonRow.family_key.in_(close), PersonRow.given_key.in_(close))
+
+
+def _typed_matches(s: Any, tokens: list[str]) -> set[int]:
+    """Which tokens match someone as typed (prefix or nickname, on either name), in one statement:
+    one LIMIT 1 probe per token and index, so each is an index look-up (one OR-ed probe lets the
+    planner scan the table hoping for an early hit)."""
+    probes = []
+    for i, token in enumerate(tokens):
+        key, variants = name_key(token), sorted(name_variants(token))
+        probes += [select(literal(i).label("token")).where(cond).limit(1).subquery().select()
+                   for cond in (PersonRow.family_key.startswith(key), PersonRow.given_key.startswith(key),
+                                PersonRow.family_key.in_(variants), PersonRow.given_key.in_(variants))]
+    return set(s.execute(union_all(*probes)).scalars())
 
 
 def _exact_rank(tokens: list[str]) -> Any:
@@ -181,18 +215,12 @@ def search_persons(store: Store, q: SearchQuery) -> SearchPage:
         found = s.execute(select(*columns, func.count().over().label("total")).where(*exact)
                           .order_by(_exact_rank(tokens).desc(), PersonRow.family_key, PersonRow.given_key,
                                     PersonRow.id).limit(min(wanted, MAX_CANDIDATES))).all()
-        if found:
-            total = found[0].total
-        else:
-            total = s.execute(select(func.count()).select_from(PersonRow).where(*exact)).scalar_one()
+        # No row means no match at all: the window counts every match of the unlimited query.
+        total = found[0].total if found else 0
         rows = found
         fuzzy_rows = []
         if tokens and total < FUZZY_BELOW:
-            # A token that matches someone as typed narrows the candidates; only the others are
-            # widened to short prefixes and sound-alikes.
-            fuzzy = others + [_exact_condition(t) if _matches_as_typed(s, t) else _fuzzy_condition(t)
-                              for t in tokens]
-            fuzzy_rows = s.execute(select(*columns).where(*fuzzy).limit(MAX_CANDIDATES)).all()
+            fuzzy_rows = _fuzzy_rows(s, tokens, others, columns)
     hits = [_scored(row, tokens, q) for row in rows]
     seen = {h.id for h in hits}
     fuzzy_hits = [h for h in (_scored(row, tokens, q) for row in fuzzy_rows)
@@ -203,6 +231,24 @@ def search_persons(store: Store, q: SearchQuery) -> SearchPage:
     start = (q.page - 1) * q.page_size
     return SearchPage([_hit(h) for h in hits[start:start + q.page_size]], total + len(fuzzy_hits), q.page,
                       q.page_size)
+
+
+def _fuzzy_rows(s: Any, tokens: list[str], others: list[Any], columns: tuple[Any, ...]) -> list[Any]:
+    """Candidates for typos and sound-alikes. A token that matches someone as typed narrows them;
+    each other token is widened to the stored name keys near it (found by `_distinct_keys`, scored
+    in Python), so only people whose names could reach MIN_NAME_SCORE are read."""
+    typed = _typed_matches(s, tokens)
+    widened = [t for i, t in enumerate(tokens) if i not in typed]
+    if not widened:
+        return []  # every token matched as typed: the first stage found everyone
+    keys = _distinct_keys(s, sorted({p for t in widened for p in _fuzzy_prefixes(t)}))
+    # The score is the mean over tokens, so one token may score this low and the mean still pass.
+    bound = max(0.0, len(tokens) * MIN_NAME_SCORE - (len(tokens) - 1))
+    conditions = [_exact_condition(t) if i in typed else _fuzzy_condition(t, keys, bound)
+                  for i, t in enumerate(tokens)]
+    return s.execute(select(*columns).where(*others, *conditions)
+                     .order_by(PersonRow.family_key, PersonRow.given_key, PersonRow.id)
+                     .limit(MAX_CANDIDATES)).all()
 
 
 def _scored(row: Any, tokens: list[str], q: SearchQuery) -> SearchHit:
