@@ -12,9 +12,9 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from itertools import combinations
 
 import jellyfish
+import numpy as np
 
 from identity_index.features import PersonFeatures
 
@@ -116,16 +116,41 @@ def candidate_pairs(records: Sequence[PersonFeatures], rules: Sequence[BlockingR
                     max_block: int = 1000) -> set[tuple[int, int]]:
     """Index pairs (i < j) sharing a key under any rule. Blocks larger than `max_block`
     are skipped: a key that common carries no evidence and would swamp the comparisons."""
-    pairs: set[tuple[int, int]] = set()
+    left, right = candidate_pair_array(records, rules, max_block)
+    return set(zip(left.tolist(), right.tolist(), strict=True))
+
+
+def candidate_pair_array(records: Sequence[PersonFeatures], rules: Sequence[BlockingRule],
+                         max_block: int = 1000) -> tuple[np.ndarray, np.ndarray]:
+    """`candidate_pairs` as two sorted index arrays (left < right), built block by block with
+    numpy: a million records give tens of millions of pairs, too many for Python tuples."""
+    n = len(records)
+    found = [np.zeros(0, dtype=np.int64)]
     for rule in rules:
-        blocks: dict[str, list[int]] = defaultdict(list)
+        ids: dict[str, int] = {}
+        keys: list[int] = []
+        members: list[int] = []
         for i, rec in enumerate(records):
             for key in rule.keys(rec):
-                blocks[key].append(i)
-        for members in blocks.values():
-            if 1 < len(members) <= max_block:
-                pairs.update(combinations(members, 2))
-    return pairs
+                keys.append(ids.setdefault(key, len(ids)))
+                members.append(i)
+        if not keys:
+            continue
+        key_arr, member_arr = np.array(keys, dtype=np.int64), np.array(members, dtype=np.int64)
+        order = np.lexsort((member_arr, key_arr))
+        key_arr, member_arr = key_arr[order], member_arr[order]
+        starts = np.flatnonzero(np.r_[True, key_arr[1:] != key_arr[:-1]])
+        sizes = np.diff(np.r_[starts, len(key_arr)])
+        for size in np.unique(sizes[(sizes > 1) & (sizes <= max_block)]).tolist():
+            block_starts = starts[sizes == size]
+            i, j = np.triu_indices(size, 1)
+            for chunk in range(0, len(block_starts), max(1, 4_000_000 // len(i))):
+                grid = member_arr[block_starts[chunk:chunk + max(1, 4_000_000 // len(i))][:, None]
+                                  + np.arange(size)]
+                found.append((grid[:, i] * n + grid[:, j]).ravel())
+        found = [np.unique(np.concatenate(found))]
+    packed = found[0]
+    return packed // n, packed % n
 
 
 @dataclass(frozen=True)

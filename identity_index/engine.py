@@ -14,7 +14,9 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
-from identity_index.blocking import block_keys, candidate_pairs, rules_named
+import numpy as np
+
+from identity_index.blocking import block_keys, candidate_pair_array, rules_named
 from identity_index.clustering import (
     Assignment,
     BatchClusters,
@@ -27,6 +29,7 @@ from identity_index.features import PersonFeatures
 from identity_index.households import corroborate, relatives_of
 from identity_index.model import Model
 from identity_index.scoring import PairScore, Scorer
+from identity_index.vectorised import WIDTH, PairScorer
 
 MAX_BLOCK = 1000
 
@@ -54,12 +57,18 @@ class IncrementalIndex:
         self.cannot: dict[str, set[str]] = defaultdict(set)
         self.confirmed: dict[str, set[str]] = defaultdict(set)
         self.retired: dict[str, str] = {}
+        # every record also as an encoded row, so candidates are scored column-wise
+        self.pair_scorer = PairScorer(model)
+        self._rows = np.zeros((1024, WIDTH), dtype=np.int64)
+        self._row_of: dict[str, int] = {}
+        self._free: list[int] = []
 
     # loading -------------------------------------------------------------
     def load(self, features: PersonFeatures, person_id: str) -> None:
         """Add a record already linked (from the store) without re-deciding it."""
         self._forget(features.ref)
         self.records[features.ref] = features
+        self._store_row(features)
         self.person_of[features.ref] = person_id
         self.members[person_id].add(features.ref)
         for key in block_keys(features, self.rules):
@@ -85,9 +94,29 @@ class IncrementalIndex:
         refs.discard(f.ref)
         return refs
 
-    def score_candidates(self, f: PersonFeatures) -> list[Candidate]:
-        return [Candidate(self.scorer.score(f, self.records[r]), self.person_of[r])
-                for r in sorted(self.candidates(f)) if r in self.person_of]
+    def _store_row(self, f: PersonFeatures) -> None:
+        row = self._free.pop() if self._free else len(self._row_of)
+        if row >= len(self._rows):
+            grown = np.zeros((len(self._rows) * 2, WIDTH), dtype=np.int64)
+            grown[:len(self._rows)] = self._rows
+            self._rows = grown
+        self._rows[row] = self.pair_scorer.encoder.row(f)
+        self._row_of[f.ref] = row
+
+    def score_candidates(self, f: PersonFeatures, refs: list[str] | None = None) -> list[Candidate]:
+        """The candidates that can matter (may link, review, be ruled on, agree on names, or be
+        confirmed by a steward), scored column-wise; the others are distinct and change nothing."""
+        if refs is None:
+            refs = [r for r in sorted(self.candidates(f)) if r in self.person_of]
+        if not refs:
+            return []
+        query = np.array([self.pair_scorer.encoder.row(f)], dtype=np.int64)
+        rows = self._rows[[self._row_of[r] for r in refs]]
+        confirmed = self.confirmed.get(f.ref)
+        keep = np.array([r in confirmed for r in refs]) if confirmed else None
+        others = [self.records[r] for r in refs]
+        scored = self.pair_scorer.score_rows(np.repeat(query, len(refs), axis=0), rows, _Same(f), others, keep)
+        return [Candidate(score, self.person_of[refs[i]]) for i, score in scored]
 
     def place(self, f: PersonFeatures, *, current_person: str | None = None,
               can_merge: Callable[[list[str]], bool] | None = None) -> Placement:
@@ -95,7 +124,8 @@ class IncrementalIndex:
         if current_person is None:
             current_person = self.person_of.get(f.ref)
         self._forget(f.ref)
-        candidates = self.score_candidates(f)
+        refs = [r for r in sorted(self.candidates(f)) if r in self.person_of]
+        candidates = self.score_candidates(f, refs)
         facts = {pid: PersonFacts(frozenset(self.person_nhs.get(pid, ())), len(self.members.get(pid, ())))
                  for pid in {c.person_id for c in candidates} | ({current_person} if current_person else set())}
         forbidden = frozenset(self.person_of[r] for r in self.cannot.get(f.ref, ()) if r in self.person_of)
@@ -107,7 +137,7 @@ class IncrementalIndex:
         for retired in result.merge:
             self.merge(retired, person_id)
         self.load(f, person_id)
-        return Placement(person_id, created, result, len(candidates))
+        return Placement(person_id, created, result, len(refs))
 
     def can_merge(self, person_ids: list[str]) -> bool:
         """No steward's "not the same" between any two of these persons' records."""
@@ -127,6 +157,9 @@ class IncrementalIndex:
         pid = self.person_of.pop(ref, None)
         if pid is not None:
             self.members[pid].discard(ref)
+        row = self._row_of.pop(ref, None)
+        if row is not None:
+            self._free.append(row)
         if old is not None:
             for key in block_keys(old, self.rules):
                 self.blocks[key].discard(ref)
@@ -141,10 +174,46 @@ class IncrementalIndex:
 
 @dataclass(frozen=True)
 class BatchResult:
+    """`scores` holds the compared pairs that can matter (see `vectorised.PairScorer`):
+    links, review pairs, rule decisions and name-agreeing pairs; the rest are distinct."""
+
     refs: tuple[str, ...]
     pairs_compared: int
     scores: tuple[PairScore, ...]
     clusters: BatchClusters
+
+
+def score_pairs(records: Sequence[PersonFeatures], left: np.ndarray, right: np.ndarray, model: Model,
+                chunk: int = 1_000_000) -> Iterable[PairScore]:
+    """The scores that can matter of pairs (records[left[i]], records[right[i]]), column-wise
+    in chunks so memory stays flat however many pairs blocking gives."""
+    scorer = PairScorer(model)
+    table = scorer.encoder.table(records)
+    for start in range(0, len(left), chunk):
+        li, ri = left[start:start + chunk], right[start:start + chunk]
+        lf, rf = _Picker(records, li), _Picker(records, ri)
+        for _i, score in scorer.score_rows(table[li], table[ri], lf, rf):
+            yield score
+
+
+class _Same:
+    """The one arriving record on the left of every pair."""
+
+    def __init__(self, f: PersonFeatures) -> None:
+        self.f = f
+
+    def __getitem__(self, _i: int) -> PersonFeatures:
+        return self.f
+
+
+class _Picker:
+    """records[index[i]] without building the list of every pair's features."""
+
+    def __init__(self, records: Sequence[PersonFeatures], index: np.ndarray) -> None:
+        self.records, self.index = records, index
+
+    def __getitem__(self, i: int) -> PersonFeatures:
+        return self.records[int(self.index[i])]
 
 
 def link_batch(records: Sequence[PersonFeatures], model: Model, *,
@@ -153,9 +222,8 @@ def link_batch(records: Sequence[PersonFeatures], model: Model, *,
                relationships: Iterable[tuple[str, str, str]] = ()) -> BatchResult:
     """Block, score and cluster every record at once. With `relationships` (subject ref,
     related ref, kind), name-only pairs whose records share a relative's cluster are linked too."""
-    scorer = Scorer(model)
-    pairs = candidate_pairs(records, rules_named(model.blocking_rules), max_block=MAX_BLOCK)
-    scores = tuple(scorer.score(records[i], records[j]) for i, j in pairs)
+    left, right = candidate_pair_array(records, rules_named(model.blocking_rules), max_block=MAX_BLOCK)
+    scores = tuple(score_pairs(records, left, right, model))
     refs = tuple(r.ref for r in records)
     nhs = {r.ref: r.nhs for r in records}
     must_link, cannot_link = list(must_link), list(cannot_link)
@@ -168,4 +236,4 @@ def link_batch(records: Sequence[PersonFeatures], model: Model, *,
             break
         scores = tuple(upgraded.get((s.ref_a, s.ref_b), s) for s in scores)
         clusters = cluster_batch(refs, nhs, scores, must_link=must_link, cannot_link=cannot_link)
-    return BatchResult(refs, len(pairs), scores, clusters)
+    return BatchResult(refs, len(left), scores, clusters)

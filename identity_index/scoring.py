@@ -8,6 +8,7 @@ term-frequency adjustment, the prior, and the rule if one decided.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -87,11 +88,12 @@ class Scorer:
     def fields(self, a: PersonFeatures, b: PersonFeatures) -> tuple[FieldWeight, ...]:
         return tuple(FieldWeight(*r) for r in self._raw(a, b))
 
-    def _raw(self, a: PersonFeatures, b: PersonFeatures) -> tuple[tuple[str, str, float, float], ...]:
+    def _raw(self, a: PersonFeatures, b: PersonFeatures,
+             levels: Sequence[int | None] | None = None) -> tuple[tuple[str, str, float, float], ...]:
         # plain tuples: this runs for every candidate pair, FieldWeight objects only when explained
         out = []
-        for c in self.comparisons:
-            level = c.level(a, b)
+        for i, c in enumerate(self.comparisons):
+            level = c.level(a, b) if levels is None else levels[i]
             if level is None:
                 out.append((c.name, "missing", 0.0, 0.0))
                 continue
@@ -100,7 +102,13 @@ class Scorer:
         return tuple(out)
 
     def score(self, a: PersonFeatures, b: PersonFeatures) -> PairScore:
-        raw = self._raw(a, b)
+        return self.score_levels(a, b, None)
+
+    def score_levels(self, a: PersonFeatures, b: PersonFeatures,
+                     levels: Sequence[int | None] | None) -> PairScore:
+        """`score` with the comparison levels (in `self.comparisons` order) already computed,
+        e.g. column-wise by `identity_index.vectorised`."""
+        raw = self._raw(a, b, levels)
         weight = self.model.prior_weight + sum(r[2] + r[3] for r in raw)
         probability = probability_of(weight)
         rule = deterministic_rule(a, b)

@@ -156,8 +156,9 @@ def _through_the_worker(records: Sequence[synthetic.SyntheticRecord], model: Mod
     return [("incremental through worker + SQLite store", ours, "records/s", base, f"{ours / base:.3f}")]
 
 
-def estate_figures(estate: Path, people: int, seed: int) -> list[Row]:
-    """Generate (if absent), ingest through the hub, evaluate incremental, train, rebuild, evaluate."""
+def estate_figures(estate: Path, people: int, seed: int, explain_dir: Path | None = None) -> list[Row]:
+    """Generate (if absent), ingest through the hub, evaluate incremental, train, rebuild, evaluate;
+    with `explain_dir`, the missed true pairs by cause (and the inputs, to replay offline)."""
     from hub.bootstrap import bootstrap
     from hub.config import HubConfig
     from hub.estate import generate
@@ -201,10 +202,42 @@ def estate_figures(estate: Path, people: int, seed: int) -> list[Row]:
                                  f"{report.seconds:.1f}s"))
                 e = evaluate_store(hub.store, truth, model)
                 rows += [(f"estate ({label}): {name}", value, "", "", "") for name, value in e.rows()]
+            if explain_dir is not None:
+                rows += explain_store_misses(hub.store, model, truth, explain_dir)
         finally:
             hub.close()
             server.stop()
     return rows
+
+
+def explain_store_misses(store: Any, model: Model, truth: dict[str, str], out: Path) -> list[Row]:
+    """Missed true pairs of the store's persons by cause; writes misses.jsonl, and features.jsonl,
+    relationships.jsonl and model.json so the batch engine can be replayed without the hub."""
+    import json
+
+    from hub.identity.runs import live_person_records, relationships
+    from identity_index.diagnosis import cause_counts, explain_misses
+    from identity_index.scoring import Scorer
+
+    with store.transaction() as s:
+        rows = list(live_person_records(s))
+        rels = relationships(s)
+    feats = [features_from_canonical(ref, c) for ref, _pid, c in rows]
+    batch = link_batch(feats, model, relationships=rels)
+    predicted = {ref: pid for ref, pid, _c in rows if pid}
+    misses = explain_misses(feats, predicted, truth, batch.scores, Scorer(model))
+    out.mkdir(parents=True, exist_ok=True)
+    by_ref = {f.ref: f for f in feats}
+    with (out / "features.jsonl").open("w") as fh:
+        for f in feats:
+            fh.write(json.dumps({**f.to_json(), "truth": truth.get(f.ref)}) + "\n")
+    (out / "relationships.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rels))
+    model.save(out / "model.json")
+    with (out / "misses.jsonl").open("w") as fh:
+        for m in misses:
+            fh.write(json.dumps({"cause": m.cause, "a": by_ref[m.ref_a].to_json(), "b": by_ref[m.ref_b].to_json(),
+                                 "probability": m.score.probability, "levels": m.score.levels}) + "\n")
+    return [(f"missed true pairs: {cause}", n, "pairs", "", "") for cause, n in sorted(cause_counts(misses).items())]
 
 
 @click.command("identity")
@@ -217,9 +250,12 @@ def estate_figures(estate: Path, people: int, seed: int) -> list[Row]:
               help="records linked through the real worker and a SQLite store (0: skip)")
 @click.option("--estate", "estate_dir", type=click.Path(file_okay=False), default=None,
               help="also evaluate on a sample estate (generated there with --people if absent)")
-def command(people: int, seed: int, indexed: int, store_records: int, estate_dir: str | None) -> None:
+@click.option("--explain-misses", "explain_dir", type=click.Path(file_okay=False), default=None,
+              help="with --estate: write the missed true pairs by cause (and the inputs) to this directory")
+def command(people: int, seed: int, indexed: int, store_records: int, estate_dir: str | None,
+            explain_dir: str | None) -> None:
     """Identity index: precision, recall, F1, B-cubed, pairs compared, records/s, peak memory."""
     rows = synthetic_figures(people, seed, indexed, store_records)
     if estate_dir:
-        rows += estate_figures(Path(estate_dir), people, seed)
+        rows += estate_figures(Path(estate_dir), people, seed, Path(explain_dir) if explain_dir else None)
     click.echo(render(["figure", "value", "unit", "baseline (exact keys)", "ratio / note"], rows))

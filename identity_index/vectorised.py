@@ -1,0 +1,294 @@
+"""Comparison levels of many pairs at once, column by column, for `rebuild` on a million
+records and for placing one record against hundreds of candidates.
+
+Each record is encoded once as a row of small integers (interned names and postcodes,
+date parts, identifiers, up to `K` members of each set-valued feature). Levels are then
+computed with numpy over arrays of pair indices; name similarities (Jaro–Winkler,
+nicknames) are computed once per distinct pair of names and cached. The levels equal
+`comparisons.comparison_vector` exactly (tests check it); a pair whose record has more
+set members than fit in a row is scored by the scalar functions instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from rapidfuzz.distance import JaroWinkler
+
+from identity_index.comparisons import (
+    COMPARISONS,
+    FAMILY_LEVELS,
+    GIVEN_LEVELS,
+    JW_HIGH,
+    JW_MID,
+    _name_family,
+    comparison_vector,
+)
+from identity_index.features import PersonFeatures
+from identity_index.households import FAMILY_AGREE, GIVEN_AGREE
+from identity_index.model import Model
+from identity_index.scoring import PairScore, Scorer, weight_of
+
+K = 4  # members kept per set-valued feature; more sets the row's overflow flag
+MISSING = -1  # level code of a missing value
+
+GIVEN, FAMILY, YEAR, MONTH, DAY, PREC, SEX, POSTCODE, DISTRICT, UPRN, NHS, UPN, OVERFLOW = range(13)
+G_ALTS = slice(13, 13 + K)
+F_ALTS = slice(13 + K, 13 + 2 * K)
+PCS = slice(13 + 2 * K, 13 + 3 * K)
+PHONES = slice(13 + 3 * K, 13 + 4 * K)
+WIDTH = 13 + 4 * K
+PRECISION = {"day": 0, "month": 1, "year": 2}
+SEXES = {"male": 1, "female": 2}
+NAMES = [c.name for c in COMPARISONS]
+
+
+class Encoder:
+    """Interns strings (0 is "missing", so a missing value never equals a present one) and
+    turns features into rows; holds the name-pair caches, so keep one per index or batch."""
+
+    def __init__(self) -> None:
+        self.ids: dict[str, int] = {"": 0}
+        self.strings: list[str] = [""]
+        self._given_base: dict[int, int] = {}
+        self._family_base: dict[int, int] = {}
+        self._jw_high: dict[int, bool] = {}
+
+    def intern(self, value: str) -> int:
+        found = self.ids.get(value)
+        if found is None:
+            found = self.ids[value] = len(self.strings)
+            self.strings.append(value)
+        return found
+
+    def _set(self, values: frozenset[str]) -> tuple[list[int], bool]:
+        ids = sorted(self.intern(v) for v in values if v)
+        return (ids + [-1] * K)[:K], len(ids) > K
+
+    def row(self, f: PersonFeatures) -> list[int]:
+        """The record as WIDTH integers."""
+        g_alts, o1 = self._set(f.given_alts)
+        f_alts, o2 = self._set(f.family_alts)
+        pcs, o3 = self._set(f.postcodes)
+        phones, o4 = self._set(f.phones)
+        dob = f.dob
+        out = [self.intern(f.given), self.intern(f.family),
+               dob.year if dob else 0, dob.month if dob else 0, dob.day if dob else 0,
+               PRECISION.get(f.dob_precision, 1), SEXES.get(f.sex or "", 0),
+               self.intern(f.postcode), self.intern(f.postcode[:-3]), self.intern(f.uprn),
+               self.intern(f.nhs), self.intern(f.upn), int(o1 or o2 or o3 or o4)]
+        return out + g_alts + f_alts + pcs + phones
+
+    def table(self, records: Sequence[PersonFeatures]) -> np.ndarray:
+        return np.array([self.row(f) for f in records], dtype=np.int64).reshape(len(records), WIDTH)
+
+    # name pairs --------------------------------------------------------------
+    def _pair_values(self, cache: dict, x: np.ndarray, y: np.ndarray, compute) -> np.ndarray:
+        """cache[(x, y)] for each pair, computing the pairs not seen before in one call."""
+        keys = x * (1 << 32) + y
+        uniq, inverse = np.unique(keys, return_inverse=True)
+        todo = [int(k) for k in uniq if int(k) not in cache]
+        if todo:
+            for k, v in zip(todo, compute([k >> 32 for k in todo], [k & 0xFFFFFFFF for k in todo]), strict=True):
+                cache[k] = v
+        return np.array([cache[int(k)] for k in uniq])[inverse] if len(uniq) else np.zeros(0, dtype=np.int64)
+
+    def _jw(self, xs: list[int], ys: list[int]) -> np.ndarray:
+        # one call per distinct pair (cached by the caller); rapidfuzz's cpdist rounds 0.7999… up
+        # to 0.8, which would move pairs across the Jaro–Winkler bands of the scalar comparisons
+        s, similarity = self.strings, JaroWinkler.similarity
+        return [similarity(s[i], s[j]) for i, j in zip(xs, ys, strict=True)]
+
+    def _given_levels(self, xs: list[int], ys: list[int]) -> list[int]:
+        sims = self._jw(xs, ys)
+        out = []
+        for x, y, sim in zip(xs, ys, sims, strict=True):
+            a, b = self.strings[x], self.strings[y]
+            if b in _name_family(a) or a in _name_family(b):
+                out.append(1)
+            elif sim >= JW_HIGH:
+                out.append(2)
+            elif sim >= JW_MID:
+                out.append(3)
+            elif (len(a) == 1 or len(b) == 1) and a[0] == b[0]:
+                out.append(4)
+            else:
+                out.append(6)
+        return out
+
+    def _family_levels(self, xs: list[int], ys: list[int]) -> list[int]:
+        return [2 if s >= JW_HIGH else 3 if s >= JW_MID else 5 for s in self._jw(xs, ys)]
+
+    def _high(self, xs: list[int], ys: list[int]) -> list[bool]:
+        return [bool(s >= JW_HIGH) for s in self._jw(xs, ys)]
+
+    # levels ------------------------------------------------------------------
+    def levels(self, ta: np.ndarray, tb: np.ndarray) -> np.ndarray:
+        """Levels (pairs × comparisons, MISSING where a value is missing) of row pairs ta[i], tb[i]."""
+        n = len(ta)
+        out = np.full((n, len(NAMES)), MISSING, dtype=np.int8)
+        if n == 0:
+            return out
+        ga, gb, fa, fb = ta[:, GIVEN], tb[:, GIVEN], ta[:, FAMILY], tb[:, FAMILY]
+        all_names = (ga > 0) & (gb > 0) & (fa > 0) & (fb > 0) & (ga != gb)
+        swapped = np.zeros(n, dtype=bool)
+        if all_names.any():
+            idx = np.flatnonzero(all_names)
+            h1 = self._pair_values(self._jw_high, ga[idx], fb[idx], self._high).astype(bool)
+            h2 = self._pair_values(self._jw_high, fa[idx], gb[idx], self._high).astype(bool)
+            swapped[idx] = h1 & h2
+
+        both = (ga > 0) & (gb > 0)
+        given = np.full(n, MISSING, dtype=np.int8)
+        differ = both & (ga != gb)
+        if differ.any():
+            idx = np.flatnonzero(differ)
+            given[idx] = self._pair_values(self._given_base, ga[idx], gb[idx], self._given_levels)
+        given[differ & swapped & (given != 1)] = 5
+        exact = both & ((ga == gb) | _member(ga, tb[:, G_ALTS]) | _member(gb, ta[:, G_ALTS]))
+        given[exact] = 0
+        out[:, 0] = given
+
+        both = (fa > 0) & (fb > 0)
+        family = np.full(n, MISSING, dtype=np.int8)
+        differ = both & (fa != fb)
+        if differ.any():
+            idx = np.flatnonzero(differ)
+            family[idx] = self._pair_values(self._family_base, fa[idx], fb[idx], self._family_levels)
+        family[differ & swapped] = 4
+        alts = _member(fa, tb[:, F_ALTS]) | _member(fb, ta[:, F_ALTS]) | _overlap(ta[:, F_ALTS], tb[:, F_ALTS])
+        family[differ & alts] = 1
+        family[both & (fa == fb)] = 0
+        out[:, 1] = family
+
+        out[:, 2] = _dob_levels(ta, tb)
+        sa, sb = ta[:, SEX], tb[:, SEX]
+        out[:, 3] = np.where((sa > 0) & (sb > 0), (sa != sb).astype(np.int8), MISSING)
+
+        pa, pb = ta[:, POSTCODE], tb[:, POSTCODE]
+        address = np.where(ta[:, DISTRICT] == tb[:, DISTRICT], 2, 3).astype(np.int8)
+        address[_overlap(ta[:, PCS], tb[:, PCS])] = 1
+        address[pa == pb] = 0
+        address[(pa == 0) | (pb == 0)] = MISSING
+        address[(ta[:, UPRN] > 0) & (ta[:, UPRN] == tb[:, UPRN])] = 0
+        out[:, 4] = address
+
+        for col, field in ((5, NHS), (6, UPN)):
+            xa, xb = ta[:, field], tb[:, field]
+            out[:, col] = np.where((xa > 0) & (xb > 0), (xa != xb).astype(np.int8), MISSING)
+        has_a, has_b = ta[:, PHONES.start] >= 0, tb[:, PHONES.start] >= 0
+        out[:, 7] = np.where(has_a & has_b, (~_overlap(ta[:, PHONES], tb[:, PHONES])).astype(np.int8), MISSING)
+        return out
+
+
+def _member(value: np.ndarray, members: np.ndarray) -> np.ndarray:
+    """value[i] is one of members[i, :] (padding is -1, values are ≥ 0)."""
+    return (members == value[:, None]).any(axis=1)
+
+
+def _overlap(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Row i of `a` and row i of `b` share a member (padding -1 never matches)."""
+    hit = np.zeros(len(a), dtype=bool)
+    for j in range(a.shape[1]):
+        col = a[:, j]
+        hit |= (col >= 0) & (b == col[:, None]).any(axis=1)
+    return hit
+
+
+def _dob_levels(ta: np.ndarray, tb: np.ndarray) -> np.ndarray:
+    ya, ma, da, pa = ta[:, YEAR], ta[:, MONTH], ta[:, DAY], ta[:, PREC]
+    yb, mb, db, pb = tb[:, YEAR], tb[:, MONTH], tb[:, DAY], tb[:, PREC]
+    same_year, same_month, same_day = ya == yb, ma == mb, da == db
+    differing = (~same_year).astype(np.int8) + (~same_month) + (~same_day)
+    fine = np.where(differing == 0, 0, np.where(same_year & (da == mb) & (ma == db), 1,
+                                                  np.where(differing == 1, 2, 4)))
+    coarse_year = (pa == 2) | (pb == 2)
+    coarse = np.where(same_year & (coarse_year | same_month), 3, 4)
+    level = np.where((pa != 0) | (pb != 0), coarse, fine).astype(np.int8)
+    level[(ya == 0) | (yb == 0)] = MISSING
+    return level
+
+
+def pair_levels(encoder: Encoder, table: np.ndarray, records: Sequence[PersonFeatures],
+                left: np.ndarray, right: np.ndarray) -> np.ndarray:
+    """Levels of the pairs (records[left[i]], records[right[i]]); rows with overflowing sets
+    are scored by the scalar comparisons, so the result always equals them."""
+    ta, tb = table[left], table[right]
+    levels = encoder.levels(ta, tb)
+    for i in np.flatnonzero((ta[:, OVERFLOW] > 0) | (tb[:, OVERFLOW] > 0)):
+        vector = comparison_vector(records[left[i]], records[right[i]])
+        levels[i] = [MISSING if v is None else v for v in vector]
+    return levels
+
+
+class PairScorer:
+    """Scores many pairs of one record table with a model: levels and weights column-wise,
+    then a `PairScore` (built by `Scorer.score_levels`, so identical to `Scorer.score`)
+    only for the pairs that can matter: those that may link or go to review, that a rule
+    may decide, or whose names agree (household corroboration may link them)."""
+
+    def __init__(self, model: Model, encoder: Encoder | None = None) -> None:
+        self.scorer = Scorer(model)
+        self.encoder = encoder or Encoder()
+        self.columns = [NAMES.index(c.name) for c in self.scorer.comparisons]
+        # one row per comparison: weight per level, and 0 for "missing" in the last slot
+        width = max(len(c.levels) for c in self.scorer.comparisons) + 1
+        self.weights = np.zeros((len(self.columns), width))
+        for i, c in enumerate(self.scorer.comparisons):
+            self.weights[i, :len(c.levels)] = self.scorer._weights[c.name]
+        self._tf: dict[tuple[str, int], float] = {}
+        self.lower_weight = weight_of(model.thresholds.lower) - 1e-6
+        self.given_agree = np.array([GIVEN_LEVELS[i] in GIVEN_AGREE for i in range(len(GIVEN_LEVELS))])
+        self.family_agree = np.array([FAMILY_LEVELS[i] in FAMILY_AGREE for i in range(len(FAMILY_LEVELS))])
+
+    def _tf_of(self, name: str, ids: np.ndarray) -> np.ndarray:
+        uniq, inverse = np.unique(ids, return_inverse=True)
+        model = self.scorer.model
+        values = []
+        for i in uniq:
+            key = (name, int(i))
+            if key not in self._tf:
+                self._tf[key] = model.tf_adjustment(name, self.encoder.strings[int(i)])
+            values.append(self._tf[key])
+        return np.array(values)[inverse]
+
+    def weights_of(self, levels: np.ndarray, left: np.ndarray) -> np.ndarray:
+        """Match weights (prior + Σ field weight + TF), summed in `Scorer.score`'s order."""
+        total = np.zeros(len(levels))
+        for i, (col, c) in enumerate(zip(self.columns, self.scorer.comparisons, strict=True)):
+            lv = levels[:, col].astype(np.int64)
+            w = self.weights[i][np.where(lv < 0, self.weights.shape[1] - 1, lv)]
+            if c.tf_field:
+                field = GIVEN if c.tf_field == "given" else FAMILY
+                exact = np.flatnonzero(lv == 0)
+                if len(exact):
+                    w = w.copy()
+                    w[exact] = w[exact] + self._tf_of(c.name, left[exact, field])
+            total = total + w
+        return self.scorer.model.prior_weight + total
+
+    def may_matter(self, levels: np.ndarray, weights: np.ndarray) -> np.ndarray:
+        g, f = levels[:, 0], levels[:, 1]
+        agree = ((g >= 0) & self.given_agree[np.maximum(g, 0)] & (f >= 0) & self.family_agree[np.maximum(f, 0)]
+                 & (levels[:, 2] != 4) & (levels[:, 3] != 1) & (levels[:, 5] != 1))
+        return (weights >= self.lower_weight) | (levels[:, 5] == 0) | (levels[:, 6] == 0) | (levels[:, 7] == 0) \
+            | agree
+
+    def score_rows(self, left_rows: np.ndarray, right_rows: np.ndarray, left: Sequence[PersonFeatures],
+                   right: Sequence[PersonFeatures], keep: np.ndarray | None = None) -> list[tuple[int, PairScore]]:
+        """(pair index, score) of the pairs that may matter (and those `keep` marks) of the
+        row pairs left_rows[i], right_rows[i] whose features are left[i], right[i]."""
+        levels = self.encoder.levels(left_rows, right_rows)
+        for i in np.flatnonzero((left_rows[:, OVERFLOW] > 0) | (right_rows[:, OVERFLOW] > 0)):
+            levels[i] = [MISSING if v is None else v for v in comparison_vector(left[i], right[i])]
+        weights = self.weights_of(levels, left_rows)
+        mask = self.may_matter(levels, weights)
+        if keep is not None:
+            mask |= keep
+        out = []
+        cols = self.columns
+        for i in np.flatnonzero(mask).tolist():
+            row = levels[i].tolist()
+            out.append((i, self.scorer.score_levels(left[i], right[i], [None if row[c] < 0 else row[c] for c in cols])))
+        return out
