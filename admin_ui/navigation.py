@@ -16,6 +16,7 @@ NAV: list[tuple[str, str, str]] = [
     ("/review", "Review", "review"),
     ("/decommissioning", "Decommissioning", "console"),
     ("/audit", "Audit", "audit"),
+    ("/users/tokens", "All API tokens", "users"),
 ]
 
 

@@ -192,9 +192,17 @@ def _token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+MAX_TOKEN_DAYS = 365
+
+
 def create_token(store: Store, username: str, *, name: str = "", days: int | None = 90,
-                 actor: str = "system") -> str:
+                 actor: str = "system", client: str | None = None) -> str:
     """A new API token for the user; the plain token is returned once and never stored."""
+    name = name.strip()
+    if len(name) > 120:
+        raise UserError("a token name can have at most 120 characters")
+    if days is not None and not 0 < days <= MAX_TOKEN_DAYS:
+        raise UserError(f"a token lasts between 1 and {MAX_TOKEN_DAYS} days")
     secret = secrets.token_urlsafe(32)
     prefix = secrets.token_hex(4)
     token = f"{TOKEN_PREFIX}{prefix}_{secret}"
@@ -205,19 +213,27 @@ def create_token(store: Store, username: str, *, name: str = "", days: int | Non
         expires = utcnow() + dt.timedelta(days=days) if days else None
         s.add(ApiTokenRow(user_id=row.id, name=name, prefix=prefix, token_hash=_token_hash(token),
                           expires_at=expires))
-        append(s, AuditEvent(actor, "token_create", target=username,
+        append(s, AuditEvent(actor, "token_create", target=username, client=client,
                              detail={"name": name, "prefix": prefix, "expires_at": expires}))
     return token
 
 
-def revoke_token(store: Store, prefix: str, *, actor: str = "system") -> None:
+def revoke_token(store: Store, prefix: str, *, actor: str = "system", owner: str | None = None,
+                 client: str | None = None) -> None:
+    """Revoke the token(s) with this prefix; with `owner`, only that user's (so a user revoking
+    their own token cannot touch anyone else's by guessing a prefix)."""
     with store.transaction() as s:
-        rows = s.execute(select(ApiTokenRow).where(ApiTokenRow.prefix == prefix)).scalars().all()
+        query = select(ApiTokenRow).where(ApiTokenRow.prefix == prefix)
+        if owner is not None:
+            query = query.join(UserRow, UserRow.id == ApiTokenRow.user_id).where(UserRow.username == owner)
+        rows = s.execute(query).scalars().all()
         if not rows:
             raise UserError(f"no token {prefix!r}")
+        owners = sorted({u for u in s.execute(select(UserRow.username).where(
+            UserRow.id.in_([r.user_id for r in rows]))).scalars()})
         for row in rows:
             row.revoked = True
-        append(s, AuditEvent(actor, "token_revoke", target=prefix))
+        append(s, AuditEvent(actor, "token_revoke", target=prefix, client=client, detail={"owners": owners}))
 
 
 def user_for_token(store: Store, token: str, *, now: dt.datetime | None = None) -> User | None:
@@ -236,11 +252,27 @@ def user_for_token(store: Store, token: str, *, now: dt.datetime | None = None) 
         return _user(user)
 
 
-def list_tokens(store: Store, username: str) -> list[dict[str, Any]]:
+def list_tokens(store: Store, username: str, *, now: dt.datetime | None = None) -> list[dict[str, Any]]:
+    """The user's tokens, newest first (never the token itself: only its prefix)."""
     with store.transaction() as s:
         row = _get(s, username)
         if row is None:
             raise UserError(f"no user {username!r}")
-        tokens = s.execute(select(ApiTokenRow).where(ApiTokenRow.user_id == row.id)).scalars().all()
-        return [{"prefix": t.prefix, "name": t.name, "created_at": t.created_at, "expires_at": t.expires_at,
-                 "revoked": t.revoked, "last_used_at": t.last_used_at} for t in tokens]
+        tokens = s.execute(select(ApiTokenRow).where(ApiTokenRow.user_id == row.id)
+                           .order_by(ApiTokenRow.created_at.desc(), ApiTokenRow.id.desc())).scalars().all()
+        return [_token(t, username, now or utcnow()) for t in tokens]
+
+
+def list_all_tokens(store: Store, *, now: dt.datetime | None = None) -> list[dict[str, Any]]:
+    """Every user's tokens, by user then newest first: for an integration admin."""
+    with store.transaction() as s:
+        rows = s.execute(select(ApiTokenRow, UserRow.username).join(UserRow, UserRow.id == ApiTokenRow.user_id)
+                         .order_by(UserRow.username, ApiTokenRow.created_at.desc(), ApiTokenRow.id.desc())).all()
+        return [_token(t, username, now or utcnow()) for t, username in rows]
+
+
+def _token(t: ApiTokenRow, username: str, now: dt.datetime) -> dict[str, Any]:
+    expires = _aware(t.expires_at)
+    status = "revoked" if t.revoked else "expired" if expires and expires <= now else "active"
+    return {"prefix": t.prefix, "name": t.name, "username": username, "created_at": _aware(t.created_at),
+            "expires_at": expires, "revoked": t.revoked, "last_used_at": _aware(t.last_used_at), "status": status}

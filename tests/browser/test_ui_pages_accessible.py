@@ -38,6 +38,7 @@ def _pages(hub) -> list[tuple[str, str]]:
         ("review", "/review"), ("review-pair", f"/review/{pair['id']}"),
         ("decommissioning", "/decommissioning"), ("decommissioning-system", f"/decommissioning/{system}"),
         ("audit", "/audit"), ("break-glass-reviews", "/audit/break-glass"), ("sign-out", "/sign-out"),
+        ("api-tokens", "/account/tokens"), ("all-api-tokens", "/users/tokens"),
         ("people-search", f"/persons?name={record.canonical.get('names', [{}])[0].get('family') or 'a'}"),
         ("not-found", "/no-such-page"),
     ]
