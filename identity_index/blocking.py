@@ -21,9 +21,17 @@ from identity_index.features import PersonFeatures
 
 @dataclass(frozen=True)
 class BlockingRule:
+    """`refine`, when set, splits a block larger than `SPLIT_AT` by a second value instead of
+    letting it grow to `max_block` and be dropped: at a million records "smith, born 2015" is
+    thousands of records, "smith, born March 2015" a few hundred."""
+
     name: str
     keys: Callable[[PersonFeatures], set[str]]
     description: str
+    refine: Callable[[PersonFeatures], str] | None = None
+
+
+SPLIT_AT = 200
 
 
 def _surnames(f: PersonFeatures) -> set[str]:
@@ -70,6 +78,14 @@ def full_name(f: PersonFeatures) -> set[str]:
     return {"|".join(sorted((given, jellyfish.metaphone(family)))) for family in {f.family} | set(f.family_alts)}
 
 
+def birth_month(f: PersonFeatures) -> str:
+    return f"{f.dob.month:02d}" if f.dob is not None and f.dob_precision != "year" else ""
+
+
+def birth_year(f: PersonFeatures) -> str:
+    return str(f.dob.year) if f.dob is not None else ""
+
+
 def nhs_key(f: PersonFeatures) -> set[str]:
     return {f.nhs} if f.nhs else set()
 
@@ -83,11 +99,13 @@ def phone_key(f: PersonFeatures) -> set[str]:
 
 
 RULES: dict[str, BlockingRule] = {r.name: r for r in (
-    BlockingRule("surname_year", surname_year, "phonetic (metaphone) family name + birth year"),
+    BlockingRule("surname_year", surname_year, "phonetic (metaphone) family name + birth year",
+                 refine=birth_month),
     BlockingRule("dob", dob_key, "full date of birth, day and month in either order"),
     BlockingRule("postcode_initial", postcode_initial, "any postcode + first initial"),
     BlockingRule("given_dob_month", given_soundex_dob_month, "soundex given name + birth year and month"),
-    BlockingRule("full_name", full_name, "metaphones of given and family name, in either order"),
+    BlockingRule("full_name", full_name, "metaphones of given and family name, in either order",
+                 refine=birth_year),
     BlockingRule("nhs", nhs_key, "NHS number"),
     BlockingRule("upn", upn_key, "unique pupil number"),
     BlockingRule("phone", phone_key, "any phone number"),
@@ -137,6 +155,8 @@ def candidate_pair_array(records: Sequence[PersonFeatures], rules: Sequence[Bloc
         if not keys:
             continue
         key_arr, member_arr = np.array(keys, dtype=np.int64), np.array(members, dtype=np.int64)
+        if rule.refine is not None:
+            key_arr = _refined(rule, records, key_arr, member_arr, ids)
         order = np.lexsort((member_arr, key_arr))
         key_arr, member_arr = key_arr[order], member_arr[order]
         starts = np.flatnonzero(np.r_[True, key_arr[1:] != key_arr[:-1]])
@@ -148,9 +168,41 @@ def candidate_pair_array(records: Sequence[PersonFeatures], rules: Sequence[Bloc
                 grid = member_arr[block_starts[chunk:chunk + max(1, 4_000_000 // len(i))][:, None]
                                   + np.arange(size)]
                 found.append((grid[:, i] * n + grid[:, j]).ravel())
-        found = [np.unique(np.concatenate(found))]
+        # this rule's pairs sorted alone, then merged with the earlier rules' (timsort of two runs)
+        found = [_sorted_unique(np.concatenate([found[0], _sorted_unique(np.concatenate(found[1:]))]), "stable")] \
+            if len(found) > 1 else found
     packed = found[0]
     return packed // n, packed % n
+
+
+def _refined(rule: BlockingRule, records: Sequence[PersonFeatures], key_arr: np.ndarray, member_arr: np.ndarray,
+             ids: dict[str, int]) -> np.ndarray:
+    """Keys of blocks larger than SPLIT_AT replaced by key + the rule's refining value."""
+    counts = np.bincount(key_arr, minlength=len(ids))
+    big = np.flatnonzero(counts[key_arr] > SPLIT_AT)
+    if not len(big):
+        return key_arr
+    key_arr = key_arr.copy()
+    names = list(ids)
+    for at in big.tolist():
+        fine = f"{names[key_arr[at]]}#{rule.refine(records[member_arr[at]])}"
+        key_arr[at] = ids.setdefault(fine, len(ids))
+    return key_arr
+
+
+def block_of(rule: BlockingRule, key: str, f: PersonFeatures, size: int) -> tuple[str, str]:
+    """The block `f` meets others in under (rule, key) when the key's block has `size` records:
+    the key itself, or the refined key when the block is split."""
+    if rule.refine is not None and size > SPLIT_AT:
+        return (rule.name + "#", f"{key}#{rule.refine(f)}")
+    return (rule.name, key)
+
+
+def _sorted_unique(values: np.ndarray, kind: str = "quicksort") -> np.ndarray:
+    """Sorted distinct values; numpy 2's hash-based `np.unique` is several times slower on
+    tens of millions of packed pairs than a sort."""
+    values.sort(kind=kind)
+    return values[np.r_[True, values[1:] != values[:-1]]] if len(values) else values
 
 
 @dataclass(frozen=True)

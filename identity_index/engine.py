@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from identity_index.blocking import block_keys, candidate_pair_array, rules_named
+from identity_index.blocking import SPLIT_AT, block_of, candidate_pair_array, rules_named
 from identity_index.clustering import (
     Assignment,
     BatchClusters,
@@ -71,7 +71,7 @@ class IncrementalIndex:
         self._store_row(features)
         self.person_of[features.ref] = person_id
         self.members[person_id].add(features.ref)
-        for key in block_keys(features, self.rules):
+        for key in self._keys(features):
             self.blocks[key].add(features.ref)
         if features.nhs:
             self.person_nhs[person_id].add(features.nhs)
@@ -85,12 +85,27 @@ class IncrementalIndex:
         table[ref_b].add(ref_a)
 
     # deciding ------------------------------------------------------------
+    def _keys(self, f: PersonFeatures) -> list[tuple[str, str]]:
+        """The blocks `f` is filed in: every (rule, key), and the refined key of a rule that
+        splits its large blocks (`blocking.SPLIT_AT`)."""
+        out = []
+        for rule in self.rules:
+            for key in rule.keys(f):
+                out.append((rule.name, key))
+                if rule.refine is not None:
+                    out.append(block_of(rule, key, f, SPLIT_AT + 1))
+        return out
+
     def candidates(self, f: PersonFeatures) -> set[str]:
+        """Records sharing a block with `f`, as `blocking.candidate_pair_array` pairs them."""
         refs: set[str] = set()
-        for key in block_keys(f, self.rules):
-            block = self.blocks.get(key)
-            if block and len(block) <= MAX_BLOCK:
-                refs |= block
+        for rule in self.rules:
+            for key in rule.keys(f):
+                block = self.blocks.get((rule.name, key))
+                if block and rule.refine is not None and len(block) - (f.ref in block) + 1 > SPLIT_AT:
+                    block = self.blocks.get(block_of(rule, key, f, len(block)))
+                if block and len(block) <= MAX_BLOCK:
+                    refs |= block
         refs.discard(f.ref)
         return refs
 
@@ -161,7 +176,7 @@ class IncrementalIndex:
         if row is not None:
             self._free.append(row)
         if old is not None:
-            for key in block_keys(old, self.rules):
+            for key in self._keys(old):
                 self.blocks[key].discard(ref)
             if old.nhs and pid is not None and not any(
                     self.records[r].nhs == old.nhs for r in self.members.get(pid, ()) if r in self.records):

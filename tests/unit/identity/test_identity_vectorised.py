@@ -112,3 +112,21 @@ def test_batch_and_incremental_link_the_same_records(feats):
     same_incr = {(a, b) for a, b in combinations(sorted(truth), 2) if index.person_of[a] == index.person_of[b]}
     assert len(same_batch) > 200
     assert len(same_batch ^ same_incr) <= 0.05 * len(same_batch)
+
+
+def test_a_block_larger_than_split_at_is_split_by_birth_month_in_batch_and_index():
+    from identity_index.blocking import SPLIT_AT, candidate_pairs, rules_named
+
+    rules = rules_named(["surname_year"])
+    records = [PersonFeatures(f"r{i}", given=f"g{i}", family="smith", dob=dt.date(2015, 1 + i % 12, 1 + i % 28))
+               for i in range(SPLIT_AT + 12)]
+    pairs = candidate_pairs(records, rules)
+    assert pairs and all(records[i].dob.month == records[j].dob.month for i, j in pairs)
+    small = records[:SPLIT_AT - 1]
+    assert len(candidate_pairs(small, rules)) == len(small) * (len(small) - 1) // 2
+
+    model = dataclasses.replace(default_model(), blocking_rules=("surname_year",))
+    index = IncrementalIndex(model)
+    for f in records[1:]:
+        index.load(f, f"P{f.ref}")
+    assert index.candidates(records[0]) == {f.ref for f in records[1:] if f.dob.month == 1}
