@@ -139,11 +139,17 @@ class IngestService:
 
 def announce(system: str, records: list[SourceRecord], version: int, previous_keys: list[str]) -> list[Envelope]:
     """Upsert messages for `records`, and deletions for records the row no longer produces."""
-    out = [Envelope(type=MessageType.RECORD_UPSERTED, source_system=system,
-                    payload=r.model_copy(update={"version": version}).model_dump(mode="json"))
+    out = [Envelope(type=MessageType.RECORD_UPSERTED, source_system=system, payload=_versioned(r, version))
            for r in records]
     current = {r.ref.key for r in records}
     return out + _deletions(system, [k for k in previous_keys if k not in current], version)
+
+
+def _versioned(record: SourceRecord, version: int) -> dict[str, Any]:
+    """The record as JSON with `version` set: one dump instead of a model copy and a dump."""
+    data = record.model_dump(mode="json")
+    data["version"] = version
+    return data
 
 
 def _deletions(system: str, record_keys: list[str], version: int) -> list[Envelope]:

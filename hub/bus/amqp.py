@@ -43,6 +43,7 @@ from hub.bus.amqp_topology import (
     Topology,
 )
 from hub.bus.journal import Journal, JournalEvent, NullJournal
+from hub.bus.outbound import Outbound
 from hub.bus.port import BusError, DeadLetter, Handler, QueueBinding, QueueStats, RetryPolicy
 
 log = logging.getLogger(__name__)
@@ -223,10 +224,15 @@ class AmqpBus:
 
     # -- publishing ----------------------------------------------------------------
     def publish(self, envelopes: Sequence[Envelope]) -> None:
-        if not envelopes:
+        self.publish_serialized([Outbound.from_envelope(e) for e in envelopes])
+
+    def publish_serialized(self, outbound: Sequence[Outbound]) -> None:
+        """Publish already serialised messages (the outbox relay's path); returns once all are confirmed."""
+        if not outbound:
             return
-        messages = [(self.topology.exchange, e.routing_key, e.to_json().encode(), _properties(e))
-                    for e in envelopes]
+        stamp = int(time.time())
+        messages = [(self.topology.exchange, m.routing_key, m.body.encode(), _outbound_properties(m, stamp))
+                    for m in outbound]
 
         def run(link: _Link) -> None:
             link.publisher.publish(messages)
@@ -492,10 +498,9 @@ class _StoreOutage(Exception):
     """The handler failed because the store is unreachable: hold the batch, do not spend attempts."""
 
 
-def _properties(env: Envelope) -> pika.BasicProperties:
-    return pika.BasicProperties(content_type="application/json", delivery_mode=2, message_id=str(env.message_id),
-                                type=env.type.value, timestamp=int(time.time()), app_id="hub",
-                                correlation_id=str(env.correlation_id) if env.correlation_id else None,
+def _outbound_properties(m: Outbound, stamp: int) -> pika.BasicProperties:
+    return pika.BasicProperties(content_type="application/json", delivery_mode=2, message_id=m.message_id,
+                                type=m.type, timestamp=stamp, app_id="hub", correlation_id=m.correlation_id,
                                 headers={ATTEMPT_HEADER: 0})
 
 

@@ -13,11 +13,12 @@ import time
 import traceback
 from collections.abc import Callable, Sequence
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from canonical.messages import Envelope
 from hub.bus.journal import Journal, JournalEvent, NullJournal
+from hub.bus.outbound import Outbound
 from hub.bus.port import BusError, DeadLetter, Handler, QueueBinding, QueueStats, RetryPolicy
 from hub.bus.topics import topic_matches
 from hub.store.base import utcnow
@@ -36,6 +37,7 @@ class StoreQueueBus:
         self.poll_interval_s = poll_interval_s
         self.journal = journal or NullJournal()
         self._bindings: list[tuple[str, str]] | None = None
+        self._queues_by_key: dict[str, tuple[str, ...]] = {}
         self._active_consumers: dict[str, int] = {}
 
     # -- topology -----------------------------------------------------------------
@@ -47,6 +49,7 @@ class StoreQueueBus:
                     if (b.queue, pattern) not in existing:
                         s.add(BusBindingRow(queue=b.queue, pattern=pattern))
         self._bindings = None
+        self._queues_by_key = {}
         self._routes()
 
     def _routes(self) -> list[tuple[str, str]]:
@@ -55,8 +58,13 @@ class StoreQueueBus:
                 self._bindings = [tuple(r) for r in s.execute(select(BusBindingRow.queue, BusBindingRow.pattern))]
         return self._bindings
 
-    def _queues_for(self, routing_key: str) -> set[str]:
-        return {q for q, pattern in self._routes() if topic_matches(pattern, routing_key)}
+    def _queues_for(self, routing_key: str) -> tuple[str, ...]:
+        """The queues bound to `routing_key`, matched once per key (a handful of keys, millions of messages)."""
+        queues = self._queues_by_key.get(routing_key)
+        if queues is None:
+            queues = tuple(sorted({q for q, pattern in self._routes() if topic_matches(pattern, routing_key)}))
+            self._queues_by_key[routing_key] = queues
+        return queues
 
     # -- publishing ---------------------------------------------------------------
     def publish(self, envelopes: Sequence[Envelope]) -> None:
@@ -70,15 +78,16 @@ class StoreQueueBus:
 
     def publish_in(self, session: Session, envelopes: Sequence[Envelope]) -> None:
         """Enqueue in the caller's transaction: the outbox hand-off is then atomic."""
+        self.publish_serialized_in(session, [Outbound.from_envelope(e) for e in envelopes])
+
+    def publish_serialized_in(self, session: Session, messages: Sequence[Outbound]) -> None:
+        """Enqueue already serialised messages in the caller's transaction, one executemany."""
         now = utcnow()
-        rows = []
-        for env in envelopes:
-            body = env.to_json()
-            for queue in self._queues_for(env.routing_key):
-                rows.append(dict(queue=queue, message_id=str(env.message_id), routing_key=env.routing_key,
-                                 body=body, status="ready", attempts=0, available_at=now, created_at=now))
+        rows = [dict(queue=queue, message_id=m.message_id, routing_key=m.routing_key, body=m.body, status="ready",
+                     attempts=0, available_at=now, created_at=now)
+                for m in messages for queue in self._queues_for(m.routing_key)]
         if rows:
-            session.execute(insert(BusMessageRow), rows)
+            session.connection().execute(BusMessageRow.__table__.insert(), rows)
 
     # -- consuming ----------------------------------------------------------------
     def consume(self, queue: str, handler: Handler, *, batch_size: int = 1, max_messages: int | None = None,
