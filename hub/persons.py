@@ -9,14 +9,17 @@ through the `PersonLinker` port and replaces it.
 from __future__ import annotations
 
 import uuid
+from collections import defaultdict
+from collections.abc import Iterable
 from typing import Any, Protocol
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from canonical.codes import IdentifierScheme
 from canonical.person import Person
 from hub.golden import golden_record
+from hub.store.base import utcnow
 from hub.store.tables.records import PersonIdentifierRow, PersonRow, SourceRecordRow
 
 STRONG_SCHEMES = (IdentifierScheme.NHS_NUMBER.value, IdentifierScheme.UPN.value)
@@ -73,37 +76,64 @@ def resolve(session: Session, person_id: str) -> str:
 
 def refresh_person(session: Session, person_id: str) -> PersonRow | None:
     """Recompute the golden record and search keys of a person from its live records."""
-    members = session.execute(select(SourceRecordRow).where(
-        SourceRecordRow.person_id == person_id, SourceRecordRow.entity == "person",
-        SourceRecordRow.deleted.is_(False))).scalars().all()
-    row = session.get(PersonRow, person_id)
+    refresh_persons(session, [person_id])
+    return session.get(PersonRow, person_id, populate_existing=True)
+
+
+def refresh_persons(session: Session, person_ids: Iterable[str]) -> int:
+    """Recompute the golden records, search keys and identifiers of many persons at once:
+    one query for all their members, one for their rows, bulk writes. Returns how many."""
+    ids = sorted({p for p in person_ids if p})
+    if not ids:
+        return 0
     from hub.lifecycle import system_of_record  # the SoR matrix decides which records may speak
 
-    golden = golden_record([_member(m) for m in members], sor=system_of_record(session)) if members else {}
-    values = golden.get("values", {})
-    name = values.get("name") or {}
-    if row is None:
-        row = PersonRow(id=person_id, golden=golden, version=1)
-        session.add(row)
-    else:
-        row.golden = golden
-        row.version = (row.version or 0) + 1
-    row.display_name = " ".join(p for p in (name.get("given"), name.get("family")) if p)
-    row.family_key = name_key(name.get("family"))
-    row.given_key = name_key(name.get("given"))
-    dob = values.get("birth_date")
-    row.birth_date = dob["value"] if dob else None
-    address = values.get("address") or {}
-    row.postcode = address.get("postcode")
-    session.execute(delete(PersonIdentifierRow).where(PersonIdentifierRow.person_id == person_id))
-    for m in members:
-        for ident in m.canonical.get("identifiers", []):
-            session.add(PersonIdentifierRow(person_id=person_id, scheme=ident["scheme"],
-                                            value=ident["value"], record_key=m.ref_key))
-    return row
+    members: dict[str, list[Any]] = defaultdict(list)
+    versions: dict[str, int] = {}
+    for part in _chunks(ids):
+        for m in session.execute(select(
+                SourceRecordRow.ref_key, SourceRecordRow.person_id, SourceRecordRow.system,
+                SourceRecordRow.source_id, SourceRecordRow.observed_at, SourceRecordRow.canonical).where(
+                SourceRecordRow.person_id.in_(part), SourceRecordRow.entity == "person",
+                SourceRecordRow.deleted.is_(False)).order_by(SourceRecordRow.id)):
+            members[m.person_id].append(m)
+        versions.update(session.execute(select(PersonRow.id, PersonRow.version).where(PersonRow.id.in_(part))).all())
+    sor = system_of_record(session) if members else None
+    now = utcnow()
+    inserts, updates, identifiers = [], [], []
+    for pid in ids:
+        rows = members.get(pid, [])
+        golden = golden_record([_member(m) for m in rows], sor=sor) if rows else {}
+        values = golden.get("values", {})
+        name = values.get("name") or {}
+        dob = values.get("birth_date")
+        fields = {"golden": golden, "display_name": " ".join(p for p in (name.get("given"), name.get("family")) if p),
+                  "family_key": name_key(name.get("family")), "given_key": name_key(name.get("given")),
+                  "birth_date": dob["value"] if dob else None,
+                  "postcode": (values.get("address") or {}).get("postcode"), "updated_at": now}
+        if pid in versions:
+            updates.append({"id": pid, "version": (versions[pid] or 0) + 1, **fields})
+        else:
+            inserts.append({"id": pid, "version": 1, "created_at": now, **fields})
+        identifiers += [{"person_id": pid, "scheme": i["scheme"], "value": i["value"], "record_key": m.ref_key}
+                        for m in rows for i in (m.canonical or {}).get("identifiers", [])]
+    if inserts:
+        session.execute(insert(PersonRow), inserts)
+    if updates:
+        session.execute(update(PersonRow), updates)
+    for part in _chunks(ids):
+        session.execute(delete(PersonIdentifierRow).where(PersonIdentifierRow.person_id.in_(part)))
+    if identifiers:
+        session.execute(insert(PersonIdentifierRow), identifiers)
+    return len(ids)
 
 
-def _member(row: SourceRecordRow) -> dict[str, Any]:
+def _chunks(values: list[str], size: int = 500) -> Iterable[list[str]]:
+    for i in range(0, len(values), size):
+        yield values[i:i + size]
+
+
+def _member(row: Any) -> dict[str, Any]:
     return {"ref": row.ref_key, "system": row.system, "source_id": row.source_id,
             "observed_at": row.observed_at.isoformat() if row.observed_at else None,
             "person": row.canonical}

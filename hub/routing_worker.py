@@ -50,26 +50,48 @@ HOUSEHOLD_KINDS = ("parent", "child", "carer", "sibling", "household_member")
 
 
 # -- the records worker's side: announce what changed, in its transaction ---------------------
-def note_change(session: Session, row: SourceRecordRow, before: dict[str, Any] | None) -> None:
-    """Remember that a mirrored record changed (called by the records worker before it commits)."""
+def note_change(session: Session, row: Any, before: dict[str, Any] | None) -> None:
+    """Remember that a mirrored record changed (called by the records worker before it commits).
+    `row` needs ref_key, system, entity, source_id, version and canonical."""
     if row.entity in ROUTED_ENTITIES and row.system != "hub" and before != row.canonical:
         session.info.setdefault("route_changes", []).append((row.ref_key, row.system, row.entity, row.source_id,
                                                             row.version, before, row.canonical))
 
 
-def publish_changes(session: Session) -> int:
-    """Put one `route.changed` message per noted change in the outbox of this transaction."""
+def publish_changes(session: Session, config: RoutingConfig | None = None) -> int:
+    """Put a `route.changed` message in the outbox of this transaction for each noted change
+    that a route or alert of `config` can act on (every change when no config is given)."""
     noted = session.info.pop("route_changes", [])
     envelopes = []
     for _ref_key, system, entity, source_id, version, before, after in noted:
         changed = changed_paths(entity, before, after) if before is not None else {}  # new: all of it
         if before is not None and not changed:
             continue
+        if config is not None and not acts_on(config, system, entity, before is None, changed, after):
+            continue
         envelopes.append(Envelope(type=MessageType.ROUTE_CHANGED, source_system=system, payload={
             "ref": {"system": system, "entity": entity, "source_id": source_id}, "version": version,
             "created": before is None, "changed": changed}))
     add_to_outbox(session, envelopes)
     return len(envelopes)
+
+
+def acts_on(config: RoutingConfig, system: str, entity: str, created: bool, changed: dict[str, Any],
+            after: dict[str, Any] | None) -> bool:
+    """Whether the routing worker would do anything with this change: a route whose `when` it
+    matches, or an alert rule it can trigger (a new or changed involvement, a person who moved).
+    Mirrors `RoutingWorker._route` and `_alerts`, so the initial load is not announced twice."""
+    if config.alert and (entity == "involvement" or (
+            entity == "person" and not created and "address" in {group_of(p) for p in changed})):
+        return True
+    routes = [r for r in config.route if r.when.entity == entity and (not created or r.when.include_new)
+              and ("*" in r.when.source_system or system in r.when.source_system)]
+    if not routes:
+        return False
+    current = flatten(entity, after)
+    effective = {p: v for p, v in current.items() if v is not None} if created else changed
+    change = Change(system=system, entity=entity, source_id="", changed=effective, current=current, created=created)
+    return bool(deliveries(config.model_copy(update={"route": routes}), change))
 
 
 def apply_envelope(system: str, writeback: WriteBack, *, kind: str, canonical_entity: str,

@@ -45,16 +45,31 @@ def _letters(value: str) -> str:
 
 def batch_lock_keys(batch: Sequence[Envelope], linker: object) -> list[int]:
     """Sorted, de-duplicated 64-bit lock ids for every record of the batch."""
-    supplied = getattr(linker, "lock_keys", None)
-    keys: set[str] = set()
+    records: list[SourceRecord | SourceRef] = []
     for env in batch:
         if env.type == MessageType.RECORD_UPSERTED:
-            record = SourceRecord.model_validate(env.payload)
-            keys.add(f"ref:{record.ref.key}")
-            if record.ref.entity == EntityKind.PERSON:
-                keys.update(supplied(record) if supplied else person_lock_keys(record))
+            records.append(SourceRecord.model_validate(env.payload))
         elif env.type == MessageType.RECORD_DELETED:
-            keys.add(f"ref:{SourceRef.model_validate(env.payload['ref']).key}")
+            records.append(SourceRef.model_validate(env.payload["ref"]))
+    return record_lock_keys(records, linker)
+
+
+def op_lock_keys(ops: Sequence[object], linker: object) -> list[int]:
+    """`batch_lock_keys` for messages already validated (objects with `ref` and `record`)."""
+    return record_lock_keys([op.record if op.record is not None else op.ref for op in ops], linker)  # type: ignore[attr-defined]
+
+
+def record_lock_keys(records: Sequence[SourceRecord | SourceRef], linker: object) -> list[int]:
+    """Lock ids of upserted records (their ref and match keys) and deleted refs (their ref)."""
+    supplied = getattr(linker, "lock_keys", None)
+    keys: set[str] = set()
+    for item in records:
+        if isinstance(item, SourceRef):
+            keys.add(f"ref:{item.key}")
+            continue
+        keys.add(f"ref:{item.ref.key}")
+        if item.ref.entity == EntityKind.PERSON:
+            keys.update(supplied(item) if supplied else person_lock_keys(item))
     return sorted({lock_id(k) for k in keys})
 
 

@@ -37,6 +37,14 @@ EVENT_SOURCE = "identity"
 
 
 @dataclass
+class Placed:
+    """What `place_many` decided: each record's person, and every person whose records changed."""
+
+    persons: dict[str, str] = field(default_factory=dict)
+    touched: set[str] = field(default_factory=set)
+
+
+@dataclass
 class _Batch:
     index: IncrementalIndex
     keys: set[tuple[str, str]] = field(default_factory=set)
@@ -65,6 +73,10 @@ class IdentityLinker:
         """Load the candidates of a whole batch at once."""
         feats = [features_from_canonical(r.ref.key, r.canonical) for r in records
                  if r.ref.entity == EntityKind.PERSON]
+        self._load(session, self._batch(session), feats)
+
+    def prepare_features(self, session: Session, feats: Sequence[PersonFeatures]) -> None:
+        """`prepare` for features the caller has computed already."""
         self._load(session, self._batch(session), feats)
 
     def link(self, session: Session, row: SourceRecordRow, person: Person) -> str:
@@ -125,6 +137,148 @@ class IdentityLinker:
             row.reason = "linked by rule shared_relative: same name, relatives of one person in the same role"
             changed.add(survivor)
         return changed
+
+    def forget_many(self, session: Session, ref_keys: Sequence[str]) -> None:
+        """`forget` for every deleted record of a batch at once."""
+        if not ref_keys:
+            return
+        repo.forget_records(session, ref_keys)
+        batch = session.info.get(BATCH_STATE)
+        if batch is not None:
+            for ref in ref_keys:
+                batch.index.remove(ref)
+
+    def relationships_changed(self, session: Session, rows: Sequence[tuple[str, dict]]) -> set[str]:
+        """`relationship_changed` for a batch's (ref key, canonical) relationship records: both sides
+        of each in bulk, then one corroboration over every person record they name."""
+        edges, refs = [], []
+        for ref_key, rel in rows:
+            subject, related = (rel or {}).get("subject") or {}, (rel or {}).get("related") or {}
+            if not (subject.get("source_id") and related.get("source_id")):
+                continue
+            pair = [f"{r['system']}/{r.get('entity', 'person')}/{r['source_id']}" for r in (subject, related)]
+            edges.append((ref_key, pair[0], pair[1], str(rel.get("kind", "household_member"))))
+            refs += pair
+        if not edges:
+            return set()
+        repo.save_relationships(session, edges)
+        return self.corroborate(session, sorted(set(refs)))
+
+    def place_many(self, session: Session, feats: Sequence[PersonFeatures],
+                   fallback: dict[str, str] | None = None) -> Placed:
+        """Place a batch's person records in order against the prepared slice (later ones find
+        earlier ones), then write identity rows, links, merges, reviews and events in bulk and
+        corroborate only where a review was queued or a person with relatives grew."""
+        out = Placed()
+        if not feats:
+            return out
+        batch = self._batch(session)
+        index = batch.index
+        unprepared = [f for f in feats if f.ref not in batch.placing
+                      or not set(block_keys(f, self.rules)) <= batch.keys]
+        if unprepared:
+            self._load(session, batch, unprepared)
+        stored = repo.persons_of(session, [f.ref for f in feats])
+        placed: dict[str, str] = {}
+        saves: dict[str, tuple[PersonFeatures, list[tuple[str, str]], bool]] = {}
+        merges: list[tuple[str, str, str, list[str]]] = []
+        links: list[dict] = []
+        events: list[tuple[MessageType, str, dict]] = []
+        reviews = []
+        grown_refs: set[str] = set()
+        for f in feats:
+            current = stored.get(f.ref)
+            if current is None and fallback and fallback.get(f.ref):
+                current = resolve(session, fallback[f.ref])
+            while current in index.retired:  # merged earlier in this batch
+                current = index.retired[current]
+            placement = index.place(f, current_person=current,
+                                    can_merge=lambda ids: self._can_merge(session, index, ids))
+            pid = placement.person_id
+            saves[f.ref] = (f, block_keys(f, self.rules), f.ref in stored)
+            for retired in placement.assignment.merge:
+                moved_here = sorted(r for r, p in placed.items() if p == retired)
+                placed.update({r: pid for r in moved_here})
+                merges.append((retired, pid, f.ref, moved_here))
+            placed[f.ref] = pid
+            if current and current != pid:
+                out.touched.add(current)
+            if pid != current or placement.assignment.merge:
+                link = placement.assignment.link
+                made_by = "new" if link is None else link.made_by.value
+                links.append(repo.link_row(f.ref, pid, made_by=made_by, model_version=self.model.version,
+                                           score=link, prior_weight=self.model.prior_weight))
+                events.append((MessageType.IDENTITY_LINKED, pid, {
+                    "ref": f.ref, "previous_person_id": current, "made_by": made_by,
+                    "rule": link.rule if link else None, "probability": link.probability if link else None}))
+            for review in placement.assignment.reviews:
+                other = review.ref_b if review.ref_a == f.ref else review.ref_a
+                if index.person_of.get(other) != pid:
+                    reviews.append(review)
+            if not placement.created:
+                grown_refs.add(f.ref)
+        merge_events = self._write_merges(session, merges)
+        repo.save_records(session, [(f, index.person_of.get(ref, placed[ref]), keys, existed)
+                                    for ref, (f, keys, existed) in saves.items()])
+        repo.add_links(session, links)
+        if self.publish_events and (events or merge_events):
+            self._publish(session, merge_events + events)
+        queued = repo.add_reviews(session, reviews, model_version=self.model.version,
+                                  prior_weight=self.model.prior_weight)
+        session.flush()
+        if queued:
+            out.touched |= self.corroborate(session, sorted(queued))
+        if grown_refs:
+            grown = {index.person_of.get(r, placed[r]) for r in grown_refs}
+            member_refs = [r for refs in repo.members(session, grown).values() for r in refs]
+            kin = {other for edges in repo.relatives_for(session, member_refs).values() for other, _role in edges}
+            if kin:
+                out.touched |= self.corroborate(session, sorted(kin))
+            self._resolve_settled_many(session, grown_refs)
+        out.persons = {f.ref: index.person_of.get(f.ref, placed[f.ref]) for f in feats}
+        out.touched |= set(out.persons.values())
+        out.touched -= set(index.retired)
+        return out
+
+    def _write_merges(self, session: Session, merges: list[tuple[str, str, str, list[str]]]) -> list:
+        """Retire each merged person in order (its stored records move, its id redirects)."""
+        events, audits = [], []
+        if merges:  # a person created earlier in this batch has no row yet: give it its redirect
+            repo.ensure_person_rows(session, [m[0] for m in merges])
+        for retired, survivor, by, moved_here in merges:
+            moved = sorted(set(repo.retire_person(session, retired, survivor)) | set(moved_here))
+            audits.append({"survivor": survivor, "retired": retired, "refs": moved, "by": by})
+            events.append((MessageType.IDENTITY_MERGED, survivor, {"retired": retired, "refs": moved, "by": by}))
+        repo.audit_many(session, "identity-index", "merge", audits)
+        return events
+
+    def _publish(self, session: Session, events: list[tuple[MessageType, str, dict]]) -> None:
+        """identity.linked / identity.merged, each with the version its person will have after this batch."""
+        versions = repo.person_versions(session, {pid for _kind, pid, _payload in events})
+        add_to_outbox(session, [Envelope(type=kind, source_system=EVENT_SOURCE, payload={
+            "person_id": pid, "version": versions[pid], "model_version": self.model.version, **payload})
+            for kind, pid, payload in events])
+
+    def _resolve_settled_many(self, session: Session, refs: set[str]) -> None:
+        """Open pairs of these records with records now in their own person need no steward."""
+        rows = repo.open_reviews_touching(session, refs)
+        if not rows:
+            return
+        owner = repo.persons_of(session, {r for row in rows for r in (row.ref_a, row.ref_b)})
+        for row in rows:
+            if owner.get(row.ref_a) and owner.get(row.ref_a) == owner.get(row.ref_b):
+                row.status, row.decided_by, row.decided_at = "resolved", "identity-index", utcnow()
+                row.reason = "linked automatically after the pair was queued: no decision needed"
+
+    def _can_merge(self, session: Session, index: IncrementalIndex, person_ids: list[str]) -> bool:
+        """`can_merge` over the stored members and those this batch placed but has not written yet."""
+        by_person = repo.members(session, person_ids)
+        owner = {ref: pid for pid, refs in by_person.items() for ref in refs}
+        owner.update({ref: pid for pid in person_ids for ref in index.members.get(pid, ())})
+        for a, b, same in repo.constraints_touching(session, owner):
+            if not same and a in owner and b in owner and owner[a] != owner[b]:
+                return False
+        return True
 
     # the work ------------------------------------------------------------------
     def place(self, session: Session, f: PersonFeatures, *, fallback_person: str | None = None) -> str:

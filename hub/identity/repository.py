@@ -112,11 +112,34 @@ def save_record(session: Session, features: PersonFeatures, person_id: str,
                                                        for r, k in keys])
 
 
+def save_records(session: Session, rows: Sequence[tuple[PersonFeatures, str, Sequence[tuple[str, str]], bool]]) -> None:
+    """`save_record` for a whole batch: (features, person id, blocking keys, existed) each, in bulk."""
+    now = utcnow()
+    updates = [{"ref_key": f.ref, "person_id": pid, "features": f.to_json(), "updated_at": now}
+               for f, pid, _keys, existed in rows if existed]
+    inserts = [{"ref_key": f.ref, "person_id": pid, "features": f.to_json(), "updated_at": now}
+               for f, pid, _keys, existed in rows if not existed]
+    if updates:
+        session.execute(update(IdentityRecordRow), updates)
+        for part in chunks([u["ref_key"] for u in updates]):
+            session.execute(delete(IdentityBlockKeyRow).where(IdentityBlockKeyRow.ref_key.in_(part)))
+    if inserts:
+        session.execute(insert(IdentityRecordRow), inserts)
+    keys = [{"rule": r, "key": k[:200], "ref_key": f.ref} for f, _pid, ks, _e in rows for r, k in ks]
+    if keys:
+        session.execute(insert(IdentityBlockKeyRow), keys)
+
+
 def forget_record(session: Session, ref: str) -> None:
     """A deleted person record (its keys and features) or relationship record (its edges)."""
-    session.execute(delete(IdentityBlockKeyRow).where(IdentityBlockKeyRow.ref_key == ref))
-    session.execute(delete(IdentityRecordRow).where(IdentityRecordRow.ref_key == ref))
-    session.execute(delete(IdentityRelativeRow).where(IdentityRelativeRow.relationship_ref == ref))
+    forget_records(session, [ref])
+
+
+def forget_records(session: Session, refs: Sequence[str]) -> None:
+    for part in chunks(sorted(set(refs))):
+        session.execute(delete(IdentityBlockKeyRow).where(IdentityBlockKeyRow.ref_key.in_(part)))
+        session.execute(delete(IdentityRecordRow).where(IdentityRecordRow.ref_key.in_(part)))
+        session.execute(delete(IdentityRelativeRow).where(IdentityRelativeRow.relationship_ref.in_(part)))
 
 
 def save_relationship(session: Session, relationship_ref: str, subject: str, related: str, kind: str) -> None:
@@ -126,6 +149,17 @@ def save_relationship(session: Session, relationship_ref: str, subject: str, rel
         {"ref_key": related, "relative_ref": subject, "role": kind, "relationship_ref": relationship_ref},
         {"ref_key": subject, "relative_ref": related, "role": INVERSE.get(kind, kind),
          "relationship_ref": relationship_ref}])
+
+
+def save_relationships(session: Session, edges: Sequence[tuple[str, str, str, str]]) -> None:
+    """`save_relationship` for a batch: (relationship ref, subject, related, kind) each."""
+    for part in chunks(sorted({e[0] for e in edges})):
+        session.execute(delete(IdentityRelativeRow).where(IdentityRelativeRow.relationship_ref.in_(part)))
+    rows = [row for rel, subject, related, kind in edges for row in (
+        {"ref_key": related, "relative_ref": subject, "role": kind, "relationship_ref": rel},
+        {"ref_key": subject, "relative_ref": related, "role": INVERSE.get(kind, kind), "relationship_ref": rel})]
+    if rows:
+        session.execute(insert(IdentityRelativeRow), rows)
 
 
 def relatives_for(session: Session, refs: Iterable[str]) -> dict[str, set[tuple[str, str]]]:
@@ -172,6 +206,17 @@ def move_records(session: Session, refs: Sequence[str], person_id: str) -> None:
                         .values(person_id=person_id))
 
 
+def ensure_person_rows(session: Session, person_ids: Sequence[str]) -> None:
+    """An empty row for each person id not stored yet (so a redirect can be written to it)."""
+    ids = sorted(set(person_ids))
+    have = set(session.execute(select(PersonRow.id).where(PersonRow.id.in_(ids))).scalars()) if ids else set()
+    now = utcnow()
+    rows = [{"id": pid, "version": 1, "golden": {}, "created_at": now, "updated_at": now}
+            for pid in ids if pid not in have]
+    if rows:
+        session.execute(insert(PersonRow), rows)
+
+
 def retire_person(session: Session, retired: str, survivor: str) -> list[str]:
     """Move every record of `retired` to `survivor` and leave a redirect; returns the refs moved."""
     refs = list(session.execute(select(SourceRecordRow.ref_key).where(
@@ -186,14 +231,28 @@ def retire_person(session: Session, retired: str, survivor: str) -> list[str]:
 def add_link(session: Session, ref: str, person_id: str, *, made_by: str, model_version: str,
              score: PairScore | None = None, prior_weight: float = 0.0, rule: str | None = None,
              actor: str | None = None, note: str | None = None) -> None:
+    session.execute(insert(IdentityLinkRow), [link_row(ref, person_id, made_by=made_by, model_version=model_version,
+                                                       score=score, prior_weight=prior_weight, rule=rule,
+                                                       actor=actor, note=note)])
+
+
+def link_row(ref: str, person_id: str, *, made_by: str, model_version: str, score: PairScore | None = None,
+             prior_weight: float = 0.0, rule: str | None = None, actor: str | None = None,
+             note: str | None = None) -> dict[str, Any]:
+    """One row of link evidence (for `add_link`, or a bulk insert of a batch's links)."""
     explanation: dict[str, Any] = score.explanation(prior_weight) if score else {}
     if note:
         explanation["note"] = note
-    session.execute(insert(IdentityLinkRow), [{
-        "ref_key": ref, "person_id": person_id, "made_by": made_by, "rule": rule or (score.rule if score else None),
-        "matched_ref": (score.ref_b if score.ref_a == ref else score.ref_a) if score else None,
-        "match_weight": score.match_weight if score else None, "probability": score.probability if score else None,
-        "explanation": explanation, "model_version": model_version, "actor": actor, "created_at": utcnow()}])
+    return {"ref_key": ref, "person_id": person_id, "made_by": made_by, "rule": rule or (score.rule if score else None),
+            "matched_ref": (score.ref_b if score.ref_a == ref else score.ref_a) if score else None,
+            "match_weight": score.match_weight if score else None,
+            "probability": score.probability if score else None,
+            "explanation": explanation, "model_version": model_version, "actor": actor, "created_at": utcnow()}
+
+
+def add_links(session: Session, rows: Sequence[dict[str, Any]]) -> None:
+    if rows:
+        session.execute(insert(IdentityLinkRow), list(rows))
 
 
 def add_review(session: Session, score: PairScore, *, model_version: str, prior_weight: float) -> bool:
@@ -208,6 +267,29 @@ def add_review(session: Session, score: PairScore, *, model_version: str, prior_
         "explanation": score.explanation(prior_weight), "model_version": model_version, "status": "open",
         "created_at": utcnow()}])
     return True
+
+
+def add_reviews(session: Session, scores: Sequence[PairScore], *, model_version: str,
+                prior_weight: float) -> set[str]:
+    """`add_review` for a batch (one query for the pairs queued already, one for constraints);
+    returns the refs of the pairs queued now."""
+    pairs: dict[tuple[str, str], PairScore] = {}
+    for score in scores:
+        pairs.setdefault(tuple(sorted((score.ref_a, score.ref_b))), score)  # type: ignore[arg-type]
+    if not pairs:
+        return set()
+    refs = sorted({r for pair in pairs for r in pair})
+    taken: set[tuple[str, str]] = {(a, b) for a, b, _same in constraints_touching(session, refs)}
+    for part in chunks(refs):
+        taken |= {(a, b) for a, b in session.execute(select(IdentityReviewRow.ref_a, IdentityReviewRow.ref_b)
+                                                      .where(IdentityReviewRow.ref_a.in_(part)))}
+    now = utcnow()
+    rows = [{"ref_a": a, "ref_b": b, "match_weight": s.match_weight, "probability": s.probability,
+             "explanation": s.explanation(prior_weight), "model_version": model_version, "status": "open",
+             "created_at": now} for (a, b), s in pairs.items() if (a, b) not in taken]
+    if rows:
+        session.execute(insert(IdentityReviewRow), rows)
+    return {r for row in rows for r in (row["ref_a"], row["ref_b"])}
 
 
 def constraint_between(session: Session, ref_a: str, ref_b: str) -> bool | None:
@@ -228,6 +310,21 @@ def set_constraint(session: Session, ref_a: str, ref_b: str, *, same: bool, acto
 
 def audit(session: Session, actor: str, action: str, detail: dict[str, Any]) -> None:
     session.execute(insert(IdentityAuditRow), [{"at": utcnow(), "actor": actor, "action": action, "detail": detail}])
+
+
+def audit_many(session: Session, actor: str, action: str, details: Sequence[dict[str, Any]]) -> None:
+    if details:
+        session.execute(insert(IdentityAuditRow), [{"at": utcnow(), "actor": actor, "action": action, "detail": d}
+                                                   for d in details])
+
+
+def person_versions(session: Session, person_ids: Iterable[str]) -> dict[str, int]:
+    """The version each person will have after its next refresh."""
+    out: dict[str, int] = {}
+    ids = sorted(set(person_ids))
+    for part in chunks(ids):
+        out.update(session.execute(select(PersonRow.id, PersonRow.version).where(PersonRow.id.in_(part))).all())
+    return {pid: (out.get(pid) or 0) + 1 for pid in ids}
 
 
 def person_version(session: Session, person_id: str) -> int:
