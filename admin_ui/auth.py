@@ -19,7 +19,7 @@ from flask import Flask, abort, g, jsonify, redirect, render_template, request, 
 from flask_wtf.csrf import CSRFError, CSRFProtect
 
 from hub.services.view import Viewer, access_policy
-from hub.users import User, get_user, user_for_token
+from hub.users import User, open_session, session_user, user_for_token
 
 PUBLIC_PATHS = ("/login", "/health")
 PUBLIC_PREFIXES = ("/static/",)
@@ -39,6 +39,9 @@ def init_auth(app: Flask) -> None:
         SESSION_COOKIE_NAME="hub_session" if app.config.get("SESSION_COOKIE_NAME") == "session"
         else app.config["SESSION_COOKIE_NAME"],
         PERMANENT_SESSION_LIFETIME=SESSION_LIFETIME,
+        # The cookie only names the session; the hub tracks idleness and sign-out (`_session_user`),
+        # so the cookie is not re-sent on every response, where a slow one could resurrect it.
+        SESSION_REFRESH_EACH_REQUEST=False,
         WTF_CSRF_CHECK_DEFAULT=False,  # checked in `_authenticate`, after bearer-token requests are set aside
         WTF_CSRF_TIME_LIMIT=None,      # the token lives as long as the session
     )
@@ -111,23 +114,17 @@ def _audit_api_call(response: Any) -> Any:
 
 
 def _session_user() -> User | None:
+    """The user of the session the cookie names. Idle time-out, lifetime and sign-out are checked
+    against the hub's record of the session, not the cookie: the cookie is not rewritten on each
+    request, and one replayed (or re-sent by a request that raced the sign-out) is refused."""
     from admin_ui.app import current_hub
 
-    user_id = session.get("user_id")
-    if not user_id:
+    sid = session.get("sid")
+    if not isinstance(sid, str) or not sid:
         return None
-    now = dt.datetime.now(dt.UTC)
-    last_seen = session.get("last_seen", 0)
-    signed_in = session.get("signed_in", 0)
-    idle = current_app_idle_timeout()
-    if now.timestamp() - last_seen > idle.total_seconds() or now.timestamp() - signed_in > SESSION_LIFETIME.total_seconds():
-        session.clear()
-        return None
-    user = get_user(current_hub().store, user_id)
+    user = session_user(current_hub().store, sid, idle=current_app_idle_timeout(), lifetime=SESSION_LIFETIME)
     if user is None:
         session.clear()
-        return None
-    session["last_seen"] = int(now.timestamp())
     return user
 
 
@@ -139,10 +136,16 @@ def current_app_idle_timeout() -> dt.timedelta:
 
 def start_session(user: User) -> None:
     """A fresh session for `user` (the old one is dropped, so a planted session id is useless)."""
+    from admin_ui.app import current_hub
+
     session.clear()
     session.permanent = True
-    now = int(dt.datetime.now(dt.UTC).timestamp())
-    session.update(user_id=user.id, signed_in=now, last_seen=now)
+    session["sid"] = open_session(current_hub().store, user, client_address())
+
+
+def session_id() -> str | None:
+    sid = session.get("sid")
+    return sid if isinstance(sid, str) else None
 
 
 def end_session() -> None:

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from hub.audit import AuditEvent, append
 from hub.store.base import utcnow
 from hub.store.engine import Store
-from hub.store.tables.access import ApiTokenRow, LoginAttemptRow, UserRow
+from hub.store.tables.access import ApiTokenRow, LoginAttemptRow, UserRow, UserSessionRow
 
 _HASHER = PasswordHasher()
 _DUMMY_HASH = _HASHER.hash("not a password of anyone")
@@ -183,9 +183,54 @@ def _verify(password_hash: str, password: str) -> bool:
         return False
 
 
-def record_sign_out(store: Store, username: str, client: str) -> None:
+def record_sign_out(store: Store, username: str, client: str, sid: str | None = None) -> None:
+    """Audit the sign-out and end the session, so its cookie is refused from now on."""
     with store.transaction() as s:
+        if sid:
+            _end(s, sid, "signed_out", utcnow())
         append(s, AuditEvent(username, "sign_out", client=client))
+
+
+# last_seen is written at most this often, not on every request; the idle time-out is this coarse.
+SESSION_TOUCH_EVERY = dt.timedelta(seconds=60)
+
+
+def open_session(store: Store, user: User, client: str, *, now: dt.datetime | None = None) -> str:
+    """A new browser session for `user`: returns its id for the cookie (only its hash is kept)."""
+    now = now or utcnow()
+    sid = secrets.token_urlsafe(32)
+    with store.transaction() as s:
+        s.add(UserSessionRow(sid_hash=_token_hash(sid), user_id=user.id, client=client[:64], signed_in_at=now,
+                             last_seen_at=now))
+    return sid
+
+
+def session_user(store: Store, sid: str, *, idle: dt.timedelta, lifetime: dt.timedelta,
+                 now: dt.datetime | None = None) -> User | None:
+    """The active user of a live session, or None when the session is unknown, signed out, idle
+    longer than `idle` or older than `lifetime` (such a session is ended for good)."""
+    now = now or utcnow()
+    with store.transaction() as s:
+        row = s.execute(select(UserSessionRow).where(UserSessionRow.sid_hash == _token_hash(sid))).scalar_one_or_none()
+        if row is None or row.ended_at is not None:
+            return None
+        reason = "idle" if now - _aware(row.last_seen_at) > idle else \
+            "expired" if now - _aware(row.signed_in_at) > lifetime else None
+        user = s.get(UserRow, row.user_id)
+        if user is None or not user.active:
+            reason = reason or "user_gone"
+        if reason:
+            row.ended_at, row.end_reason = now, reason
+            return None
+        if now - _aware(row.last_seen_at) >= SESSION_TOUCH_EVERY:
+            row.last_seen_at = now
+        return _user(user)
+
+
+def _end(s: Session, sid: str, reason: str, now: dt.datetime) -> None:
+    row = s.execute(select(UserSessionRow).where(UserSessionRow.sid_hash == _token_hash(sid))).scalar_one_or_none()
+    if row is not None and row.ended_at is None:
+        row.ended_at, row.end_reason = now, reason
 
 
 def _token_hash(token: str) -> str:

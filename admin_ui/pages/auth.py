@@ -7,7 +7,7 @@ from typing import Any
 from flask import Blueprint, g, redirect, render_template, request
 
 from admin_ui.app import current_hub
-from admin_ui.auth import client_address, end_session, safe_next, start_session
+from admin_ui.auth import client_address, end_session, safe_next, session_id, start_session
 from hub.users import SignInRefused, authenticate, record_sign_out
 
 bp = Blueprint("auth", __name__)
@@ -43,6 +43,6 @@ def sign_out_page() -> Any:
 def sign_out() -> Any:
     user = g.get("user")
     if user is not None:
-        record_sign_out(current_hub().store, user.username, client_address())
+        record_sign_out(current_hub().store, user.username, client_address(), session_id())
     end_session()
     return redirect("/login")

@@ -56,6 +56,25 @@ class ApiTokenRow(Base):
     last_used_at: Mapped[dt.datetime | None] = mapped_column(nullable=True)
 
 
+class UserSessionRow(Base):
+    """A signed-in browser session. The cookie holds only the session id; the hub keeps its hash,
+    when it was last seen (idle time-out) and when it ended (sign-out), so a cookie replayed or
+    re-issued by a request that raced the sign-out is refused."""
+
+    __tablename__ = "user_session"
+    __table_args__ = (UniqueConstraint("sid_hash", name="uq_user_session_sid_hash"),
+                      Index("ix_user_session_user", "user_id"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    sid_hash: Mapped[str] = mapped_column(String(64))
+    user_id: Mapped[int] = mapped_column(Integer)
+    client: Mapped[str] = mapped_column(String(64), default="")
+    signed_in_at: Mapped[dt.datetime]
+    last_seen_at: Mapped[dt.datetime]
+    ended_at: Mapped[dt.datetime | None] = mapped_column(nullable=True)
+    end_reason: Mapped[str | None] = mapped_column(String(20), nullable=True)
+
+
 class LoginAttemptRow(Base):
     """Every sign-in attempt, by account and by client address, for throttling and lock-out."""
 
