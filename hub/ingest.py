@@ -117,7 +117,8 @@ class IngestService:
             figures.new += previous is None
             figures.changed += previous is not None
             envelopes += announce(defn.name, records, version, previous.record_keys if previous else [])
-            staged[change.source_id] = RowState(content_hash(dict(change.raw)), version, [r.ref.key for r in records])
+            digest = records[0].content_hash if records else content_hash(dict(change.raw))  # hashed once
+            staged[change.source_id] = RowState(digest, version, [r.ref.key for r in records])
             figures.by_entity.update(r.ref.entity.value for r in records)
             settled.append((change.entity, change.source_id, "a corrected version of the row arrived and translated"))
         for failure in batch.failures:
