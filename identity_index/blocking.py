@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import jellyfish
 import numpy as np
 
+from identity_index.comparisons import _name_family
 from identity_index.features import PersonFeatures
 
 
@@ -31,7 +32,7 @@ class BlockingRule:
     refine: Callable[[PersonFeatures], str] | None = None
 
 
-SPLIT_AT = 200
+SPLIT_AT = 50
 
 
 def _surnames(f: PersonFeatures) -> set[str]:
@@ -78,12 +79,31 @@ def full_name(f: PersonFeatures) -> set[str]:
     return {"|".join(sorted((given, jellyfish.metaphone(family)))) for family in {f.family} | set(f.family_alts)}
 
 
+def given_initial(f: PersonFeatures) -> str:
+    return f.given[:1]
+
+
 def birth_month(f: PersonFeatures) -> str:
     return f"{f.dob.month:02d}" if f.dob is not None and f.dob_precision != "year" else ""
 
 
+def birth_date(f: PersonFeatures) -> str:
+    return f.dob.isoformat() if f.dob is not None else ""
+
+
 def birth_year(f: PersonFeatures) -> str:
     return str(f.dob.year) if f.dob is not None else ""
+
+
+def family_initial(f: PersonFeatures) -> set[str]:
+    """Metaphone of every family name + the given name's initial, or the initial of any of its
+    nicknames or canonical forms (Dick → d, r): parents known only by name as a pupil's
+    contact, spelt differently in each contact record (Henry / Harry, J / Julie, a typo in the
+    given name that changes its metaphone)."""
+    if not f.given:
+        return set()
+    initials = {f.given[0]} | {n[0] for n in _name_family(f.given) if n}
+    return {f"{jellyfish.metaphone(n)}|{i}" for n in _surnames(f) for i in initials}
 
 
 def nhs_key(f: PersonFeatures) -> set[str]:
@@ -101,11 +121,13 @@ def phone_key(f: PersonFeatures) -> set[str]:
 RULES: dict[str, BlockingRule] = {r.name: r for r in (
     BlockingRule("surname_year", surname_year, "phonetic (metaphone) family name + birth year",
                  refine=birth_month),
-    BlockingRule("dob", dob_key, "full date of birth, day and month in either order"),
+    BlockingRule("dob", dob_key, "full date of birth, day and month in either order", refine=given_initial),
     BlockingRule("postcode_initial", postcode_initial, "any postcode + first initial"),
     BlockingRule("given_dob_month", given_soundex_dob_month, "soundex given name + birth year and month"),
     BlockingRule("full_name", full_name, "metaphones of given and family name, in either order",
                  refine=birth_year),
+    BlockingRule("family_initial", family_initial, "metaphone family name + given initial (or a nickname's)",
+                 refine=birth_date),
     BlockingRule("nhs", nhs_key, "NHS number"),
     BlockingRule("upn", upn_key, "unique pupil number"),
     BlockingRule("phone", phone_key, "any phone number"),

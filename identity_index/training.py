@@ -21,6 +21,7 @@ from identity_index.blocking import candidate_pairs, rules_named
 from identity_index.comparisons import COMPARISONS, Comparison
 from identity_index.features import PersonFeatures
 from identity_index.model import LevelParams, Model
+from identity_index.vectorised import NAMES, Encoder, pair_levels
 
 M_FLOOR = 1e-6
 U_FLOOR = 1e-7
@@ -29,15 +30,17 @@ TF_KEEP = 20_000  # most frequent names kept in the model file; rarer ones use t
 
 def gamma_matrix(records: Sequence[PersonFeatures], pairs: Sequence[tuple[int, int]],
                  comparisons: tuple[Comparison, ...] = COMPARISONS) -> np.ndarray:
-    """Levels of every comparison for every pair: shape (pairs, comparisons), −1 = missing."""
-    out = np.full((len(pairs), len(comparisons)), -1, dtype=np.int8)
-    for row, (i, j) in enumerate(pairs):
-        a, b = records[i], records[j]
-        for k, c in enumerate(comparisons):
-            level = c.level(a, b)
-            if level is not None:
-                out[row, k] = level
-    return out
+    """Levels of every comparison for every pair: shape (pairs, comparisons), −1 = missing.
+    Column-wise (`vectorised.pair_levels`), a million pairs at a time."""
+    if len(pairs) == 0:
+        return np.full((0, len(comparisons)), -1, dtype=np.int8)
+    encoder = Encoder()
+    table = encoder.table(records)
+    index = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
+    columns = [NAMES.index(c.name) for c in comparisons]
+    parts = [pair_levels(encoder, table, records, index[s:s + 1_000_000, 0], index[s:s + 1_000_000, 1])[:, columns]
+             for s in range(0, len(index), 1_000_000)]
+    return np.concatenate(parts)
 
 
 def level_frequencies(gamma: np.ndarray, weights: np.ndarray | None, comparisons: tuple[Comparison, ...],
