@@ -13,11 +13,12 @@ from collections import defaultdict
 from collections.abc import Iterable
 from typing import Any, Protocol
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from canonical.codes import IdentifierScheme
 from canonical.person import Person
+from hub.bulk import insert_rows, update_rows
 from hub.golden import golden_record
 from hub.store.base import utcnow
 from hub.store.tables.records import PersonIdentifierRow, PersonRow, SourceRecordRow
@@ -117,14 +118,11 @@ def refresh_persons(session: Session, person_ids: Iterable[str]) -> int:
             inserts.append({"id": pid, "version": 1, "created_at": now, **fields})
         identifiers += [{"person_id": pid, "scheme": i["scheme"], "value": i["value"], "record_key": m.ref_key}
                         for m in rows for i in (m.canonical or {}).get("identifiers", [])]
-    if inserts:
-        session.execute(insert(PersonRow), inserts)
-    if updates:
-        session.execute(update(PersonRow), updates)
+    insert_rows(session, PersonRow.__table__, inserts)
+    update_rows(session, PersonRow.__table__, "id", updates)
     for part in _chunks(ids):
         session.execute(delete(PersonIdentifierRow).where(PersonIdentifierRow.person_id.in_(part)))
-    if identifiers:
-        session.execute(insert(PersonIdentifierRow), identifiers)
+    insert_rows(session, PersonIdentifierRow.__table__, identifiers)
     return len(ids)
 
 

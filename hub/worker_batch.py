@@ -10,11 +10,12 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from canonical.messages import Envelope, MessageType
 from canonical.records import SourceRecord, SourceRef
+from hub.bulk import insert_rows, update_rows
 from hub.store.base import utcnow
 from hub.store.tables.records import SourceRecordRow
 
@@ -119,25 +120,16 @@ def apply(rows: dict[str, Row], ops: list[Op]) -> None:
 def write(session: Session, rows: dict[str, Row]) -> None:
     """One bulk INSERT for the new rows, one bulk UPDATE (by primary key) per column set for the others."""
     now = utcnow()
-    inserts = [{"ref_key": r.ref_key, "system": r.system, "entity": r.entity, "source_id": r.source_id,
-                "person_id": r.person_id, "updated_at": now, **r.values}
-               for r in rows.values() if r.dirty and r.id is None]
-    if inserts:
-        session.execute(insert(SourceRecordRow), inserts)
-    by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
-    for r in rows.values():
-        if r.dirty and r.id is not None:
-            values = {"id": r.id, "updated_at": now, **r.values}
-            by_columns.setdefault(tuple(sorted(values)), []).append(values)
-    for params in by_columns.values():
-        session.execute(update(SourceRecordRow), params)
+    insert_rows(session, _T, [{"ref_key": r.ref_key, "system": r.system, "entity": r.entity,
+                               "source_id": r.source_id, "person_id": r.person_id, "updated_at": now, **r.values}
+                              for r in rows.values() if r.dirty and r.id is None])
+    update_rows(session, _T, "id", [{"id": r.id, "updated_at": now, **r.values}
+                                    for r in rows.values() if r.dirty and r.id is not None])
 
 
 def set_persons(session: Session, persons: dict[str, str]) -> None:
     """Record each source record's person (one executemany by reference key)."""
-    if persons:
-        session.execute(update(_T).where(_T.c.ref_key == bindparam("b_ref")).values(person_id=bindparam("b_person")),
-                        [{"b_ref": k, "b_person": p} for k, p in persons.items()])
+    update_rows(session, _T, "ref_key", [{"ref_key": k, "person_id": p} for k, p in persons.items()])
 
 
 def _aware(value: dt.datetime | None) -> dt.datetime | None:

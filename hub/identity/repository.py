@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import delete, insert, or_, select, update
 from sqlalchemy.orm import Session
 
+from hub.bulk import insert_rows, update_rows
 from hub.store.base import utcnow
 from hub.store.tables.identity import (
     IdentityAuditRow,
@@ -57,7 +58,8 @@ def load_slice(session: Session, index: IncrementalIndex, keys: Iterable[tuple[s
     persons: set[str] = set()
     loaded = 0
     for part in chunks(sorted(refs)):
-        for row in session.execute(select(IdentityRecordRow).where(IdentityRecordRow.ref_key.in_(part))).scalars():
+        for row in session.execute(select(IdentityRecordRow.ref_key, IdentityRecordRow.person_id,
+                                          IdentityRecordRow.features).where(IdentityRecordRow.ref_key.in_(part))):
             if row.ref_key not in placing:
                 index.load(PersonFeatures.from_json(row.features), row.person_id)
                 loaded += 1
@@ -119,15 +121,12 @@ def save_records(session: Session, rows: Sequence[tuple[PersonFeatures, str, Seq
                for f, pid, _keys, existed in rows if existed]
     inserts = [{"ref_key": f.ref, "person_id": pid, "features": f.to_json(), "updated_at": now}
                for f, pid, _keys, existed in rows if not existed]
-    if updates:
-        session.execute(update(IdentityRecordRow), updates)
-        for part in chunks([u["ref_key"] for u in updates]):
-            session.execute(delete(IdentityBlockKeyRow).where(IdentityBlockKeyRow.ref_key.in_(part)))
-    if inserts:
-        session.execute(insert(IdentityRecordRow), inserts)
-    keys = [{"rule": r, "key": k[:200], "ref_key": f.ref} for f, _pid, ks, _e in rows for r, k in ks]
-    if keys:
-        session.execute(insert(IdentityBlockKeyRow), keys)
+    update_rows(session, IdentityRecordRow.__table__, "ref_key", updates)
+    for part in chunks([u["ref_key"] for u in updates]):
+        session.execute(delete(IdentityBlockKeyRow).where(IdentityBlockKeyRow.ref_key.in_(part)))
+    insert_rows(session, IdentityRecordRow.__table__, inserts)
+    insert_rows(session, IdentityBlockKeyRow.__table__,
+                [{"rule": r, "key": k[:200], "ref_key": f.ref} for f, _pid, ks, _e in rows for r, k in ks])
 
 
 def forget_record(session: Session, ref: str) -> None:
@@ -155,11 +154,9 @@ def save_relationships(session: Session, edges: Sequence[tuple[str, str, str, st
     """`save_relationship` for a batch: (relationship ref, subject, related, kind) each."""
     for part in chunks(sorted({e[0] for e in edges})):
         session.execute(delete(IdentityRelativeRow).where(IdentityRelativeRow.relationship_ref.in_(part)))
-    rows = [row for rel, subject, related, kind in edges for row in (
+    insert_rows(session, IdentityRelativeRow.__table__, [row for rel, subject, related, kind in edges for row in (
         {"ref_key": related, "relative_ref": subject, "role": kind, "relationship_ref": rel},
-        {"ref_key": subject, "relative_ref": related, "role": INVERSE.get(kind, kind), "relationship_ref": rel})]
-    if rows:
-        session.execute(insert(IdentityRelativeRow), rows)
+        {"ref_key": subject, "relative_ref": related, "role": INVERSE.get(kind, kind), "relationship_ref": rel})])
 
 
 def relatives_for(session: Session, refs: Iterable[str]) -> dict[str, set[tuple[str, str]]]:
@@ -183,8 +180,9 @@ def persons_of(session: Session, refs: Iterable[str]) -> dict[str, str]:
 def features_for(session: Session, refs: Iterable[str]) -> dict[str, PersonFeatures]:
     out = {}
     for part in chunks(sorted(set(refs))):
-        for row in session.execute(select(IdentityRecordRow).where(IdentityRecordRow.ref_key.in_(part))).scalars():
-            out[row.ref_key] = PersonFeatures.from_json(row.features)
+        for ref, features in session.execute(select(IdentityRecordRow.ref_key, IdentityRecordRow.features).where(
+                IdentityRecordRow.ref_key.in_(part))):
+            out[ref] = PersonFeatures.from_json(features)
     return out
 
 
@@ -213,8 +211,7 @@ def ensure_person_rows(session: Session, person_ids: Sequence[str]) -> None:
     now = utcnow()
     rows = [{"id": pid, "version": 1, "golden": {}, "created_at": now, "updated_at": now}
             for pid in ids if pid not in have]
-    if rows:
-        session.execute(insert(PersonRow), rows)
+    insert_rows(session, PersonRow.__table__, rows)
 
 
 def retire_person(session: Session, retired: str, survivor: str) -> list[str]:
@@ -251,8 +248,7 @@ def link_row(ref: str, person_id: str, *, made_by: str, model_version: str, scor
 
 
 def add_links(session: Session, rows: Sequence[dict[str, Any]]) -> None:
-    if rows:
-        session.execute(insert(IdentityLinkRow), list(rows))
+    insert_rows(session, IdentityLinkRow.__table__, rows)
 
 
 def add_review(session: Session, score: PairScore, *, model_version: str, prior_weight: float) -> bool:
@@ -287,8 +283,7 @@ def add_reviews(session: Session, scores: Sequence[PairScore], *, model_version:
     rows = [{"ref_a": a, "ref_b": b, "match_weight": s.match_weight, "probability": s.probability,
              "explanation": s.explanation(prior_weight), "model_version": model_version, "status": "open",
              "created_at": now} for (a, b), s in pairs.items() if (a, b) not in taken]
-    if rows:
-        session.execute(insert(IdentityReviewRow), rows)
+    insert_rows(session, IdentityReviewRow.__table__, rows)
     return {r for row in rows for r in (row["ref_a"], row["ref_b"])}
 
 
@@ -313,9 +308,8 @@ def audit(session: Session, actor: str, action: str, detail: dict[str, Any]) -> 
 
 
 def audit_many(session: Session, actor: str, action: str, details: Sequence[dict[str, Any]]) -> None:
-    if details:
-        session.execute(insert(IdentityAuditRow), [{"at": utcnow(), "actor": actor, "action": action, "detail": d}
-                                                   for d in details])
+    insert_rows(session, IdentityAuditRow.__table__, [{"at": utcnow(), "actor": actor, "action": action, "detail": d}
+                                                      for d in details])
 
 
 def person_versions(session: Session, person_ids: Iterable[str]) -> dict[str, int]:
