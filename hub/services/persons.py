@@ -178,15 +178,55 @@ def _typed_matches(s: Any, tokens: list[str]) -> set[int]:
     return set(s.execute(union_all(*probes)).scalars())
 
 
-def _exact_rank(tokens: list[str]) -> Any:
+def _exact_rank(tokens: list[str], family: Any = PersonRow.family_key, given: Any = PersonRow.given_key) -> Any:
     """An SQL score so the database returns the best exact matches first."""
     score = literal(0)
     for token in tokens:
         key = name_key(token)
-        score = score + case((or_(PersonRow.family_key == key, PersonRow.given_key == key), 2), else_=0) + case(
-            (or_(PersonRow.family_key.in_(sorted(name_variants(token))),
-                 PersonRow.given_key.in_(sorted(name_variants(token)))), 1), else_=0)
+        score = score + case((or_(family == key, given == key), 2), else_=0) + case(
+            (or_(family.in_(sorted(name_variants(token))), given.in_(sorted(name_variants(token)))), 1), else_=0)
     return score
+
+
+def _one_name_page(s: Any, token: str, limit: int, columns: tuple[Any, ...]) -> list[Any]:
+    """The best `limit` people for a search by one name alone, with the count of every match.
+
+    A single common name (a family name that is also a given name, or the prefix of many) can
+    match thousands of people; read through the name-key indexes, every match costs a visit to a
+    table page. Here the matches are ranked and counted from the covering indexes
+    (ix_person_*_cover: name keys and id, live people only) without touching the table, and only
+    the page's rows are read."""
+    key = name_key(token)
+    variants = [v for v in sorted(name_variants(token)) if not v.startswith(key)]  # others match the prefix
+    ids = (PersonRow.id, PersonRow.family_key, PersonRow.given_key)
+    live = PersonRow.merged_into.is_(None)
+    # Disjoint branches (each leaves out what an earlier one found), so no de-duplication pass.
+    conditions = [PersonRow.family_key.startswith(key), PersonRow.given_key.startswith(key)]
+    if variants:
+        conditions += [PersonRow.family_key.in_(variants), PersonRow.given_key.in_(variants)]
+    branches = [select(*ids).where(live, cond, *(~earlier for earlier in conditions[:i]))
+                for i, cond in enumerate(conditions)]
+    m = union_all(*branches).subquery()
+    best = s.execute(select(m.c.id, func.count().over().label("total"))
+                     .order_by(_exact_rank([token], m.c.family_key, m.c.given_key).desc(), m.c.family_key,
+                               m.c.given_key, m.c.id).limit(limit)).all()
+    if not best:
+        return []
+    rows = {r.id: r for r in s.execute(select(*columns).where(PersonRow.id.in_([b.id for b in best])))}
+    return [_Found(*rows[b.id], total=b.total) for b in best]
+
+
+@dataclass(frozen=True)
+class _Found:
+    """A row of the one-name page: the person's columns and the count of every match."""
+
+    id: str
+    display_name: str
+    birth_date: str | None
+    postcode: str | None
+    family_key: str
+    given_key: str
+    total: int
 
 
 def search_persons(store: Store, q: SearchQuery) -> SearchPage:
@@ -211,10 +251,14 @@ def search_persons(store: Store, q: SearchQuery) -> SearchPage:
         if q.identifier:
             others.append(PersonRow.id.in_(_identifier_matches(s, q.identifier, q.hidden_systems)))
         exact = others + [_exact_condition(t) for t in tokens]
-        # One pass gives the best rows and the count (the window counts every match).
-        found = s.execute(select(*columns, func.count().over().label("total")).where(*exact)
-                          .order_by(_exact_rank(tokens).desc(), PersonRow.family_key, PersonRow.given_key,
-                                    PersonRow.id).limit(min(wanted, MAX_CANDIDATES))).all()
+        if len(tokens) == 1 and len(others) == 1:  # one name, nothing else: possibly thousands of matches
+            found = _one_name_page(s, tokens[0], min(wanted, MAX_CANDIDATES), columns)
+        else:
+            # One pass gives the best rows and the count (the window counts every match); with
+            # several criteria the indexes are intersected before any table page is read.
+            found = s.execute(select(*columns, func.count().over().label("total")).where(*exact)
+                              .order_by(_exact_rank(tokens).desc(), PersonRow.family_key, PersonRow.given_key,
+                                        PersonRow.id).limit(min(wanted, MAX_CANDIDATES))).all()
         # No row means no match at all: the window counts every match of the unlimited query.
         total = found[0].total if found else 0
         rows = found

@@ -68,6 +68,29 @@ def test_search_by_date_of_birth_identifiers_and_postcode_with_pages(hub):
     assert len(second.results) == 1 and second.results[0]["id"] not in {r["id"] for r in by_postcode.results}
 
 
+def test_one_name_alone_is_ranked_counted_and_paged_like_any_search(hub):
+    """A single name is answered from the covering indexes: ranked (exact key first, then
+    nicknames, then by family name, given name, id), counted and paged like every search."""
+    from sqlalchemy import select
+
+    from hub.services.persons import name_variants
+    from hub.store.tables.records import PersonRow
+
+    sw = _viewer(hub, "sw", "social_worker")
+    pages = [views.search(hub, sw, SearchQuery(name="smith", page=p, page_size=2)) for p in (1, 2, 3)]
+    with hub.store.transaction() as s:
+        people = s.execute(select(PersonRow.id, PersonRow.family_key, PersonRow.given_key)
+                           .where(PersonRow.merged_into.is_(None))).all()
+    variants = name_variants("smith")
+    matching = [p for p in people if p.family_key.startswith("smith") or p.given_key.startswith("smith")
+                or p.family_key in variants or p.given_key in variants]
+    rank = {p.id: 2 * ("smith" in (p.family_key, p.given_key)) + (bool({p.family_key, p.given_key} & variants))
+            for p in matching}
+    expected = [p.id for p in sorted(matching, key=lambda p: (-rank[p.id], p.family_key, p.given_key, p.id))]
+    assert pages[0].total == len(expected) >= 3
+    assert [r["id"] for page in pages for r in page.results] == expected[:6]
+
+
 def test_an_identifier_issued_by_a_hidden_service_finds_nobody(hub):
     ewo = _viewer(hub, "ewo", "education_welfare_officer")
     yjo = _viewer(hub, "yjo", "youth_justice_officer")
