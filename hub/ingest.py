@@ -21,7 +21,7 @@ from adapters.port import ExtractBatch, RawChange
 from canonical.messages import Envelope, MessageType
 from canonical.records import SourceRecord, content_hash
 from hub.adapter_state import RowState, StoreAdapterState
-from hub.outbox import OutboxRelay, add_to_outbox
+from hub.outbox import BackgroundRelay, OutboxRelay, add_to_outbox
 from hub.store.base import utcnow
 from hub.store.engine import Store
 from hub.store.tables.ingest import IngestRunRow
@@ -71,10 +71,11 @@ class IngestService:
         try:
             adapter = build_adapter(defn)
             state = StoreAdapterState(self.store, system)
-            for batch in adapter.extract(state):
-                self._commit_batch(defn, state, batch, figures)
-                if self.relay:
-                    self.relay.relay_all()
+            with BackgroundRelay(self.relay) as relay:
+                for batch in adapter.extract(state):
+                    self._commit_batch(defn, state, batch, figures)
+                    relay.nudge()
+                relay.finish()
         except Exception as exc:  # recorded on the run and re-raised: a failed run is never silent
             figures.status, figures.error = "failed", f"{type(exc).__name__}: {exc}"
             raise

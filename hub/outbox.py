@@ -4,6 +4,7 @@ consumers' inbox makes that harmless."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 
 from sqlalchemy import select, update
@@ -79,3 +80,68 @@ class OutboxRelay:
         while n := self.relay_once():
             total += n
         return total
+
+
+class BackgroundRelay:
+    """Relays on a thread while an ingest translates its next batch, for a broker outside the store:
+    the broker's confirms and the store's round trips then overlap the CPU work instead of following
+    it. A bus inside the store (`publish_in`) is relayed in the caller's thread: its writes take the
+    same database lock as the ingest's, so a thread would only wait for it.
+
+    `nudge()` after each committed batch; `finish()` relays what is left in the caller's thread and
+    raises any error the thread met, so a failed relay fails the run as before."""
+
+    def __init__(self, relay: OutboxRelay | None) -> None:
+        self.relay = relay
+        self._threaded = relay is not None and not hasattr(relay.bus, "publish_in") \
+            and not hasattr(relay.bus, "publish_serialized_in")
+        self._wake = threading.Event()
+        self._stopping = False
+        self._error: BaseException | None = None
+        self._thread: threading.Thread | None = None
+
+    def __enter__(self) -> "BackgroundRelay":
+        if self._threaded:
+            self._thread = threading.Thread(target=self._run, name="outbox-relay", daemon=True)
+            self._thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._stop()
+
+    def nudge(self) -> None:
+        if self.relay is None:
+            return
+        if not self._threaded:
+            self.relay.relay_all()
+            return
+        if self._error is not None:
+            raise self._error
+        self._wake.set()
+
+    def finish(self) -> None:
+        self._stop()
+        if self._error is not None:
+            raise self._error
+        if self.relay is not None:
+            self.relay.relay_all()
+
+    def _stop(self) -> None:
+        if self._thread is not None:
+            self._stopping = True
+            self._wake.set()
+            self._thread.join()
+            self._thread = None
+
+    def _run(self) -> None:
+        assert self.relay is not None
+        while True:
+            self._wake.wait()
+            self._wake.clear()
+            if self._stopping:
+                return
+            try:
+                self.relay.relay_all()
+            except BaseException as exc:  # noqa: BLE001 - handed to the ingest's thread by nudge/finish
+                self._error = exc
+                return
