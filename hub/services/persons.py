@@ -194,7 +194,7 @@ def _one_name_page(s: Any, token: str, limit: int, columns: tuple[Any, ...]) -> 
     A single common name (a family name that is also a given name, or the prefix of many) can
     match thousands of people; read through the name-key indexes, every match costs a visit to a
     table page. Here the matches are ranked and counted from the covering indexes
-    (ix_person_*_cover: name keys and id, live people only) without touching the table, and only
+    (ix_person_*_cover: name keys, id and merged_into) without touching the table, and only
     the page's rows are read."""
     key = name_key(token)
     variants = [v for v in sorted(name_variants(token)) if not v.startswith(key)]  # others match the prefix

@@ -16,13 +16,12 @@ from hub.store.tables.records import PersonIdentifierRow, PersonRow, SourceRecor
 # their scheme, and any system's record id.
 Index("ix_person_family_pattern", PersonRow.family_key, postgresql_ops={"family_key": "text_pattern_ops"})
 Index("ix_person_given_pattern", PersonRow.given_key, postgresql_ops={"given_key": "text_pattern_ops"})
-# Covering indexes of live people's name keys and id (migration 0008_search_cover): a search by
+# Covering indexes of name keys, id and merged_into (migration 0008_search_cover): a search by
 # one common name is ranked and counted without reading the table.
-_LIVE = PersonRow.merged_into.is_(None)
 Index("ix_person_family_cover", PersonRow.family_key, PersonRow.given_key, PersonRow.id,
-      postgresql_ops={"family_key": "text_pattern_ops"}, postgresql_where=_LIVE, sqlite_where=_LIVE)
+      postgresql_ops={"family_key": "text_pattern_ops"}, postgresql_include=["merged_into"])
 Index("ix_person_given_cover", PersonRow.given_key, PersonRow.family_key, PersonRow.id,
-      postgresql_ops={"given_key": "text_pattern_ops"}, postgresql_where=_LIVE, sqlite_where=_LIVE)
+      postgresql_ops={"given_key": "text_pattern_ops"}, postgresql_include=["merged_into"])
 Index("ix_person_identifier_value_only", PersonIdentifierRow.value)
 Index("ix_source_record_source_id", SourceRecordRow.source_id)
 
