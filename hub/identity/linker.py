@@ -20,9 +20,8 @@ from canonical.messages import Envelope, MessageType
 from canonical.person import Person
 from canonical.records import SourceRecord
 from hub.identity import repository as repo
-from hub.identity.stewardship import StewardshipError, merge_persons
 from hub.outbox import add_to_outbox
-from hub.persons import new_person_id, resolve
+from hub.persons import new_person_id, refresh_persons, resolve
 from hub.store.base import utcnow
 from hub.store.tables.records import SourceRecordRow
 from identity_index.blocking import block_keys, rules_named
@@ -116,27 +115,74 @@ class IdentityLinker:
         homes = {ref: f.postcode for ref, f in feats.items() if f.postcode}
         scores = [self.scorer.score(feats[row.ref_a], feats[row.ref_b]) for row in reviews
                   if row.ref_a in feats and row.ref_b in feats]
-        changed: set[str] = set()
         by_pair = {(row.ref_a, row.ref_b): row for row in reviews}
-        for score in corroborate(scores, relatives, owner, homes):
-            a, b = owner.get(score.ref_a), owner.get(score.ref_b)
-            if not a or not b or a == b or not self.can_merge(session, [a, b]):
-                continue
-            try:
-                survivor = merge_persons(session, a, b, actor="identity-index", reason="shared relative",
-                                         model=self.model, made_by="rule", rule="shared_relative")
-            except StewardshipError:
-                continue
-            retired = b if survivor == a else a
-            owner.update({r: survivor for r, p in owner.items() if p == retired})
-            batch = session.info.get(BATCH_STATE)
-            if batch is not None:
-                batch.index.merge(retired, survivor)
-            row = by_pair.get((score.ref_a, score.ref_b)) or by_pair.get((score.ref_b, score.ref_a))
+        merged = self._merge_related(session, [(s.ref_a, s.ref_b) for s in corroborate(scores, relatives, owner, homes)])
+        for ref_a, ref_b in merged:
+            row = by_pair.get((ref_a, ref_b)) or by_pair.get((ref_b, ref_a))
             row.status, row.decided_by, row.decided_at = "resolved", "identity-index", utcnow()
             row.reason = "linked by rule shared_relative: same name, relatives of one person in the same role"
-            changed.add(survivor)
-        return changed
+        return set(repo.persons_of(session, {r for pair in merged for r in pair}).values())
+
+    def _merge_related(self, session: Session, pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
+        """Merge the persons of each pair (in order) as `merge_persons` would, decided in memory
+        over one read of their records, features and constraints, then written in bulk.
+        Returns the pairs merged; their survivors are refreshed by the caller."""
+        if not pairs:
+            return []
+        owner = repo.persons_of(session, {r for pair in pairs for r in pair})
+        groups = {pid: set(refs) for pid, refs in repo.members(session, set(owner.values())).items()}
+        feats = repo.features_for(session, {r for refs in groups.values() for r in refs})
+        cannot = {(a, b) for a, b, same in repo.constraints_touching(session, feats) if not same}
+        nhs = {pid: {feats[r].nhs for r in refs if r in feats and feats[r].nhs} for pid, refs in groups.items()}
+        parent: dict[str, str] = {}
+
+        def find(pid: str) -> str:
+            while pid in parent:
+                pid = parent[pid]
+            return pid
+
+        merged, merges = [], []
+        for ref_a, ref_b in pairs:
+            a, b = find(owner.get(ref_a, "")), find(owner.get(ref_b, ""))
+            if not a or not b or a == b or len(nhs.get(a, set()) | nhs.get(b, set())) > 1:
+                continue
+            ga, gb = groups.get(a, set()), groups.get(b, set())
+            if any((x, y) in cannot or (y, x) in cannot for x in ga for y in gb):
+                continue  # a steward said a record of one is not one of the other's
+            survivor, retired = sorted((a, b), key=lambda p: (-len(groups.get(p, ())), p))
+            parent[retired] = survivor
+            groups[survivor] = ga | gb
+            groups.pop(retired, None)
+            nhs[survivor] = nhs.get(a, set()) | nhs.get(b, set())
+            merges.append((retired, survivor))
+            merged.append((ref_a, ref_b))
+        if merges:
+            self._write_related_merges(session, merges, {r: find(r) for r, _s in merges})
+        return merged
+
+    def _write_related_merges(self, session: Session, merges: list[tuple[str, str]], final: dict[str, str]) -> None:
+        """Every record of each retired person moves to its final survivor, the retired id
+        redirects; link evidence, audit and `identity.merged` events for each merge."""
+        moved = repo.person_records(session, [r for r, _s in merges])
+        repo.redirect_persons(session, final)
+        reason = "shared relative"
+        links, audits, events = [], [], []
+        for retired, survivor in merges:
+            refs = sorted(moved.get(retired, []))
+            moved.setdefault(survivor, []).extend(refs)
+            links += [repo.link_row(ref, final[retired], made_by="rule", model_version=self.model.version,
+                                    actor="identity-index", note=reason, rule="shared_relative") for ref in refs]
+            audits.append({"survivor": survivor, "retired": retired, "refs": refs, "reason": reason})
+            events.append((MessageType.IDENTITY_MERGED, survivor,
+                           {"retired": retired, "refs": refs, "actor": "identity-index"}))
+        repo.add_links(session, links)
+        repo.audit_many(session, "identity-index", "merge", audits)
+        if self.publish_events:
+            self._publish(session, events)
+        batch = session.info.get(BATCH_STATE)
+        if batch is not None:
+            for retired, survivor in merges:
+                batch.index.merge(retired, survivor)
 
     def forget_many(self, session: Session, ref_keys: Sequence[str]) -> None:
         """`forget` for every deleted record of a batch at once."""
@@ -316,13 +362,13 @@ class IdentityLinker:
             add_to_outbox(session, events)
         session.flush()
         if queued:
-            self.corroborate(session, [f.ref])
+            refresh_persons(session, self.corroborate(session, [f.ref]))
         if not placement.created:
             # the person grew: pairs between relatives of its records may now share a relative's person
             members = repo.members(session, [pid]).get(pid, [])
             kin = {other for edges in repo.relatives_for(session, members).values() for other, _role in edges}
             if kin:
-                self.corroborate(session, sorted(kin))
+                refresh_persons(session, self.corroborate(session, sorted(kin)))
             self._resolve_settled_reviews(session, f.ref)
         return repo.current_person(session, f.ref) or pid
 

@@ -13,7 +13,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import delete, insert, or_, select, update
+from sqlalchemy import bindparam, delete, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from hub.bulk import insert_rows, update_rows
@@ -212,6 +212,36 @@ def ensure_person_rows(session: Session, person_ids: Sequence[str]) -> None:
     rows = [{"id": pid, "version": 1, "golden": {}, "created_at": now, "updated_at": now}
             for pid in ids if pid not in have]
     insert_rows(session, PersonRow.__table__, rows)
+
+
+def person_records(session: Session, person_ids: Sequence[str]) -> dict[str, list[str]]:
+    """The person source records (live or deleted) of each person."""
+    out: dict[str, list[str]] = defaultdict(list)
+    for part in chunks(sorted(set(person_ids))):
+        for ref, pid in session.execute(select(SourceRecordRow.ref_key, SourceRecordRow.person_id).where(
+                SourceRecordRow.person_id.in_(part), SourceRecordRow.entity == "person")):
+            out[pid].append(ref)
+    return out
+
+
+def redirect_persons(session: Session, final: dict[str, str]) -> None:
+    """`retire_person` for many at once: {retired: final survivor}, one executemany per statement."""
+    if not final:
+        return
+    ensure_person_rows(session, list(final))
+    rows = [{"b_retired": r, "b_survivor": s} for r, s in final.items()]
+    for table, extra in ((IdentityRecordRow.__table__, None), (SourceRecordRow.__table__, "person")):
+        statement = update(table).where(table.c.person_id == bindparam("b_retired"))
+        if extra:
+            statement = statement.where(table.c.entity == extra)
+        session.execute(statement.values(person_id=bindparam("b_survivor")), rows)
+    person = PersonRow.__table__
+    session.execute(update(person).where(person.c.merged_into == bindparam("b_retired"))
+                    .values(merged_into=bindparam("b_survivor")), rows)
+    session.execute(update(person).where(person.c.id == bindparam("b_retired"))
+                    .values(merged_into=bindparam("b_survivor")), rows)
+    for part in chunks(sorted(final)):
+        session.execute(delete(PersonIdentifierRow).where(PersonIdentifierRow.person_id.in_(part)))
 
 
 def retire_person(session: Session, retired: str, survivor: str) -> list[str]:
