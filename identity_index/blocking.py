@@ -22,14 +22,14 @@ from identity_index.features import PersonFeatures
 
 @dataclass(frozen=True)
 class BlockingRule:
-    """`refine`, when set, splits a block larger than `SPLIT_AT` by a second value instead of
-    letting it grow to `max_block` and be dropped: at a million records "smith, born 2015" is
-    thousands of records, "smith, born March 2015" a few hundred."""
+    """`refine`, when set, splits a block larger than `SPLIT_AT` by a second value (and a block
+    still too large by the next) instead of letting it grow to `max_block` and be dropped: at a
+    million records "smith, born 2015" is thousands of records, "smith, born 14 March 2015" a few."""
 
     name: str
     keys: Callable[[PersonFeatures], set[str]]
     description: str
-    refine: Callable[[PersonFeatures], str] | None = None
+    refine: tuple[Callable[[PersonFeatures], str], ...] = ()
 
 
 SPLIT_AT = 50
@@ -87,6 +87,14 @@ def birth_month(f: PersonFeatures) -> str:
     return f"{f.dob.month:02d}" if f.dob is not None and f.dob_precision != "year" else ""
 
 
+def birth_day(f: PersonFeatures) -> str:
+    return f"{f.dob.day:02d}" if f.dob is not None and f.dob_precision == "day" else ""
+
+
+def sex_of(f: PersonFeatures) -> str:
+    return f.sex or ""
+
+
 def birth_date(f: PersonFeatures) -> str:
     return f.dob.isoformat() if f.dob is not None else ""
 
@@ -120,14 +128,14 @@ def phone_key(f: PersonFeatures) -> set[str]:
 
 RULES: dict[str, BlockingRule] = {r.name: r for r in (
     BlockingRule("surname_year", surname_year, "phonetic (metaphone) family name + birth year",
-                 refine=birth_month),
-    BlockingRule("dob", dob_key, "full date of birth, day and month in either order", refine=given_initial),
+                 refine=(birth_month, birth_day)),
+    BlockingRule("dob", dob_key, "full date of birth, day and month in either order", refine=(given_initial, sex_of)),
     BlockingRule("postcode_initial", postcode_initial, "any postcode + first initial"),
     BlockingRule("given_dob_month", given_soundex_dob_month, "soundex given name + birth year and month"),
     BlockingRule("full_name", full_name, "metaphones of given and family name, in either order",
-                 refine=birth_year),
+                 refine=(birth_year, birth_month)),
     BlockingRule("family_initial", family_initial, "metaphone family name + given initial (or a nickname's)",
-                 refine=birth_date),
+                 refine=(birth_date,)),
     BlockingRule("nhs", nhs_key, "NHS number"),
     BlockingRule("upn", upn_key, "unique pupil number"),
     BlockingRule("phone", phone_key, "any phone number"),
@@ -177,8 +185,8 @@ def candidate_pair_array(records: Sequence[PersonFeatures], rules: Sequence[Bloc
         if not keys:
             continue
         key_arr, member_arr = np.array(keys, dtype=np.int64), np.array(members, dtype=np.int64)
-        if rule.refine is not None:
-            key_arr = _refined(rule, records, key_arr, member_arr, ids)
+        for refine in rule.refine:
+            key_arr = _refined(refine, records, key_arr, member_arr, ids)
         order = np.lexsort((member_arr, key_arr))
         key_arr, member_arr = key_arr[order], member_arr[order]
         starts = np.flatnonzero(np.r_[True, key_arr[1:] != key_arr[:-1]])
@@ -197,9 +205,9 @@ def candidate_pair_array(records: Sequence[PersonFeatures], rules: Sequence[Bloc
     return packed // n, packed % n
 
 
-def _refined(rule: BlockingRule, records: Sequence[PersonFeatures], key_arr: np.ndarray, member_arr: np.ndarray,
-             ids: dict[str, int]) -> np.ndarray:
-    """Keys of blocks larger than SPLIT_AT replaced by key + the rule's refining value."""
+def _refined(refine: Callable[[PersonFeatures], str], records: Sequence[PersonFeatures], key_arr: np.ndarray,
+             member_arr: np.ndarray, ids: dict[str, int]) -> np.ndarray:
+    """Keys of blocks larger than SPLIT_AT replaced by key + "#" + the refining value."""
     counts = np.bincount(key_arr, minlength=len(ids))
     big = np.flatnonzero(counts[key_arr] > SPLIT_AT)
     if not len(big):
@@ -207,17 +215,18 @@ def _refined(rule: BlockingRule, records: Sequence[PersonFeatures], key_arr: np.
     key_arr = key_arr.copy()
     names = list(ids)
     for at in big.tolist():
-        fine = f"{names[key_arr[at]]}#{rule.refine(records[member_arr[at]])}"
+        fine = f"{names[key_arr[at]]}#{refine(records[member_arr[at]])}"
         key_arr[at] = ids.setdefault(fine, len(ids))
     return key_arr
 
 
-def block_of(rule: BlockingRule, key: str, f: PersonFeatures, size: int) -> tuple[str, str]:
-    """The block `f` meets others in under (rule, key) when the key's block has `size` records:
-    the key itself, or the refined key when the block is split."""
-    if rule.refine is not None and size > SPLIT_AT:
-        return (rule.name + "#", f"{key}#{rule.refine(f)}")
-    return (rule.name, key)
+def refined_keys(rule: BlockingRule, key: str, f: PersonFeatures) -> list[tuple[str, str]]:
+    """The blocks under (rule, key) from coarse to fine: (rule, key), (rule#, key#v1), …"""
+    out = [(rule.name, key)]
+    for refine in rule.refine:
+        key = f"{key}#{refine(f)}"
+        out.append((out[-1][0] + "#", key))
+    return out
 
 
 def _sorted_unique(values: np.ndarray, kind: str = "quicksort") -> np.ndarray:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from identity_index.blocking import SPLIT_AT, block_of, candidate_pair_array, rules_named
+from identity_index.blocking import SPLIT_AT, candidate_pair_array, refined_keys, rules_named
 from identity_index.clustering import (
     Assignment,
     BatchClusters,
@@ -86,26 +86,26 @@ class IncrementalIndex:
 
     # deciding ------------------------------------------------------------
     def _keys(self, f: PersonFeatures) -> list[tuple[str, str]]:
-        """The blocks `f` is filed in: every (rule, key), and the refined key of a rule that
+        """The blocks `f` is filed in: every (rule, key), and each refined key of a rule that
         splits its large blocks (`blocking.SPLIT_AT`)."""
-        out = []
-        for rule in self.rules:
-            for key in rule.keys(f):
-                out.append((rule.name, key))
-                if rule.refine is not None:
-                    out.append(block_of(rule, key, f, SPLIT_AT + 1))
-        return out
+        return [k for rule in self.rules for key in rule.keys(f) for k in refined_keys(rule, key, f)]
 
     def candidates(self, f: PersonFeatures) -> set[str]:
-        """Records sharing a block with `f`, as `blocking.candidate_pair_array` pairs them."""
+        """Records sharing a block with `f`, as `blocking.candidate_pair_array` pairs them: a
+        block over SPLIT_AT (counting `f`) gives way to its refined block."""
         refs: set[str] = set()
         for rule in self.rules:
             for key in rule.keys(f):
-                block = self.blocks.get((rule.name, key))
-                if block and rule.refine is not None and len(block) - (f.ref in block) + 1 > SPLIT_AT:
-                    block = self.blocks.get(block_of(rule, key, f, len(block)))
-                if block and len(block) <= MAX_BLOCK:
-                    refs |= block
+                levels = refined_keys(rule, key, f) if rule.refine else [(rule.name, key)]
+                for depth, block_key in enumerate(levels):
+                    block = self.blocks.get(block_key)
+                    if not block:
+                        break
+                    if depth + 1 < len(levels) and len(block) - (f.ref in block) + 1 > SPLIT_AT:
+                        continue
+                    if len(block) <= MAX_BLOCK:
+                        refs |= block
+                    break
         refs.discard(f.ref)
         return refs
 
@@ -125,12 +125,12 @@ class IncrementalIndex:
             refs = [r for r in sorted(self.candidates(f)) if r in self.person_of]
         if not refs:
             return []
-        query = np.array([self.pair_scorer.encoder.row(f)], dtype=np.int64)
-        rows = self._rows[[self._row_of[r] for r in refs]]
+        query = self.pair_scorer.encoder.row(f)
+        rows = self._rows[[self._row_of[r] for r in refs]].tolist()
         confirmed = self.confirmed.get(f.ref)
-        keep = np.array([r in confirmed for r in refs]) if confirmed else None
+        keep = {i for i, r in enumerate(refs) if r in confirmed} if confirmed else None
         others = [self.records[r] for r in refs]
-        scored = self.pair_scorer.score_rows(np.repeat(query, len(refs), axis=0), rows, _Same(f), others, keep)
+        scored = self.pair_scorer.score_one(f, query, rows, others, keep)
         return [Candidate(score, self.person_of[refs[i]]) for i, score in scored]
 
     def place(self, f: PersonFeatures, *, current_person: str | None = None,
@@ -209,16 +209,6 @@ def score_pairs(records: Sequence[PersonFeatures], left: np.ndarray, right: np.n
         lf, rf = _Picker(records, li), _Picker(records, ri)
         for _i, score in scorer.score_rows(table[li], table[ri], lf, rf):
             yield score
-
-
-class _Same:
-    """The one arriving record on the left of every pair."""
-
-    def __init__(self, f: PersonFeatures) -> None:
-        self.f = f
-
-    def __getitem__(self, _i: int) -> PersonFeatures:
-        return self.f
 
 
 class _Picker:

@@ -123,6 +123,61 @@ class Encoder:
     def _high(self, xs: list[int], ys: list[int]) -> list[bool]:
         return [bool(s >= JW_HIGH) for s in self._jw(xs, ys)]
 
+    def _one(self, cache: dict, x: int, y: int, compute) -> object:
+        key = x * (1 << 32) + y
+        found = cache.get(key)
+        if found is None:
+            found = cache[key] = compute([x], [y])[0]
+        return found
+
+    def levels_one(self, a: list[int], b: list[int]) -> list[int]:
+        """`levels` of one pair of rows (as lists), in plain Python."""
+        ga, gb, fa, fb = a[GIVEN], b[GIVEN], a[FAMILY], b[FAMILY]
+        swapped = (ga > 0 and gb > 0 and fa > 0 and fb > 0 and ga != gb
+                   and self._one(self._jw_high, ga, fb, self._high) and self._one(self._jw_high, fa, gb, self._high))
+        if ga > 0 and gb > 0:
+            if ga == gb or ga in b[G_ALTS] or gb in a[G_ALTS]:
+                given = 0
+            else:
+                given = self._one(self._given_base, ga, gb, self._given_levels)
+                if swapped and given != 1:
+                    given = 5
+        else:
+            given = MISSING
+        if fa > 0 and fb > 0:
+            if fa == fb:
+                family = 0
+            elif fa in b[F_ALTS] or fb in a[F_ALTS] or _shared(a[F_ALTS], b[F_ALTS]):
+                family = 1
+            elif swapped:
+                family = 4
+            else:
+                family = self._one(self._family_base, fa, fb, self._family_levels)
+        else:
+            family = MISSING
+        ya, yb = a[YEAR], b[YEAR]
+        if ya == 0 or yb == 0:
+            dob = MISSING
+        elif a[PREC] != 0 or b[PREC] != 0:
+            dob = 3 if ya == yb and (a[PREC] == 2 or b[PREC] == 2 or a[MONTH] == b[MONTH]) else 4
+        else:
+            differing = (ya != yb) + (a[MONTH] != b[MONTH]) + (a[DAY] != b[DAY])
+            dob = (0 if differing == 0 else 1 if ya == yb and a[DAY] == b[MONTH] and a[MONTH] == b[DAY]
+                   else 2 if differing == 1 else 4)
+        sex = MISSING if a[SEX] == 0 or b[SEX] == 0 else int(a[SEX] != b[SEX])
+        if a[UPRN] > 0 and a[UPRN] == b[UPRN]:
+            address = 0
+        elif a[POSTCODE] == 0 or b[POSTCODE] == 0:
+            address = MISSING
+        else:
+            address = (0 if a[POSTCODE] == b[POSTCODE] else 1 if _shared(a[PCS], b[PCS])
+                       else 2 if a[DISTRICT] == b[DISTRICT] else 3)
+        nhs = MISSING if a[NHS] == 0 or b[NHS] == 0 else int(a[NHS] != b[NHS])
+        upn = MISSING if a[UPN] == 0 or b[UPN] == 0 else int(a[UPN] != b[UPN])
+        phone = (MISSING if a[PHONES.start] < 0 or b[PHONES.start] < 0
+                 else 0 if _shared(a[PHONES], b[PHONES]) else 1)
+        return [given, family, dob, sex, address, nhs, upn, phone]
+
     # levels ------------------------------------------------------------------
     def levels(self, ta: np.ndarray, tb: np.ndarray) -> np.ndarray:
         """Levels (pairs × comparisons, MISSING where a value is missing) of row pairs ta[i], tb[i]."""
@@ -180,6 +235,10 @@ class Encoder:
         has_a, has_b = ta[:, PHONES.start] >= 0, tb[:, PHONES.start] >= 0
         out[:, 7] = np.where(has_a & has_b, (~_overlap(ta[:, PHONES], tb[:, PHONES])).astype(np.int8), MISSING)
         return out
+
+
+def _shared(a: list[int], b: list[int]) -> bool:
+    return any(x >= 0 and x in b for x in a)
 
 
 def _member(value: np.ndarray, members: np.ndarray) -> np.ndarray:
@@ -291,4 +350,38 @@ class PairScorer:
         for i in np.flatnonzero(mask).tolist():
             row = levels[i].tolist()
             out.append((i, self.scorer.score_levels(left[i], right[i], [None if row[c] < 0 else row[c] for c in cols])))
+        return out
+
+    def score_one(self, f: PersonFeatures, query: list[int], rows: list[list[int]],
+                  others: Sequence[PersonFeatures], keep: set[int] | None = None) -> list[tuple[int, PairScore]]:
+        """`score_rows` for one record against its candidates (rows as lists): a few hundred
+        pairs are faster in plain Python than through numpy's per-call overhead. Same levels,
+        same weights summed in the same order, same pairs kept."""
+        enc = self.encoder
+        # per comparison: weight by level, the exact level's TF adjustment folded in as
+        # `Scorer` adds it (w + tf), and "missing" (0.0) last so level -1 indexes it
+        tables = []
+        for k, c in enumerate(self.scorer.comparisons):
+            row = self.weights[k].tolist()
+            if c.tf_field:
+                value = enc.strings[query[GIVEN if c.tf_field == "given" else FAMILY]]
+                row[0] = row[0] + (self.scorer.model.tf_adjustment(c.name, value) if value else 0.0)
+            tables.append((NAMES.index(c.name), row))
+        prior, lower = self.scorer.model.prior_weight, self.lower_weight
+        agree_g, agree_f = self.given_agree.tolist(), self.family_agree.tolist()
+        cols = self.columns
+        out = []
+        overflow = query[OVERFLOW]
+        levels_one = enc.levels_one
+        for i, row in enumerate(rows):
+            if overflow or row[OVERFLOW]:
+                lv = [MISSING if v is None else v for v in comparison_vector(f, others[i])]
+            else:
+                lv = levels_one(query, row)
+            weight = prior + sum([table[lv[col]] for col, table in tables])
+            if not (weight >= lower or lv[5] == 0 or lv[6] == 0 or lv[7] == 0
+                    or (lv[0] >= 0 and agree_g[lv[0]] and lv[1] >= 0 and agree_f[lv[1]] and lv[2] != 4
+                        and lv[3] != 1 and lv[5] != 1) or (keep is not None and i in keep)):
+                continue
+            out.append((i, self.scorer.score_levels(f, others[i], [None if lv[c] < 0 else lv[c] for c in cols])))
         return out

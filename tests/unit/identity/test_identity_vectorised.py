@@ -130,3 +130,24 @@ def test_a_block_larger_than_split_at_is_split_by_birth_month_in_batch_and_index
     for f in records[1:]:
         index.load(f, f"P{f.ref}")
     assert index.candidates(records[0]) == {f.ref for f in records[1:] if f.dob.month == 1}
+
+
+def test_one_against_many_equals_the_column_wise_and_scalar_scores(feats):
+    model = default_model()
+    scorer = PairScorer(model)
+    table = scorer.encoder.table(feats)
+    left, right = candidate_pair_array(feats, list(RULES.values()))
+    levels = scorer.encoder.levels(table[left], table[right])
+    rows = table.tolist()
+    for k, (i, j) in enumerate(zip(left.tolist(), right.tolist())):
+        assert scorer.encoder.levels_one(rows[i], rows[j]) == levels[k].tolist()
+    scalar = Scorer(model)
+    for i in range(0, len(feats), 7):
+        others = list(range(len(feats)))
+        got = dict(scorer.score_one(feats[i], rows[i], [rows[j] for j in others], [feats[j] for j in others]))
+        for j in others:
+            expected = scalar.score(feats[i], feats[j])
+            if j in got:
+                assert got[j] == expected
+            else:
+                assert expected.decision == Decision.DISTINCT and not names_agree(expected)
