@@ -21,14 +21,21 @@ class RowState:
 
 
 class StoreAdapterState:
-    """Loaded once per run; kept in step with what each committed batch wrote."""
+    """Loaded lazily per run; kept in step with what each committed batch wrote.
+
+    A row-hash scan needs every hash of an entity (`row_hashes`), so it loads them all once.
+    A watermark, delta or REST run touches a few rows: `lookup` reads just those, so a small
+    incremental run costs what it touches, not the size of the system (freshness at scale)."""
+
+    LOOKUP_CHUNK = 500
 
     def __init__(self, store: Store, system: str) -> None:
         self.store, self.system = store, system
         with store.transaction() as s:
             self._cursors = dict(s.execute(select(AdapterCursorRow.key, AdapterCursorRow.value)
                                            .where(AdapterCursorRow.system == system)).all())
-        self._rows: dict[str, dict[str, RowState]] = {}
+        self._rows: dict[str, dict[str, RowState]] = {}  # entities loaded in full
+        self._some: dict[str, dict[str, RowState | None]] = {}  # entities looked up by id (None: not there)
 
     def cursor(self, key: str) -> str | None:
         return self._cursors.get(key)
@@ -39,18 +46,36 @@ class StoreAdapterState:
     def rows(self, entity: str) -> dict[str, RowState]:
         if entity not in self._rows:
             with self.store.transaction() as s:
-                result = s.execute(select(AdapterRowHashRow.source_id, AdapterRowHashRow.content_hash,
-                                          AdapterRowHashRow.version, AdapterRowHashRow.record_keys)
-                                   .where(AdapterRowHashRow.system == self.system,
-                                          AdapterRowHashRow.entity == entity))
-                self._rows[entity] = {r.source_id: RowState(r.content_hash, r.version, list(r.record_keys or []))
-                                      for r in result}
+                result = s.execute(self._select(entity))
+                self._rows[entity] = {r.source_id: _state(r) for r in result}
+            self._some.pop(entity, None)
         return self._rows[entity]
+
+    def lookup(self, entity: str, source_ids: list[str]) -> dict[str, RowState]:
+        """The committed states of `source_ids` that exist (one query per chunk of ids)."""
+        if entity in self._rows:
+            full = self._rows[entity]
+            return {sid: full[sid] for sid in source_ids if sid in full}
+        some = self._some.setdefault(entity, {})
+        missing = sorted({sid for sid in source_ids if sid not in some})
+        if missing:
+            with self.store.transaction() as s:
+                for i in range(0, len(missing), self.LOOKUP_CHUNK):
+                    chunk = missing[i:i + self.LOOKUP_CHUNK]
+                    some.update(dict.fromkeys(chunk))
+                    for r in s.execute(self._select(entity).where(AdapterRowHashRow.source_id.in_(chunk))):
+                        some[r.source_id] = _state(r)
+        return {sid: st for sid in source_ids if (st := some.get(sid)) is not None}
+
+    def _select(self, entity: str):  # noqa: ANN202 - a SQLAlchemy Select
+        return (select(AdapterRowHashRow.source_id, AdapterRowHashRow.content_hash, AdapterRowHashRow.version,
+                       AdapterRowHashRow.record_keys)
+                .where(AdapterRowHashRow.system == self.system, AdapterRowHashRow.entity == entity))
 
     def save(self, session: Session, entity: str, changes: dict[str, RowState | None],
              cursors: Mapping[str, str]) -> None:
         """Write row states (None: row deleted) and cursors in the caller's transaction."""
-        known = self.rows(entity)
+        known = self.lookup(entity, list(changes)) if changes else {}
         inserts, updates, deletes = [], [], []
         for source_id, state in changes.items():
             if state is None:
@@ -77,10 +102,17 @@ class StoreAdapterState:
 
     def committed(self, entity: str, changes: dict[str, RowState | None], cursors: Mapping[str, str]) -> None:
         """Reflect a committed batch in the in-memory view."""
-        known = self.rows(entity)
-        for source_id, state in changes.items():
-            if state is None:
-                known.pop(source_id, None)
-            else:
-                known[source_id] = state
+        if entity in self._rows:
+            known = self._rows[entity]
+            for source_id, state in changes.items():
+                if state is None:
+                    known.pop(source_id, None)
+                else:
+                    known[source_id] = state
+        else:
+            self._some.setdefault(entity, {}).update(changes)
         self._cursors.update(cursors)
+
+
+def _state(row) -> RowState:  # noqa: ANN001 - a result row
+    return RowState(row.content_hash, row.version, list(row.record_keys or []))

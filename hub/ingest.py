@@ -94,9 +94,10 @@ class IngestService:
         settled: list[tuple[str, str, str]] = []  # (entity, source_id, why) whose open quarantine entry is done
         figures.unchanged += batch.unchanged
         figures.seen += batch.unchanged
+        previous_of = _previous_states(state, batch.changes)
         for change in batch.changes:
             figures.seen += 0 if change.deleted else 1
-            previous = state.rows(change.entity).get(change.source_id)
+            previous = previous_of.get((change.entity, change.source_id))
             staged = row_changes.setdefault(change.entity, {})
             if change.deleted:
                 if previous:
@@ -137,6 +138,14 @@ class IngestService:
                 state.save(s, entity, row_changes.get(entity, {}), batch.checkpoint if i == 0 else {})
         for i, entity in enumerate(sorted(entities)):
             state.committed(entity, row_changes.get(entity, {}), batch.checkpoint if i == 0 else {})
+
+
+def _previous_states(state: StoreAdapterState, changes: list[RawChange]) -> dict[tuple[str, str], RowState]:
+    """The committed state of each changed row, read for this batch's ids only."""
+    by_entity: dict[str, list[str]] = {}
+    for change in changes:
+        by_entity.setdefault(change.entity, []).append(change.source_id)
+    return {(entity, sid): st for entity, ids in by_entity.items() for sid, st in state.lookup(entity, ids).items()}
 
 
 def announce(system: str, records: list[SourceRecord], version: int, previous_keys: list[str]) -> list[Envelope]:
