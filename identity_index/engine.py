@@ -52,7 +52,9 @@ class IncrementalIndex:
         self.records: dict[str, PersonFeatures] = {}
         self.person_of: dict[str, str] = {}
         self.members: dict[str, set[str]] = defaultdict(set)
-        self.blocks: dict[tuple[str, str], set[str]] = defaultdict(set)
+        # block → its records' refs; keyed by hash((rule, key)) and held in lists, because a
+        # million records make millions of mostly tiny blocks (an empty set is 216 bytes)
+        self.blocks: dict[int, list[str]] = {}
         self.person_nhs: dict[str, set[str]] = defaultdict(set)
         self.cannot: dict[str, set[str]] = defaultdict(set)
         self.confirmed: dict[str, set[str]] = defaultdict(set)
@@ -72,7 +74,11 @@ class IncrementalIndex:
         self.person_of[features.ref] = person_id
         self.members[person_id].add(features.ref)
         for key in self._keys(features):
-            self.blocks[key].add(features.ref)
+            block = self.blocks.get(hash(key))
+            if block is None:
+                self.blocks[hash(key)] = [features.ref]
+            else:
+                block.append(features.ref)
         if features.nhs:
             self.person_nhs[person_id].add(features.nhs)
 
@@ -88,7 +94,7 @@ class IncrementalIndex:
     def _keys(self, f: PersonFeatures) -> list[tuple[str, str]]:
         """The blocks `f` is filed in: every (rule, key), and each refined key of a rule that
         splits its large blocks (`blocking.SPLIT_AT`)."""
-        return [k for rule in self.rules for key in rule.keys(f) for k in refined_keys(rule, key, f)]
+        return list({k for rule in self.rules for key in rule.keys(f) for k in refined_keys(rule, key, f)})
 
     def candidates(self, f: PersonFeatures) -> set[str]:
         """Records sharing a block with `f`, as `blocking.candidate_pair_array` pairs them: a
@@ -98,13 +104,13 @@ class IncrementalIndex:
             for key in rule.keys(f):
                 levels = refined_keys(rule, key, f) if rule.refine else [(rule.name, key)]
                 for depth, block_key in enumerate(levels):
-                    block = self.blocks.get(block_key)
+                    block = self.blocks.get(hash(block_key))
                     if not block:
                         break
                     if depth + 1 < len(levels) and len(block) - (f.ref in block) + 1 > SPLIT_AT:
                         continue
                     if len(block) <= MAX_BLOCK:
-                        refs |= block
+                        refs.update(block)
                     break
         refs.discard(f.ref)
         return refs
@@ -177,7 +183,11 @@ class IncrementalIndex:
             self._free.append(row)
         if old is not None:
             for key in self._keys(old):
-                self.blocks[key].discard(ref)
+                block = self.blocks.get(hash(key))
+                if block is not None and ref in block:
+                    block.remove(ref)
+                    if not block:
+                        del self.blocks[hash(key)]
             if old.nhs and pid is not None and not any(
                     self.records[r].nhs == old.nhs for r in self.members.get(pid, ()) if r in self.records):
                 self.person_nhs[pid].discard(old.nhs)
