@@ -202,7 +202,10 @@ def candidate_pair_array(records: Sequence[PersonFeatures], rules: Sequence[Bloc
         found = [_sorted_unique(np.concatenate([found[0], _sorted_unique(np.concatenate(found[1:]))]), "stable")] \
             if len(found) > 1 else found
     packed = found[0]
-    return packed // n, packed % n
+    del found
+    left = (packed // n).astype(np.int32)
+    packed %= n
+    return left, packed.astype(np.int32)
 
 
 def _refined(refine: Callable[[PersonFeatures], str], records: Sequence[PersonFeatures], key_arr: np.ndarray,

@@ -61,7 +61,7 @@ class IncrementalIndex:
         self.retired: dict[str, str] = {}
         # every record also as an encoded row, so candidates are scored column-wise
         self.pair_scorer = PairScorer(model)
-        self._rows = np.zeros((1024, WIDTH), dtype=np.int64)
+        self._rows = np.zeros((1024, WIDTH), dtype=np.int32)
         self._row_of: dict[str, int] = {}
         self._free: list[int] = []
 
@@ -118,7 +118,7 @@ class IncrementalIndex:
     def _store_row(self, f: PersonFeatures) -> None:
         row = self._free.pop() if self._free else len(self._row_of)
         if row >= len(self._rows):
-            grown = np.zeros((len(self._rows) * 2, WIDTH), dtype=np.int64)
+            grown = np.zeros((len(self._rows) * 2, WIDTH), dtype=np.int32)
             grown[:len(self._rows)] = self._rows
             self._rows = grown
         self._rows[row] = self.pair_scorer.encoder.row(f)
@@ -209,7 +209,7 @@ class BatchResult:
 
 
 def score_pairs(records: Sequence[PersonFeatures], left: np.ndarray, right: np.ndarray, model: Model,
-                chunk: int = 1_000_000) -> Iterable[PairScore]:
+                chunk: int = 250_000) -> Iterable[PairScore]:
     """The scores that can matter of pairs (records[left[i]], records[right[i]]), column-wise
     in chunks so memory stays flat however many pairs blocking gives."""
     scorer = PairScorer(model)

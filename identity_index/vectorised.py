@@ -81,12 +81,17 @@ class Encoder:
         return out + g_alts + f_alts + pcs + phones
 
     def table(self, records: Sequence[PersonFeatures]) -> np.ndarray:
-        return np.array([self.row(f) for f in records], dtype=np.int64).reshape(len(records), WIDTH)
+        """Rows of all records (int32: ids, date parts and flags all fit), filled in place so a
+        million records never exist as Python lists of ints."""
+        out = np.empty((len(records), WIDTH), dtype=np.int32)
+        for i, f in enumerate(records):
+            out[i] = self.row(f)
+        return out
 
     # name pairs --------------------------------------------------------------
     def _pair_values(self, cache: dict, x: np.ndarray, y: np.ndarray, compute) -> np.ndarray:
         """cache[(x, y)] for each pair, computing the pairs not seen before in one call."""
-        keys = x * (1 << 32) + y
+        keys = x.astype(np.int64) * (1 << 32) + y
         uniq, inverse = np.unique(keys, return_inverse=True)
         todo = [int(k) for k in uniq if int(k) not in cache]
         if todo:

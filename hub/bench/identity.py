@@ -68,9 +68,15 @@ def _peak_rss_mb() -> float:
 def synthetic_figures(people: int, seed: int, indexed: int, store_records: int, place: int = 20_000,
                       train_sample: int = 200_000) -> list[Row]:
     rows: list[Row] = []
-    records = list(synthetic.people(people, seed=seed))
-    truth = {r.ref: r.truth for r in records}
-    feats = [features_from_canonical(r.ref, r.person) for r in records]
+    # streamed: a million canonical records as dicts would not fit beside the engine
+    records: list[synthetic.SyntheticRecord] = []
+    truth: dict[str, str] = {}
+    feats: list[PersonFeatures] = []
+    for r in synthetic.people(people, seed=seed):
+        truth[r.ref] = r.truth
+        feats.append(features_from_canonical(r.ref, r.person))
+        if len(records) < store_records:
+            records.append(r)
     rows.append(("person records", len(feats), "", "", ""))
 
     started = time.perf_counter()
