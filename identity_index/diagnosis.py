@@ -37,15 +37,19 @@ def missed_pairs(cluster_of: dict[str, object], truth: dict[str, str]) -> list[t
 
 
 def explain_misses(records: Sequence[PersonFeatures], cluster_of: dict[str, object], truth: dict[str, str],
-                   compared: Iterable[PairScore], scorer: Scorer) -> list[Miss]:
-    """Each missed true pair with its cause; pairs never compared are scored here only to show why."""
+                   compared: Iterable[PairScore], scorer: Scorer,
+                   blocked: set[frozenset[str]] | None = None) -> list[Miss]:
+    """Each missed true pair with its cause; pairs never compared are scored here only to show
+    why. `compared` may leave out distinct pairs (as `link_batch` does); `blocked`, the ref
+    pairs blocking compared, then tells a distinct pair from one blocking never compared."""
     by_ref = {r.ref: r for r in records}
     seen = {frozenset((s.ref_a, s.ref_b)): s for s in compared}
     out = []
     for a, b in missed_pairs(cluster_of, truth):
         score = seen.get(frozenset((a, b)))
         if score is None:
-            out.append(Miss(a, b, "blocking", scorer.score(by_ref[a], by_ref[b])))
+            cause = "distinct" if blocked is not None and frozenset((a, b)) in blocked else "blocking"
+            out.append(Miss(a, b, cause, scorer.score(by_ref[a], by_ref[b])))
         elif score.decision == Decision.LINK:
             out.append(Miss(a, b, "refused", score))
         elif score.decision == Decision.REVIEW:

@@ -248,7 +248,9 @@ def explain_store_misses(store: Any, model: Model, truth: dict[str, str], out: P
     feats = [features_from_canonical(ref, c) for ref, _pid, c in rows]
     batch = link_batch(feats, model, relationships=rels)
     predicted = {ref: pid for ref, pid, _c in rows if pid}
-    misses = explain_misses(feats, predicted, truth, batch.scores, Scorer(model))
+    left, right = candidate_pair_array(feats, rules_named(model.blocking_rules), max_block=MAX_BLOCK)
+    blocked = {frozenset((feats[i].ref, feats[j].ref)) for i, j in zip(left.tolist(), right.tolist(), strict=True)}
+    misses = explain_misses(feats, predicted, truth, batch.scores, Scorer(model), blocked)
     out.mkdir(parents=True, exist_ok=True)
     by_ref = {f.ref: f for f in feats}
     with (out / "features.jsonl").open("w") as fh:

@@ -151,3 +151,20 @@ def test_one_against_many_equals_the_column_wise_and_scalar_scores(feats):
                 assert got[j] == expected
             else:
                 assert expected.decision == Decision.DISTINCT and not names_agree(expected)
+
+
+def test_missed_pairs_are_put_down_to_blocking_or_the_score():
+    from identity_index.diagnosis import cause_counts, explain_misses
+
+    a = PersonFeatures("s/person/1", given="helen", family="taylor", phones=frozenset({"07870710005"}))
+    b = PersonFeatures("e/person/2", given="helen", family="donnelly")
+    c = PersonFeatures("e/person/3", given="helen", family="taylor", dob=dt.date(1980, 1, 1))
+    truth = {"s/person/1": "T1", "e/person/2": "T1", "e/person/3": "T1"}
+    model = default_model()
+    batch = link_batch([a, b, c], model)
+    misses = explain_misses([a, b, c], batch.clusters.cluster_of, truth, batch.scores, Scorer(model),
+                            {frozenset((a.ref, c.ref))})
+    causes = {frozenset((m.ref_a, m.ref_b)): m.cause for m in misses}
+    assert causes[frozenset((a.ref, b.ref))] == "blocking"
+    assert causes[frozenset((a.ref, c.ref))].startswith(("guard:", "review", "distinct"))
+    assert cause_counts(misses)["blocking"] >= 1
