@@ -91,6 +91,7 @@ def refresh_persons(session: Session, person_ids: Iterable[str]) -> int:
 
     members: dict[str, list[Any]] = defaultdict(list)
     versions: dict[str, int] = {}
+    retired: set[str] = set()
     for part in _chunks(ids):
         for m in session.execute(select(
                 SourceRecordRow.ref_key, SourceRecordRow.person_id, SourceRecordRow.system,
@@ -98,10 +99,15 @@ def refresh_persons(session: Session, person_ids: Iterable[str]) -> int:
                 SourceRecordRow.person_id.in_(part), SourceRecordRow.entity == "person",
                 SourceRecordRow.deleted.is_(False)).order_by(SourceRecordRow.id)):
             members[m.person_id].append(m)
-        versions.update(session.execute(select(PersonRow.id, PersonRow.version).where(PersonRow.id.in_(part))).all())
+        for pid, version, merged_into in session.execute(select(PersonRow.id, PersonRow.version, PersonRow.merged_into)
+                                                         .where(PersonRow.id.in_(part))):
+            versions[pid] = version
+            if merged_into:  # a redirect keeps no golden record of its own
+                retired.add(pid)
     sor = system_of_record(session) if members else None
     now = utcnow()
     inserts, updates, identifiers = [], [], []
+    ids = [pid for pid in ids if pid not in retired]
     for pid in ids:
         rows = members.get(pid, [])
         golden = golden_record([_member(m) for m in rows], sor=sor) if rows else {}
