@@ -1,11 +1,12 @@
 """The identity linker the records worker calls inside its batch transaction.
 
 `prepare` loads, once per batch, every stored record that shares a blocking key
-with the batch's person records (one query per rule); `link` then places each
-record with the engine (`identity_index.engine.IncrementalIndex`), persists the
-decision with its evidence, merges the persons a record proves to be one (the
-retired ids redirect to the survivor), queues review pairs and writes the
-`identity.linked` / `identity.merged` events to the outbox.
+with the batch's person records (one query per rule); `place_many` then places the
+batch's records in order with the engine (`identity_index.engine.IncrementalIndex`)
+and writes, in bulk, the decisions with their evidence, the merges of persons a
+record proves to be one (the retired ids redirect to the survivor), the review pairs
+and the `identity.linked` / `identity.merged` events for the outbox. `link` is the
+same for one record (the worker's `PersonLinker` port).
 """
 
 from __future__ import annotations
