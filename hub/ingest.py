@@ -150,8 +150,9 @@ def _previous_states(state: StoreAdapterState, changes: list[RawChange]) -> dict
 
 def announce(system: str, records: list[SourceRecord], version: int, previous_keys: list[str]) -> list[Envelope]:
     """Upsert messages for `records`, and deletions for records the row no longer produces."""
-    out = [Envelope(type=MessageType.RECORD_UPSERTED, source_system=system, payload=_versioned(r, version))
-           for r in records]
+    # built from a validated record and a loaded system name: nothing left to validate
+    out = [Envelope.model_construct(type=MessageType.RECORD_UPSERTED, source_system=system,
+                                    payload=_versioned(r, version)) for r in records]
     current = {r.ref.key for r in records}
     return out + _deletions(system, [k for k in previous_keys if k not in current], version)
 
