@@ -100,6 +100,7 @@ class IncrementalIndex:
         """Records sharing a block with `f`, as `blocking.candidate_pair_array` pairs them: a
         block over SPLIT_AT (counting `f`) gives way to its refined block."""
         refs: set[str] = set()
+        indexed = f.ref in self._row_of  # else `f` is in no block: no scan of large lists for it
         for rule in self.rules:
             for key in rule.keys(f):
                 levels = refined_keys(rule, key, f) if rule.refine else [(rule.name, key)]
@@ -107,7 +108,7 @@ class IncrementalIndex:
                     block = self.blocks.get(hash(block_key))
                     if not block:
                         break
-                    if depth + 1 < len(levels) and len(block) - (f.ref in block) + 1 > SPLIT_AT:
+                    if depth + 1 < len(levels) and len(block) - (indexed and f.ref in block) + 1 > SPLIT_AT:
                         continue
                     if len(block) <= MAX_BLOCK:
                         refs.update(block)

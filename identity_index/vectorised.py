@@ -39,6 +39,7 @@ F_ALTS = slice(13 + K, 13 + 2 * K)
 PCS = slice(13 + 2 * K, 13 + 3 * K)
 PHONES = slice(13 + 3 * K, 13 + 4 * K)
 WIDTH = 13 + 4 * K
+GA0, FA0 = G_ALTS.start, F_ALTS.start
 PRECISION = {"day": 0, "month": 1, "year": 2}
 SEXES = {"male": 1, "female": 2}
 NAMES = [c.name for c in COMPARISONS]
@@ -141,7 +142,7 @@ class Encoder:
         swapped = (ga > 0 and gb > 0 and fa > 0 and fb > 0 and ga != gb
                    and self._one(self._jw_high, ga, fb, self._high) and self._one(self._jw_high, fa, gb, self._high))
         if ga > 0 and gb > 0:
-            if ga == gb or ga in b[G_ALTS] or gb in a[G_ALTS]:
+            if ga == gb or (b[GA0] >= 0 and ga in b[G_ALTS]) or (a[GA0] >= 0 and gb in a[G_ALTS]):
                 given = 0
             else:
                 given = self._one(self._given_base, ga, gb, self._given_levels)
@@ -152,7 +153,8 @@ class Encoder:
         if fa > 0 and fb > 0:
             if fa == fb:
                 family = 0
-            elif fa in b[F_ALTS] or fb in a[F_ALTS] or _shared(a[F_ALTS], b[F_ALTS]):
+            elif (b[FA0] >= 0 and (fa in b[F_ALTS] or (a[FA0] >= 0 and _shared(a[F_ALTS], b[F_ALTS])))) or \
+                    (a[FA0] >= 0 and fb in a[F_ALTS]):
                 family = 1
             elif swapped:
                 family = 4
@@ -175,12 +177,12 @@ class Encoder:
         elif a[POSTCODE] == 0 or b[POSTCODE] == 0:
             address = MISSING
         else:
-            address = (0 if a[POSTCODE] == b[POSTCODE] else 1 if _shared(a[PCS], b[PCS])
+            address = (0 if a[POSTCODE] == b[POSTCODE] else 1 if _overlap_one(a, b, PCS)
                        else 2 if a[DISTRICT] == b[DISTRICT] else 3)
         nhs = MISSING if a[NHS] == 0 or b[NHS] == 0 else int(a[NHS] != b[NHS])
         upn = MISSING if a[UPN] == 0 or b[UPN] == 0 else int(a[UPN] != b[UPN])
         phone = (MISSING if a[PHONES.start] < 0 or b[PHONES.start] < 0
-                 else 0 if _shared(a[PHONES], b[PHONES]) else 1)
+                 else 0 if _overlap_one(a, b, PHONES) else 1)
         return [given, family, dob, sex, address, nhs, upn, phone]
 
     # levels ------------------------------------------------------------------
@@ -244,6 +246,17 @@ class Encoder:
 
 def _shared(a: list[int], b: list[int]) -> bool:
     return any(x >= 0 and x in b for x in a)
+
+
+def _overlap_one(a: list[int], b: list[int], part: slice) -> bool:
+    """Rows a and b share a member of `part`; members are sorted with padding (-1) last,
+    so an empty set has -1 first and a single member has -1 second."""
+    first_a, first_b = a[part.start], b[part.start]
+    if first_a < 0 or first_b < 0:
+        return False
+    if a[part.start + 1] < 0 and b[part.start + 1] < 0:
+        return first_a == first_b
+    return _shared(a[part], b[part])
 
 
 def _member(value: np.ndarray, members: np.ndarray) -> np.ndarray:
