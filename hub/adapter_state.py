@@ -3,7 +3,7 @@ and the writes that move it forward in the ingest transaction."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 
 from sqlalchemy import delete, select, update
@@ -41,7 +41,11 @@ class StoreAdapterState:
         return self._cursors.get(key)
 
     def row_hashes(self, entity: str) -> Mapping[str, str]:
-        return {sid: r.content_hash for sid, r in self.rows(entity).items()}
+        """The committed hash of each row, read as the adapter asks: a watermark or delta run that
+        asks about a few ids costs a few indexed reads; a full scan loads them all once."""
+        if entity in self._rows:
+            return {sid: r.content_hash for sid, r in self._rows[entity].items()}
+        return _LazyHashes(self, entity)
 
     def rows(self, entity: str) -> dict[str, RowState]:
         if entity not in self._rows:
@@ -112,6 +116,48 @@ class StoreAdapterState:
         else:
             self._some.setdefault(entity, {}).update(changes)
         self._cursors.update(cursors)
+
+
+class _LazyHashes(Mapping[str, str]):
+    """Row hashes fetched by id until `FULL_AFTER` ids were asked for, then all at once (so a
+    scan of every row costs one query, not one per row). Iterating or sizing loads them all."""
+
+    FULL_AFTER = 2000
+
+    def __init__(self, state: StoreAdapterState, entity: str) -> None:
+        self.state, self.entity = state, entity
+        self._asked = 0
+        self._all: dict[str, str] | None = None
+
+    def _load_all(self) -> dict[str, str]:
+        if self._all is None:
+            with self.state.store.transaction() as s:
+                self._all = dict(s.execute(select(AdapterRowHashRow.source_id, AdapterRowHashRow.content_hash).where(
+                    AdapterRowHashRow.system == self.state.system, AdapterRowHashRow.entity == self.entity)).all())
+        return self._all
+
+    def __getitem__(self, source_id: str) -> str:
+        if self._all is None and self._asked < self.FULL_AFTER:
+            self._asked += 1
+            found = self.state.lookup(self.entity, [source_id]).get(source_id)
+            if found is None:
+                raise KeyError(source_id)
+            return found.content_hash
+        return self._load_all()[source_id]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._load_all())
+
+    def __len__(self) -> int:
+        return len(self._load_all())
+
+    def __bool__(self) -> bool:
+        if self._all is not None:
+            return bool(self._all)
+        with self.state.store.transaction() as s:
+            return s.execute(select(AdapterRowHashRow.source_id).where(
+                AdapterRowHashRow.system == self.state.system, AdapterRowHashRow.entity == self.entity)
+                .limit(1)).first() is not None
 
 
 def _state(row) -> RowState:  # noqa: ANN001 - a result row

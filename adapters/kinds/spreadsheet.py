@@ -344,18 +344,23 @@ def _rows(root: Path, source: Mapping[str, Any], entity_name: str, entity: Mappi
             yield ScannedRow(source_id, raw, location, problems=tuple(problems))
 
 
-def _checkpoint_last(batches: Iterator[ExtractBatch], cursors: dict[str, str]) -> Iterator[ExtractBatch]:
-    """`batches`, the last one carrying `cursors` (committed only once the whole scan is)."""
+def _checkpoint_last(batches: Iterator[ExtractBatch], key: str, fingerprint: str | None) -> Iterator[ExtractBatch]:
+    """`batches`, the last one carrying the cursor "<fingerprint> <rows read>" (committed only once
+    the whole scan is), so a later run over the same bytes can say how many rows it did not read."""
     last: ExtractBatch | None = None
+    rows = 0
     for batch in batches:
+        rows += batch.unchanged + sum(1 for c in batch.changes if not c.deleted)
         if last is not None:
             yield last
         last = batch
-    if last is None and cursors:
-        last = ExtractBatch()
-    if last is not None:
-        last.checkpoint.update(cursors)
-        yield last
+    if fingerprint is None:
+        if last is not None:
+            yield last
+        return
+    last = last or ExtractBatch()
+    last.checkpoint[key] = f"{fingerprint} {rows}"
+    yield last
 
 
 def _fingerprint(root: Path, entity: Mapping[str, Any]) -> str | None:
@@ -392,14 +397,15 @@ class SpreadsheetAdapter:
         for name, entity in self.entities.items():
             key = f"files:{name}"
             fingerprint = _fingerprint(self.root, entity)
-            if fingerprint is not None and state.cursor(key) == fingerprint:
+            committed = (state.cursor(key) or "").split(" ")
+            if fingerprint is not None and committed[0] == fingerprint and len(committed) == 2:
                 # byte for byte the export last committed: every row is unchanged, nothing is deleted
-                yield ExtractBatch(unchanged=len(state.row_hashes(name)))
+                yield ExtractBatch(unchanged=int(committed[1]))
                 continue
             batches = rowhash_batches(name, _rows(self.root, self.source, name, entity), state,
                                       batch_size=batch_size_of(entity, self.batch_size),
                                       deletions_location=f"{self.root.name}/{entity.get('file', '')}")
-            yield from _checkpoint_last(batches, {key: fingerprint} if fingerprint else {})
+            yield from _checkpoint_last(batches, key, fingerprint)
 
     def apply(self, change: WriteBack) -> ApplyResult:
         return ApplyResult(change.source_id or "", False,
