@@ -122,7 +122,7 @@ class _LazyHashes(Mapping[str, str]):
     """Row hashes fetched by id until `FULL_AFTER` ids were asked for, then all at once (so a
     scan of every row costs one query, not one per row). Iterating or sizing loads them all."""
 
-    FULL_AFTER = 2000
+    FULL_AFTER = 500
 
     def __init__(self, state: StoreAdapterState, entity: str) -> None:
         self.state, self.entity = state, entity
