@@ -123,11 +123,20 @@ def cluster_batch(refs: Sequence[str], nhs_of: dict[str, str], scores: Iterable[
     """Greedy constrained clustering: steward links first, then rule links, then model
     links by falling probability; a join that would break a constraint is refused."""
     parent = {r: r for r in refs}
-    clusters = {r: _Cluster({r}, {nhs_of[r]} if nhs_of.get(r) else set()) for r in refs}
+    # a cluster object only once a record is joined or constrained: a million singletons
+    # with three sets each would cost most of a rebuild's memory
+    clusters: dict[str, _Cluster] = {}
+
+    def cluster(root: str) -> _Cluster:
+        found = clusters.get(root)
+        if found is None:
+            found = clusters[root] = _Cluster({root}, {nhs_of[root]} if nhs_of.get(root) else set())
+        return found
+
     for a, b in cannot_link:
-        if a in clusters and b in clusters:
-            clusters[a].forbidden.add(b)
-            clusters[b].forbidden.add(a)
+        if a in parent and b in parent:
+            cluster(a).forbidden.add(b)
+            cluster(b).forbidden.add(a)
 
     def find(x: str) -> str:
         while parent[x] != x:
@@ -142,7 +151,7 @@ def cluster_batch(refs: Sequence[str], nhs_of: dict[str, str], scores: Iterable[
         ra, rb = find(a), find(b)
         if ra == rb:
             return True
-        ca, cb = clusters[ra], clusters[rb]
+        ca, cb = cluster(ra), cluster(rb)
         if len(ca.nhs | cb.nhs) > 1 or ca.forbidden & cb.members or cb.forbidden & ca.members:
             return False
         if len(ca.members) < len(cb.members):

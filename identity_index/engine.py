@@ -28,7 +28,7 @@ from identity_index.clustering import (
 from identity_index.features import PersonFeatures
 from identity_index.households import corroborate, relatives_of
 from identity_index.model import Model
-from identity_index.scoring import PairScore, Scorer
+from identity_index.scoring import Decision, PairScore, Scorer
 from identity_index.vectorised import WIDTH, PairScorer
 
 MAX_BLOCK = 1000
@@ -201,7 +201,8 @@ class IncrementalIndex:
 @dataclass(frozen=True)
 class BatchResult:
     """`scores` holds the compared pairs that can matter (see `vectorised.PairScorer`):
-    links, review pairs, rule decisions and name-agreeing pairs; the rest are distinct."""
+    links, review pairs and rule decisions, and, when relationships were given, distinct
+    pairs whose names agree (household evidence may link them); the rest are distinct."""
 
     refs: tuple[str, ...]
     pairs_compared: int
@@ -239,7 +240,12 @@ def link_batch(records: Sequence[PersonFeatures], model: Model, *,
     """Block, score and cluster every record at once. With `relationships` (subject ref,
     related ref, kind), name-only pairs whose records share a relative's cluster are linked too."""
     left, right = candidate_pair_array(records, rules_named(model.blocking_rules), max_block=MAX_BLOCK)
-    scores = tuple(score_pairs(records, left, right, model))
+    relationships = list(relationships)
+    # without household evidence a distinct pair can change nothing: not kept (memory)
+    scores = tuple(s for s in score_pairs(records, left, right, model)
+                   if relationships or s.decision != Decision.DISTINCT)
+    compared = len(left)
+    del left, right
     refs = tuple(r.ref for r in records)
     nhs = {r.ref: r.nhs for r in records}
     must_link, cannot_link = list(must_link), list(cannot_link)
@@ -252,4 +258,4 @@ def link_batch(records: Sequence[PersonFeatures], model: Model, *,
             break
         scores = tuple(upgraded.get((s.ref_a, s.ref_b), s) for s in scores)
         clusters = cluster_batch(refs, nhs, scores, must_link=must_link, cannot_link=cannot_link)
-    return BatchResult(refs, len(left), scores, clusters)
+    return BatchResult(refs, compared, scores, clusters)
