@@ -278,7 +278,7 @@ def _baselines(run: _Run, announced: int, ingested: float, wall: float, figures:
         took, label = probes.sqlite_insert_baseline(probes.canonical_rows(store), run.work), \
             "raw SQLite executemany of the canonical rows"
     raw_rate = count / took if took else float("nan")
-    figures.add("initial load throughput (to store)", hub_rate, "records/s", raw_rate, ratio(hub_rate, raw_rate))
+    figures.add("initial load throughput", hub_rate, "records/s", raw_rate, ratio(hub_rate, raw_rate))
     figures.add(f"baseline: {label}", took, "s", f"{count:,} rows")
     if run.deployment == "amqp":
         first = next(iter(probes.canonical_rows(store)), ("", "{}"))

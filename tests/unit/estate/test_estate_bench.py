@@ -40,6 +40,12 @@ def test_embedded_bench_measures_every_figure(tmp_path):
     throughput = figures["initial load throughput"]
     assert throughput[3] > 0 and throughput[4] == ratio(throughput[1], throughput[3])
     assert figures["store size"][1] > 0
+    assert figures["ingest rate (adapters → outbox → bus)"][1] > 0
+    assert figures["records worker rate (after the ingest)"][1] > 0
+    per_system = [name for name in figures if name.strip().startswith("ingest rate: ")]
+    assert len(per_system) == 6
+    assert figures["routing worker: caught up after the store was loaded"][1] >= 0  # NaN: it never caught up
+    assert figures["routing queue depth at the end (+ unrelayed outbox)"][1] <= 5
     assert any(name.startswith("peak RSS") and row[1] > 10 for name, row in figures.items())
 
 
