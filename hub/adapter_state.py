@@ -71,7 +71,7 @@ class StoreAdapterState:
                         some[r.source_id] = _state(r)
         return {sid: st for sid in source_ids if (st := some.get(sid)) is not None}
 
-    def _select(self, entity: str):  # noqa: ANN202 - a SQLAlchemy Select
+    def _select(self, entity: str):
         return (select(AdapterRowHashRow.source_id, AdapterRowHashRow.content_hash, AdapterRowHashRow.version,
                        AdapterRowHashRow.record_keys)
                 .where(AdapterRowHashRow.system == self.system, AdapterRowHashRow.entity == entity))
@@ -160,5 +160,5 @@ class _LazyHashes(Mapping[str, str]):
                 .limit(1)).first() is not None
 
 
-def _state(row) -> RowState:  # noqa: ANN001 - a result row
+def _state(row) -> RowState:
     return RowState(row.content_hash, row.version, list(row.record_keys or []))

@@ -55,7 +55,7 @@ class OutboxRelay:
             self.journal.record(events, s)
         return len(rows)
 
-    def _publish(self, session: Session, rows: Sequence) -> list[JournalEvent]:  # noqa: ANN001
+    def _publish(self, session: Session, rows: Sequence) -> list[JournalEvent]:
         """Hand `rows` to the bus; a bus inside the store takes them in this same transaction, an
         outside broker confirms them before the rows are marked (a crash re-publishes)."""
         serialized_in = getattr(self.bus, "publish_serialized_in", None)
@@ -100,7 +100,7 @@ class BackgroundRelay:
         self._error: BaseException | None = None
         self._thread: threading.Thread | None = None
 
-    def __enter__(self) -> "BackgroundRelay":
+    def __enter__(self) -> BackgroundRelay:
         if self._threaded:
             self._thread = threading.Thread(target=self._run, name="outbox-relay", daemon=True)
             self._thread.start()
@@ -142,6 +142,6 @@ class BackgroundRelay:
                 return
             try:
                 self.relay.relay_all()
-            except BaseException as exc:  # noqa: BLE001 - handed to the ingest's thread by nudge/finish
+            except BaseException as exc:
                 self._error = exc
                 return

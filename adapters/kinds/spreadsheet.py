@@ -19,9 +19,9 @@ a complete scan (see `adapters.kinds.common`).
 from __future__ import annotations
 
 import codecs
-import hashlib
 import csv
 import datetime as dt
+import hashlib
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any

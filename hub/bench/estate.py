@@ -206,7 +206,7 @@ class _Run:
         else:
             figures.add(f"records workers rate ({self.workers}, during the ingest)", announced / wall, "msgs/s")
         figures.add("routing worker: caught up after the store was loaded", routing_lag, "s",
-                    "" if routing_lag == routing_lag else f"backlog {_routing_backlog(self.hub):,}")
+                    "" if not math.isnan(routing_lag) else f"backlog {_routing_backlog(self.hub):,}")
         return announced, ingested, wall
 
     def freshness(self, changes: int, seed: int, figures: Figures) -> None:

@@ -29,7 +29,7 @@ class Outbound:
         return f"{self.type}.{self.source_system}"
 
     @classmethod
-    def of(cls, message_id: str, type_: str, source_system: str, body: str) -> "Outbound":
+    def of(cls, message_id: str, type_: str, source_system: str, body: str) -> Outbound:
         """From an outbox row; one stdlib JSON parse for the journal's ref key and the correlation id."""
         data = json.loads(body)
         payload = data.get("payload")
@@ -39,7 +39,7 @@ class Outbound:
         return cls(message_id, type_, source_system, body, data.get("correlation_id"), ref_key)
 
     @classmethod
-    def from_envelope(cls, envelope: Envelope) -> "Outbound":
+    def from_envelope(cls, envelope: Envelope) -> Outbound:
         return cls(str(envelope.message_id), envelope.type.value, envelope.source_system, envelope.to_json(),
                    str(envelope.correlation_id) if envelope.correlation_id else None, carried_ref_key(envelope))
 

@@ -18,7 +18,7 @@ def test_row_hashes_answer_by_id_without_loading_everything(sqlite_store):
     state = StoreAdapterState(sqlite_store, "sys")
     hashes = state.row_hashes("people")
     assert hashes.get("7") == "h7" and "8" in hashes and hashes.get("nope") is None
-    assert hashes._all is None  # noqa: SLF001 - the point of the test: nothing loaded in full
+    assert hashes._all is None
     assert bool(hashes) and not state.row_hashes("other")
     assert len(hashes) == 50 and set(hashes) == {str(i) for i in range(50)}
 
