@@ -86,8 +86,9 @@ class RecordsWorker:
         persons, more = self._link(session, place)
         touched |= more
         relations = [r for r in changed if r.entity == RELATIONSHIP and r.upserted and not r.deleted]
-        touched |= self._relationships(session, relations)
+        # before the relationships: the merges their household evidence makes move these records on
         wb.set_persons(session, {r.ref_key: persons[r.ref_key] for r in place if persons[r.ref_key] != r.person_id})
+        touched |= self._relationships(session, relations)
         refresh_persons(session, touched)
         for r in changed:
             if r.upserted and not r.deleted:

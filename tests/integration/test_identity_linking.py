@@ -19,7 +19,7 @@ from hub.outbox import add_to_outbox
 from hub.services.persons import get_person
 from hub.store.tables.identity import IdentityLinkRow, IdentityReviewRow
 from hub.store.tables.messaging import OutboxRow
-from hub.store.tables.records import SourceRecordRow
+from hub.store.tables.records import PersonRow, SourceRecordRow
 from hub.worker import run_worker
 from tests.support.auth import api_token, bearer, create_user
 from tests.unit.identity.identity_factory import record, relationship, upserted_envelope
@@ -209,3 +209,21 @@ def test_household_evidence_links_a_parent_known_only_by_name(hub):
     assert rebuild(hub.store, model).records == 4
     p = persons(hub)
     assert p["education/person/C1"] == p["early_help/person/M1"]
+
+
+def test_a_merge_made_by_a_relationship_in_the_same_batch_moves_the_batch_s_own_records(hub):
+    """The batch places M1, then its relationship R2 proves M1 and C1 one person: M1's record must
+    end on the survivor, not on the person placement gave it before the merge."""
+    flow(hub, [
+        record("education", "X1", "Amy", "Smith", "2015-03-02", upn=UPN),
+        record("education", "C1", "Jane", "Smith", None, postcode=None, sex="unknown"),
+        relationship("education", "R1", "X1", "C1"),
+        record("early_help", "Y1", "Amy", "Smith", "2015-03-02"),
+    ])
+    flow(hub, [record("early_help", "M1", "Jane", "Smith", "1985-06-01", postcode="NE2 2BB"),
+               relationship("early_help", "R2", "Y1", "M1")])
+    p = persons(hub)
+    assert p["education/person/C1"] == p["early_help/person/M1"]
+    with hub.store.transaction() as s:
+        retired = set(s.execute(select(PersonRow.id).where(PersonRow.merged_into.is_not(None))).scalars())
+    assert not set(p.values()) & retired, "a live record still points at a retired person"
