@@ -332,6 +332,10 @@ def bench(people: int, deployment: str, workers: int, changes: int, queries: int
     finally:
         sampler.stop()
         if hub is not None:
+            if deployment == "amqp":  # this run's exchange and queues go with it
+                from hub.bus.bindings import DEFAULT_BINDINGS
+
+                hub.bus.delete_topology([b.queue for b in DEFAULT_BINDINGS])  # type: ignore[attr-defined]
             hub.close()
         server.stop()
         if pg_name:
