@@ -24,6 +24,9 @@ class RawChange:
     raw: Mapping[str, Any] | None
     location: str  # table, file (and line / element), URL
     observed_at: dt.datetime | None = None  # the legacy system's own modified time, when it has one
+    # The other rows of this row's group, as (row key, role cell), for a mapping with
+    # `group_relationships`; None when the kind does not read groups (then none are made).
+    group: tuple[tuple[str, str], ...] | None = None
 
     @property
     def deleted(self) -> bool:

@@ -147,6 +147,14 @@ def load_system(path: str | Path, env: Mapping[str, str] | None = None) -> Syste
     version = hashlib.sha256(doc.text.encode()).hexdigest()[:12]
     mapping = compile_mapping(doc, system.name, system.kind, version, codes, mapping_entities)
     base_dir = doc.path.resolve().parent
+    for name, entity in mapping.entities.items():
+        if entity.groups is None:
+            continue
+        if not getattr(module, "READS_GROUPS", False):
+            raise doc.error(("entities", name, "group_relationships"),
+                            f"the {system.kind} kind cannot provide the other rows of a group, which "
+                            "group_relationships needs (kinds that can: spreadsheet)")
+        kind_entities[name]["group_relationships"] = {"by": entity.groups.by, "role": entity.groups.role}
     columns = getattr(module, "columns", None)
     if callable(columns):
         for name in mapping.entities:
@@ -157,6 +165,12 @@ def load_system(path: str | Path, env: Mapping[str, str] | None = None) -> Syste
             if available is None:
                 continue
             known = set(available)
+            groups = mapping.entities[name].groups
+            for column_key, column in ((("by",), groups.by), (("role",), groups.role)) if groups else ():
+                if column not in known:
+                    raise doc.error(("entities", name, "group_relationships") + column_key,
+                                    f"source column {column!r} does not exist in {name} "
+                                    f"(columns: {', '.join(sorted(known))})")
             for block_key, block in _block_keys(doc, name, mapping_entities[name]):
                 for fm_key, fields in _field_sources(block_key, block):
                     for f in fields:
@@ -172,6 +186,8 @@ def load_system(path: str | Path, env: Mapping[str, str] | None = None) -> Syste
 def _block_keys(doc: Document, entity: str, table: Mapping[str, Any]) -> list[tuple[Key, Mapping[str, Any]]]:
     out = []
     for section, value in table.items():
+        if section == "group_relationships":
+            continue  # its columns are checked on their own
         key: Key = ("entities", entity, section)
         if isinstance(value, list):
             out += [(key + (i,), v) for i, v in enumerate(value)]

@@ -13,7 +13,9 @@ Cells are read as text and never evaluated: `=HYPERLINK(...)`, `+44 7700...`
 stay exactly as written (XLSX formulas are read as their formula text). When the
 hub writes cells back out (`safe_cell`), values that a spreadsheet would take for
 a formula are neutralised. Change detection is by row hash with deletions after
-a complete scan (see `adapters.kinds.common`).
+a complete scan (see `adapters.kinds.common`). An entity whose mapping has
+`group_relationships` is read twice: a first pass indexes each group's row keys
+and roles, and each changed row of the second carries its group's other rows.
 """
 
 from __future__ import annotations
@@ -22,7 +24,9 @@ import codecs
 import csv
 import datetime as dt
 import hashlib
+import sys
 from collections.abc import Iterator, Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +38,7 @@ from adapters.kinds.common import (
 )
 from adapters.port import AdapterState, ApplyResult, ExtractBatch, SourceFailure, WriteBack
 
+READS_GROUPS = True  # hands each changed row its group's other rows (mapping `group_relationships`)
 SAMPLE_BYTES = 64 * 1024
 DELIMITERS = ",;\t|"
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -344,6 +349,61 @@ def _rows(root: Path, source: Mapping[str, Any], entity_name: str, entity: Mappi
             yield ScannedRow(source_id, raw, location, problems=tuple(problems))
 
 
+class GroupIndex:
+    """`by` value -> the keys and role cells of its rows, from a first streaming pass, for a mapping
+    with `group_relationships`. Per row it keeps only the key, the role (interned: a handful of
+    distinct cells) and a share of the group value, so a million rows stay around a hundred MB."""
+
+    def __init__(self, by: str, role: str) -> None:
+        self.by, self.role = by, role
+        self._groups: dict[str, list[str]] = {}  # value -> [key, role, key, role, ...]
+
+    @staticmethod
+    def _value(cell: Any) -> str:
+        return "" if cell is None else str(cell).strip()
+
+    def add(self, row: ScannedRow) -> None:
+        if row.source_id is None or row.raw is None:
+            return
+        value = self._value(row.raw.get(self.by))
+        if value:
+            self._groups.setdefault(value, []).extend((row.source_id, sys.intern(self._value(row.raw.get(self.role)))))
+
+    def others(self, raw: Mapping[str, Any], source_id: str) -> tuple[tuple[str, str], ...]:
+        """The other rows of this row's group as (key, role cell); () for a row with no group value."""
+        members = self._groups.get(self._value(raw.get(self.by)), [])
+        seen = {source_id}  # a key read twice is ingested once (its copy is reported), so related once
+        out = []
+        for i in range(0, len(members), 2):
+            if members[i] not in seen:
+                seen.add(members[i])
+                out.append((members[i], members[i + 1]))
+        return tuple(out)
+
+    def __len__(self) -> int:
+        return len(self._groups)
+
+
+def _with_groups(batches: Iterator[ExtractBatch], index: GroupIndex) -> Iterator[ExtractBatch]:
+    """`batches`, every changed row carrying the other members of its group (a new row of an
+    existing family thus relates to the unchanged rows, which are not announced again)."""
+    for batch in batches:
+        batch.changes = [c if c.deleted else replace(c, group=index.others(c.raw, c.source_id))
+                         for c in batch.changes]
+        yield batch
+
+
+def _group_index(root: Path, source: Mapping[str, Any], name: str, entity: Mapping[str, Any]) -> GroupIndex | None:
+    spec = entity.get("group_relationships")
+    if not spec:
+        return None
+    index = GroupIndex(spec["by"], spec["role"])
+    for row in _rows(root, source, name, entity):
+        if isinstance(row, ScannedRow):
+            index.add(row)  # what could not be read is reported by the second pass
+    return index
+
+
 def _checkpoint_last(batches: Iterator[ExtractBatch], key: str, fingerprint: str | None) -> Iterator[ExtractBatch]:
     """`batches`, the last one carrying the cursor "<fingerprint> <rows read>" (committed only once
     the whole scan is), so a later run over the same bytes can say how many rows it did not read."""
@@ -402,9 +462,12 @@ class SpreadsheetAdapter:
                 # byte for byte the export last committed: every row is unchanged, nothing is deleted
                 yield ExtractBatch(unchanged=int(committed[1]))
                 continue
+            index = _group_index(self.root, self.source, name, entity)
             batches = rowhash_batches(name, _rows(self.root, self.source, name, entity), state,
                                       batch_size=batch_size_of(entity, self.batch_size),
                                       deletions_location=f"{self.root.name}/{entity.get('file', '')}")
+            if index is not None:
+                batches = _with_groups(batches, index)
             yield from _checkpoint_last(batches, key, fingerprint)
 
     def apply(self, change: WriteBack) -> ApplyResult:

@@ -12,6 +12,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from adapters.errors import TranslationError
+from adapters.mapping.groups import GroupRelationships
 from adapters.mapping.paths import MODELS, CanonicalPath, loc_to_path
 from adapters.mapping.values import CodeTable, DateFormat, Transform, _text, is_empty, parse_date
 from adapters.port import RawChange
@@ -264,6 +265,7 @@ _KEY_FIELDS = {"scheme", "kind", "type"}
 class EntityMapping:
     name: str
     blocks: list[RecordBlock]
+    groups: GroupRelationships | None = None
 
     @property
     def source_fields(self) -> list[str]:
@@ -293,6 +295,8 @@ class SystemMapping:
             result = block.build(self.system, change, reasons)
             if result is not None:
                 built.append(result)
+        if entity.groups is not None and change.group is not None:
+            built += entity.groups.build(self.system, change.source_id, raw.get(entity.groups.role), change.group)
         keys = [ref.key for ref, _ in built]
         dupes = sorted({k for k in keys if keys.count(k) > 1})
         if dupes:

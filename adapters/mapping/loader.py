@@ -14,6 +14,7 @@ from adapters.mapping.engine import (
     SystemMapping,
     Template,
 )
+from adapters.mapping.groups import compile_groups
 from adapters.mapping.paths import PathError, compile_path
 from adapters.mapping.values import (
     CodeTable,
@@ -24,7 +25,7 @@ from adapters.mapping.values import (
 )
 
 # Keys of an `[entities.<name>]` table that belong to the mapping; the others are the kind's.
-MAPPING_KEYS = {"person", "persons", "involvements", "relationships"}
+MAPPING_KEYS = {"person", "persons", "involvements", "relationships", "group_relationships"}
 BLOCK_KINDS = {"person": "person", "persons": "person", "involvements": "involvement",
                "relationships": "relationship"}
 BLOCK_KEYS = {"source_id", "subject", "related", "when", "fields"}
@@ -186,6 +187,14 @@ def compile_entity(doc: Document, name: str, table: Mapping[str, Any],
             blocks.append(compile_block(doc, item_key, record, label, spec, codes))
     if not blocks:
         raise doc.error(key, "an entity needs at least one of person, persons, involvements, relationships")
+    groups = None
+    if "group_relationships" in table:
+        gkey = key + ("group_relationships",)
+        groups = compile_groups(doc, gkey, table["group_relationships"], codes)
+        persons = [b for b in blocks if b.kind == "person"]
+        if len(persons) != 1 or persons[0].source_id is not None:
+            raise doc.error(gkey, "group_relationships relate the rows' persons by row key: the entity needs "
+                                  "one `person` block using the row's own id (no source_id template)")
     by_kind: dict[str, list[RecordBlock]] = {}
     for b in blocks:
         by_kind.setdefault(b.kind, []).append(b)
@@ -193,7 +202,7 @@ def compile_entity(doc: Document, name: str, table: Mapping[str, Any],
         if sum(b.source_id is None for b in group) > 1:
             raise doc.error(key, f"this entity makes {len(group)} {kind} records per row; give all but one a "
                                  "source_id template so their ids differ")
-    return EntityMapping(name, blocks)
+    return EntityMapping(name, blocks, groups)
 
 
 def check_default_ids(doc: Document, entities: dict[str, EntityMapping]) -> None:
