@@ -22,6 +22,7 @@ from canonical.person import Person
 from canonical.records import SourceRecord
 from hub.identity import repository as repo
 from hub.outbox import add_to_outbox
+from hub.identity.slice_cache import CachedIndex, ThreadCaches
 from hub.persons import new_person_id, refresh_persons, resolve
 from hub.store.base import utcnow
 from hub.store.tables.records import SourceRecordRow
@@ -59,6 +60,7 @@ class IdentityLinker:
         self.rules = rules_named(model.blocking_rules)
         self.scorer = Scorer(model)
         self.publish_events = publish_events
+        self.caches = ThreadCaches(model)  # derived features of stored records, between batches
 
     # ports the worker uses ---------------------------------------------------
     def lock_keys(self, record: SourceRecord) -> list[str]:
@@ -399,14 +401,17 @@ class IdentityLinker:
     def _batch(self, session: Session) -> _Batch:
         batch = session.info.get(BATCH_STATE)
         if batch is None or batch.index.model is not self.model:
-            batch = _Batch(IncrementalIndex(self.model, new_person_id=new_person_id))
+            if self.caches.model is not self.model:  # a new model: derived values start again
+                self.caches = ThreadCaches(self.model)
+            batch = _Batch(self.caches.get().index(new_person_id))
             session.info[BATCH_STATE] = batch
         return batch
 
     def _load(self, session: Session, batch: _Batch, feats: Sequence[PersonFeatures]) -> None:
         keys = {k for f in feats for k in block_keys(f, self.rules)} - batch.keys
         placing = {f.ref for f in feats}
-        repo.load_slice(session, batch.index, keys, placing - batch.placing)
+        cache = batch.index.cache if isinstance(batch.index, CachedIndex) else None
+        repo.load_slice(session, batch.index, keys, placing - batch.placing, cache)
         batch.keys |= keys
         batch.placing |= placing
 

@@ -13,10 +13,11 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import bindparam, delete, insert, or_, select, update
+from sqlalchemy import Text, bindparam, cast, delete, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from hub.bulk import insert_rows, update_rows
+from hub.identity.slice_cache import SliceCache
 from hub.store.base import utcnow
 from hub.store.tables.identity import (
     IdentityAuditRow,
@@ -42,9 +43,10 @@ def chunks(values: Sequence[Any], size: int = CHUNK) -> Iterable[Sequence[Any]]:
 
 
 def load_slice(session: Session, index: IncrementalIndex, keys: Iterable[tuple[str, str]],
-               placing: set[str]) -> int:
+               placing: set[str], cache: SliceCache | None = None) -> int:
     """Load into `index` every stored record sharing a blocking key with the records being
     placed (`placing`: their refs), their persons' NHS numbers and stewards' constraints.
+    With a `cache`, features are read as text and decoded only when not cached already.
     Returns the number of records loaded."""
     by_rule: dict[str, set[str]] = defaultdict(set)
     for rule, key in keys:
@@ -57,13 +59,15 @@ def load_slice(session: Session, index: IncrementalIndex, keys: Iterable[tuple[s
     refs |= placing
     persons: set[str] = set()
     loaded = 0
+    features = cast(IdentityRecordRow.features, Text) if cache is not None else IdentityRecordRow.features
     for part in chunks(sorted(refs)):
-        for row in session.execute(select(IdentityRecordRow.ref_key, IdentityRecordRow.person_id,
-                                          IdentityRecordRow.features).where(IdentityRecordRow.ref_key.in_(part))):
-            if row.ref_key not in placing:
-                index.load(PersonFeatures.from_json(row.features), row.person_id)
+        for ref, pid, stored in session.execute(select(IdentityRecordRow.ref_key, IdentityRecordRow.person_id,
+                                                       features).where(IdentityRecordRow.ref_key.in_(part))):
+            if ref not in placing:
+                f = cache.features(ref, stored, index) if cache is not None else PersonFeatures.from_json(stored)
+                index.load(f, pid)
                 loaded += 1
-            persons.add(row.person_id)
+            persons.add(pid)
     for part in chunks(sorted(persons)):
         nhs: dict[str, set[str]] = defaultdict(set)
         for pid, value, record_key in session.execute(select(

@@ -1,0 +1,123 @@
+"""What a worker derives from a stored record's features, kept between batches.
+
+Every batch loads into a fresh `IncrementalIndex` the stored records sharing a blocking
+key with its records; most of them were loaded by earlier batches too. Decoding their
+features, computing their blocking keys and encoding their scoring rows was half of the
+worker's time. This cache maps a record's stored features, as text, to those derived
+values: they are a pure function of that text (and of the encoder that interned the
+row's strings, shared by every batch index of this thread), so a hit is exact whatever
+other workers or stewards did in between; the record's person is still read each batch.
+
+Bounded: least recently used entries go past `max_records`; when the shared encoder has
+interned `max_strings` strings it is replaced, with every row encoded by it.
+One cache per thread (the encoder interns without a lock).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from identity_index.engine import IncrementalIndex
+from identity_index.features import PersonFeatures
+from identity_index.model import Model
+from identity_index.vectorised import Encoder, PairScorer
+
+MAX_RECORDS = 100_000
+MAX_STRINGS = 500_000
+
+
+@dataclass(frozen=True)
+class Derived:
+    text: str
+    features: PersonFeatures
+    keys: list[tuple[str, str]]
+    row: list[int]
+
+
+class _RowCache(Encoder):
+    """An encoder that hands back the cached row of a cached features object."""
+
+    def __init__(self, owner: SliceCache) -> None:
+        super().__init__()
+        self.owner = owner
+
+    def row(self, f: PersonFeatures) -> list[int]:
+        d = self.owner.derived_of(f)
+        return d.row if d is not None else super().row(f)
+
+
+class CachedIndex(IncrementalIndex):
+    """A batch's index sharing the thread's encoder, pair caches and derived values."""
+
+    def __init__(self, model: Model, cache: SliceCache, new_person_id: Callable[[], str] | None = None) -> None:
+        super().__init__(model, new_person_id=new_person_id)
+        self.cache = cache
+        self.pair_scorer = cache.pair_scorer
+
+    def _keys(self, f: PersonFeatures) -> list[tuple[str, str]]:
+        d = self.cache.derived_of(f)
+        return d.keys if d is not None else super()._keys(f)
+
+
+class SliceCache:
+    def __init__(self, model: Model, *, max_records: int = MAX_RECORDS, max_strings: int = MAX_STRINGS) -> None:
+        self.model = model
+        self.max_records, self.max_strings = max_records, max_strings
+        self.hits = self.misses = self.resets = 0
+        self._by_ref: OrderedDict[str, Derived] = OrderedDict()
+        self._new_encoder()
+
+    def _new_encoder(self) -> None:
+        self.pair_scorer = PairScorer(self.model, _RowCache(self))
+        self._by_ref.clear()
+
+    def index(self, new_person_id: Callable[[], str] | None = None) -> CachedIndex:
+        """A fresh index for one batch (the encoder is replaced here, between batches, when full)."""
+        if len(self.pair_scorer.encoder.strings) > self.max_strings:
+            self.resets += 1
+            self._new_encoder()
+        return CachedIndex(self.model, self, new_person_id=new_person_id)
+
+    def derived_of(self, f: PersonFeatures) -> Derived | None:
+        d = self._by_ref.get(f.ref)
+        return d if d is not None and d.features is f else None
+
+    def features(self, ref: str, text: str, index: IncrementalIndex) -> PersonFeatures:
+        """The features stored as `text` (decoded, keyed and encoded only on a miss)."""
+        d = self._by_ref.get(ref)
+        if d is not None and d.text == text:
+            self.hits += 1
+            self._by_ref.move_to_end(ref)
+            return d.features
+        self.misses += 1
+        f = PersonFeatures.from_json(json.loads(text))
+        keys = IncrementalIndex._keys(index, f)
+        row = Encoder.row(self.pair_scorer.encoder, f)
+        self._by_ref[ref] = Derived(text, f, keys, row)
+        self._by_ref.move_to_end(ref)
+        while len(self._by_ref) > self.max_records:
+            self._by_ref.popitem(last=False)
+        return f
+
+    @property
+    def hit_rate(self) -> float:
+        total = self.hits + self.misses
+        return self.hits / total if total else 0.0
+
+
+class ThreadCaches:
+    """One `SliceCache` per thread for a linker."""
+
+    def __init__(self, model: Model, **limits: int) -> None:
+        self.model, self.limits = model, limits
+        self._local = threading.local()
+
+    def get(self) -> SliceCache:
+        cache = getattr(self._local, "cache", None)
+        if cache is None:
+            cache = self._local.cache = SliceCache(self.model, **self.limits)
+        return cache
