@@ -10,6 +10,7 @@ events. The bus acknowledges only after it commits.
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable
 from types import SimpleNamespace
 
@@ -32,6 +33,7 @@ from identity_index.features import features_from_canonical
 from routing.rules import RoutingConfig
 
 CONSUMER = "records-worker"
+GC_GEN0 = 10_000  # allocations between young collections (CPython's default of 700 cost ~18% of a worker)
 PERSON, RELATIONSHIP = EntityKind.PERSON.value, EntityKind.RELATIONSHIP.value
 
 
@@ -135,5 +137,14 @@ class RecordsWorker:
 def run_worker(bus: Bus, worker: RecordsWorker, *, batch_size: int = 200, max_messages: int | None = None,
                idle_timeout_s: float | None = None, should_stop: Callable[[], bool] | None = None) -> int:
     """Consume the records queue until told to stop (or idle/limit for tests and demos)."""
+    tune_gc()
     return bus.consume(RECORDS_QUEUE, worker.handle, batch_size=batch_size, max_messages=max_messages,
                        idle_timeout_s=idle_timeout_s, should_stop=should_stop)
+
+
+def tune_gc() -> None:
+    """Fewer cyclic collections: a batch allocates hundreds of thousands of short-lived containers
+    and each young collection also walks the survivors; memory is freed by reference counting
+    anyway, so only the rare cycle waits longer. Process-wide; never lowers a threshold."""
+    gen0, gen1, gen2 = gc.get_threshold()
+    gc.set_threshold(max(gen0, GC_GEN0), gen1, gen2)
