@@ -11,6 +11,7 @@ from sqlalchemy import Float, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from hub.store.base import Base, utcnow
+from hub.store.tables.records import PersonRow
 
 
 class IdentityRecordRow(Base):
@@ -126,3 +127,9 @@ class IdentityRelativeRow(Base):
     relative_ref: Mapped[str] = mapped_column(String(300))
     role: Mapped[str] = mapped_column(String(30))
     relationship_ref: Mapped[str] = mapped_column(String(300))
+
+
+# Merges re-point the persons that redirected to the retired one (migration
+# 0009_person_redirect_index): only redirects are indexed.
+Index("ix_person_merged_into", PersonRow.merged_into, postgresql_where=PersonRow.merged_into.isnot(None),
+      sqlite_where=PersonRow.merged_into.isnot(None))
