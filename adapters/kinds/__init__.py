@@ -10,7 +10,9 @@ and optionally
 
 which reports the columns an entity's rows carry (None when the kind cannot
 tell without running), so a mapping naming a column that does not exist is
-rejected when it is loaded rather than when rows arrive.
+rejected when it is loaded rather than when rows arrive; and `READS_GROUPS = True`
+when its changes carry their group's other rows (`RawChange.group`), without
+which a mapping with `group_relationships` is refused at load.
 """
 
 from __future__ import annotations
