@@ -468,6 +468,10 @@ def _relationships(s: Any, own: list[dict[str, Any]], pointing: list[dict[str, A
             other_key, kind = subject, inverse.get(c.get("kind"), c.get("kind"))
         else:
             continue
+        fact = (rec.get("system"), other_key, kind)  # one system stating one fact under two ids (both rows of a pair)
+        if fact in seen:
+            continue
+        seen.add(fact)
         other = s.execute(select(SourceRecordRow.person_id).where(SourceRecordRow.ref_key == other_key)).scalar()
         other_id = resolve(s, other) if other else None
         person = s.get(PersonRow, other_id) if other_id else None

@@ -227,3 +227,18 @@ def test_a_merge_made_by_a_relationship_in_the_same_batch_moves_the_batch_s_own_
     with hub.store.transaction() as s:
         retired = set(s.execute(select(PersonRow.id).where(PersonRow.merged_into.is_not(None))).scalars())
     assert not set(p.values()) & retired, "a live record still points at a retired person"
+
+
+def test_one_fact_stated_under_two_ids_by_one_system_is_shown_once(hub):
+    """group_relationships makes each child-adult fact from both rows of the pair (grp-C-P, grp-P-C)."""
+    flow(hub, [
+        record("childrens_centres", "C", "Amy", "Smith", "2015-03-02"),
+        record("childrens_centres", "P", "Jane", "Smith", "1985-06-01", postcode="NE2 2BB"),
+        record("childrens_centres", "Q", "John", "Smith", "1984-02-11", postcode="NE2 2BB"),
+        relationship("childrens_centres", "grp-C-P", "C", "P"),
+        relationship("childrens_centres", "grp-P-C", "C", "P"),
+        relationship("childrens_centres", "grp-C-Q", "C", "Q"),  # a second parent: a fact of its own
+    ])
+    child = get_person(hub.store, persons(hub)["childrens_centres/person/C"])
+    assert sorted(r["ref"] for r in child["relationships"]) == [
+        "childrens_centres/relationship/grp-C-P", "childrens_centres/relationship/grp-C-Q"]
