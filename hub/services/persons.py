@@ -399,10 +399,14 @@ def load_person_bundle(s: Any, person_id: str) -> PersonBundle:
 
 
 def _person_records(s: Any, person_id: str) -> list[dict[str, Any]]:
-    """In one statement: the person's own records, records attached to them (involvements,
-    relationships as subject) and relationship records naming them as `related`."""
-    own_keys = select(SourceRecordRow.ref_key).where(SourceRecordRow.person_id == person_id)
-    own_ids = select(SourceRecordRow.source_id).where(SourceRecordRow.person_id == person_id)
+    """In two statements: the keys of the person's own records, then those records, the records
+    attached to them (involvements, relationships as subject) and relationship records naming
+    them as `related`. The keys are bound as values, not a sub-query: SQLite's planner uses the
+    expression index on `related.source_id` for `IN (values)` but scans the table for `IN (select)`
+    (75 ms per view at 10,000 people, growing with the store)."""
+    own = s.execute(select(SourceRecordRow.ref_key, SourceRecordRow.source_id)
+                    .where(SourceRecordRow.person_id == person_id)).all()
+    own_keys, own_ids = sorted({k for k, _ in own}), sorted({i for _, i in own})
     related = related_source_id(s.get_bind().dialect.name)
     live = SourceRecordRow.deleted.is_(False)
     union = union_all(
