@@ -191,13 +191,15 @@ def features_for(session: Session, refs: Iterable[str]) -> dict[str, PersonFeatu
 
 
 def open_reviews_touching(session: Session, refs: Iterable[str]) -> list[IdentityReviewRow]:
+    """Open pairs with one of `refs` on either side: one look-up by each side's index (the
+    status is checked here: with it in SQL the planners read every open pair instead)."""
     out: dict[int, IdentityReviewRow] = {}
     for part in chunks(sorted(set(refs))):
-        for row in session.execute(select(IdentityReviewRow).where(
-                IdentityReviewRow.status == "open",
-                or_(IdentityReviewRow.ref_a.in_(part), IdentityReviewRow.ref_b.in_(part)))).scalars():
-            out[row.id] = row
-    return list(out.values())
+        for side in (IdentityReviewRow.ref_a, IdentityReviewRow.ref_b):
+            for row in session.execute(select(IdentityReviewRow).where(side.in_(part))).scalars():
+                if row.status == "open":
+                    out[row.id] = row
+    return [out[i] for i in sorted(out)]
 
 
 def move_records(session: Session, refs: Sequence[str], person_id: str) -> None:

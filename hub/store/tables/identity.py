@@ -69,6 +69,7 @@ class IdentityReviewRow(Base):
     __table_args__ = (
         UniqueConstraint("ref_a", "ref_b", name="uq_identity_review_pair"),
         Index("ix_identity_review_status", "status"),
+        Index("ix_identity_review_ref_b", "ref_b"),  # migration 0010_identity_review_ref_b
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
