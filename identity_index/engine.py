@@ -236,21 +236,25 @@ class _Picker:
 def link_batch(records: Sequence[PersonFeatures], model: Model, *,
                must_link: Iterable[tuple[str, str]] = (),
                cannot_link: Iterable[tuple[str, str]] = (),
-               relationships: Iterable[tuple[str, str, str]] = ()) -> BatchResult:
+               relationships: Iterable[tuple[str, str, str]] = (),
+               distinct_scores: bool = True) -> BatchResult:
     """Block, score and cluster every record at once. With `relationships` (subject ref,
-    related ref, kind), name-only pairs whose records share a relative's cluster are linked too."""
+    related ref, kind), name-only pairs whose records share a relative's cluster are linked too.
+    `distinct_scores=False` keeps only the distinct pairs corroboration can use (both records
+    have relatives): the same clusters, without millions of scores held for diagnosis."""
     left, right = candidate_pair_array(records, rules_named(model.blocking_rules), max_block=MAX_BLOCK)
     relationships = list(relationships)
+    relatives = relatives_of(relationships)
     # without household evidence a distinct pair can change nothing: not kept (memory)
     scores = tuple(s for s in score_pairs(records, left, right, model)
-                   if relationships or s.decision != Decision.DISTINCT)
+                   if s.decision != Decision.DISTINCT or (relationships and distinct_scores)
+                   or (s.ref_a in relatives and s.ref_b in relatives))
     compared = len(left)
     del left, right
     refs = tuple(r.ref for r in records)
     nhs = {r.ref: r.nhs for r in records}
     must_link, cannot_link = list(must_link), list(cannot_link)
     clusters = cluster_batch(refs, nhs, scores, must_link=must_link, cannot_link=cannot_link)
-    relatives = relatives_of(relationships)
     homes = {r.ref: r.postcode for r in records if r.postcode}
     for _round in range(3 if relatives else 0):
         upgraded = {(s.ref_a, s.ref_b): s for s in corroborate(scores, relatives, clusters.cluster_of, homes)}

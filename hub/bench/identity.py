@@ -281,9 +281,23 @@ def explain_store_misses(store: Any, model: Model, truth: dict[str, str], out: P
               help="records the synthetic model is trained on (the first N)")
 @click.option("--explain-misses", "explain_dir", type=click.Path(file_okay=False), default=None,
               help="with --estate: write the missed true pairs by cause (and the inputs) to this directory")
+@click.option("--rebuild-store", "rebuild_people", type=click.IntRange(min=0), default=0,
+              help="only time `hub identity rebuild` on a SQLite store of this many synthetic people's records")
+@click.option("--workdir", type=click.Path(file_okay=False), default=None,
+              help="with --rebuild-store: where the bench store is written (a temporary directory by default)")
+@click.option("--profile", "profile_path", type=click.Path(dir_okay=False), default=None,
+              help="with --rebuild-store: write a cProfile of the rebuild here")
 def command(people: int, seed: int, indexed: int, store_records: int, place: int, train_sample: int,
-            estate_dir: str | None, explain_dir: str | None) -> None:
+            estate_dir: str | None, explain_dir: str | None, rebuild_people: int, workdir: str | None,
+            profile_path: str | None) -> None:
     """Identity index: precision, recall, F1, B-cubed, pairs compared, records/s, peak memory."""
+    if rebuild_people:
+        from hub.bench.identity_rebuild import rebuild_figures
+
+        with tempfile.TemporaryDirectory(dir=workdir) as tmp:
+            rows = rebuild_figures(rebuild_people, seed, train_sample, tmp, Path(profile_path) if profile_path else None)
+        click.echo(render(["figure", "value", "unit", "baseline (exact keys)", "ratio / note"], rows))
+        return
     rows = synthetic_figures(people, seed, indexed, store_records, place, train_sample)
     if estate_dir:
         rows += estate_figures(Path(estate_dir), people, seed, Path(explain_dir) if explain_dir else None)

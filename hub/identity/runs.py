@@ -11,19 +11,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from canonical.messages import Envelope, MessageType
+from hub.bulk import insert_rows
 from hub.identity import repository as repo
 from hub.identity.review import open_review_count, steward_decisions
 from hub.identity.stewardship import StewardshipError, features_of, merge_persons
 from hub.outbox import add_to_outbox
-from hub.persons import new_person_id, refresh_person
+from hub.persons import new_person_id, refresh_persons
 from hub.store.base import utcnow
 from hub.store.engine import Store
 from hub.store.tables.identity import (
     IdentityBlockKeyRow,
+    IdentityConstraintRow,
     IdentityRecordRow,
     IdentityRelativeRow,
     IdentityReviewRow,
@@ -33,10 +35,12 @@ from identity_index import evaluation as ev
 from identity_index.blocking import block_keys, blocking_report, candidate_pairs, rules_named
 from identity_index.engine import MAX_BLOCK, link_batch
 from identity_index.features import PersonFeatures, features_from_canonical
-from identity_index.households import corroborate, relatives_of
+from identity_index.households import INVERSE, corroborate, relatives_of
 from identity_index.model import Model
 from identity_index.scoring import Scorer
 from identity_index.training import train
+
+BULK = 5000  # rows per executemany
 
 
 def live_person_records(session: Session) -> Iterator[tuple[str, str | None, dict[str, Any]]]:
@@ -187,18 +191,21 @@ def rebuild(store: Store, model: Model, *, actor: str = "rebuild") -> RebuildRep
     started = time.perf_counter()
     report = RebuildReport()
     with store.transaction() as s:
-        rows = list(live_person_records(s))
-        feats = [features_from_canonical(ref, c) for ref, _pid, c in rows]
-        old = {ref: pid for ref, pid, _c in rows}
-        constraints = [c for c in repo.constraints_touching(s, old)]
+        # streamed: a million canonical dicts held at once would be gigabytes
+        feats, old = [], {}
+        for ref, pid, canonical in live_person_records(s):
+            feats.append(features_from_canonical(ref, canonical))
+            old[ref] = pid
+        constraints = _constraints(s, old)
         result = link_batch(feats, model, must_link=[(a, b) for a, b, same in constraints if same],
                             cannot_link=[(a, b) for a, b, same in constraints if not same],
-                            relationships=relationships(s, refresh_edges=True))
+                            relationships=_rewrite_relative_edges(s), distinct_scores=False)
         new = _stable_ids(result.clusters.clusters(), old)
-        report.records, report.pairs_compared = len(rows), result.pairs_compared
+        report.records, report.pairs_compared = len(feats), result.pairs_compared
         report.persons_before = len({p for p in old.values() if p})
         report.persons_after = len(set(new.values()))
         _persist(s, feats, old, new, model, result, report)
+        del feats
         queued = select(func.count()).select_from(IdentityReviewRow)
         before = s.execute(queued).scalar_one()
         repo.add_reviews(s, list(result.clusters.reviews), model_version=model.version,  # in bulk, not one by one
@@ -209,6 +216,30 @@ def rebuild(store: Store, model: Model, *, actor: str = "rebuild") -> RebuildRep
                                          "model_version": model.version})
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _constraints(s: Session, refs: dict[str, Any]) -> list[tuple[str, str, bool]]:
+    """Stewards' constraints touching any live record: the table is small, so read whole
+    (one IN query per 500 of a million refs was 2,000 queries)."""
+    rows = s.execute(select(IdentityConstraintRow.ref_a, IdentityConstraintRow.ref_b, IdentityConstraintRow.same))
+    return [(a, b, same) for a, b, same in rows if a in refs or b in refs]
+
+
+def _rewrite_relative_edges(s: Session) -> list[tuple[str, str, str]]:
+    """`relationships`, with every `identity_relative` edge rewritten in one delete and bulk inserts."""
+    s.execute(delete(IdentityRelativeRow))
+    out, rows = [], []
+    for ref, canonical in s.execute(select(SourceRecordRow.ref_key, SourceRecordRow.canonical).where(
+            SourceRecordRow.entity == "relationship", SourceRecordRow.deleted.is_(False))):
+        subject, related = canonical.get("subject") or {}, canonical.get("related") or {}
+        if subject.get("source_id") and related.get("source_id"):
+            a, b, kind = _ref(subject), _ref(related), str(canonical.get("kind", "household_member"))
+            out.append((a, b, kind))
+            rows += [{"ref_key": b, "relative_ref": a, "role": kind, "relationship_ref": ref},
+                     {"ref_key": a, "relative_ref": b, "role": INVERSE.get(kind, kind), "relationship_ref": ref}]
+    for part in repo.chunks(rows, BULK):
+        insert_rows(s, IdentityRelativeRow.__table__, part)
+    return out
 
 
 def _stable_ids(clusters: dict[int, list[str]], old: dict[str, str | None]) -> dict[str, str]:
@@ -225,26 +256,26 @@ def _stable_ids(clusters: dict[int, list[str]], old: dict[str, str | None]) -> d
 
 def _persist(s: Session, feats: list[PersonFeatures], old: dict[str, str | None], new: dict[str, str],
              model: Model, result: Any, report: RebuildReport) -> None:
+    """Write the new clustering: every statement an executemany of up to BULK rows (Core, not
+    the ORM), and only the persons whose membership changed are refreshed."""
     rules = rules_named(model.blocking_rules)
     s.execute(delete(IdentityBlockKeyRow))
     s.execute(delete(IdentityRecordRow))
     now = utcnow()
-    for part in repo.chunks(feats, 2000):
-        s.execute(insert(IdentityRecordRow), [{"ref_key": f.ref, "person_id": new[f.ref], "features": f.to_json(),
-                                                    "updated_at": now} for f in part])
-        keys = [{"rule": r, "key": k[:200], "ref_key": f.ref} for f in part for r, k in block_keys(f, rules)]
-        if keys:
-            s.execute(insert(IdentityBlockKeyRow), keys)
-    moved: dict[str, list[str]] = defaultdict(list)
-    for ref, pid in new.items():
-        if old.get(ref) != pid:
-            moved[pid].append(ref)
-    for pid, refs in moved.items():
-        repo.move_records(s, refs, pid)
-        for ref in refs:
-            repo.add_link(s, ref, pid, made_by="rebuild", model_version=model.version,
-                          score=result.clusters.links.get(ref), prior_weight=model.prior_weight)
-    report.records_moved = sum(len(v) for v in moved.values())
+    for part in repo.chunks(feats, BULK):
+        insert_rows(s, IdentityRecordRow.__table__, [{"ref_key": f.ref, "person_id": new[f.ref],
+                                                      "features": f.to_json(), "updated_at": now} for f in part])
+        insert_rows(s, IdentityBlockKeyRow.__table__, [{"rule": r, "key": k[:200], "ref_key": f.ref}
+                                                       for f in part for r, k in block_keys(f, rules)])
+    moved = [(ref, pid) for ref, pid in new.items() if old.get(ref) != pid]
+    source = SourceRecordRow.__table__
+    move = update(source).where(source.c.ref_key == bindparam("b_ref")).values(person_id=bindparam("b_pid"))
+    for part in repo.chunks(moved, BULK):
+        s.execute(move, [{"b_ref": ref, "b_pid": pid} for ref, pid in part])
+        repo.add_links(s, [repo.link_row(ref, pid, made_by="rebuild", model_version=model.version,
+                                         score=result.clusters.links.get(ref), prior_weight=model.prior_weight)
+                           for ref, pid in part])
+    report.records_moved = len(moved)
     sources: dict[str, Counter] = defaultdict(Counter)  # new person → old persons it drew from
     spread: dict[str, Counter] = defaultdict(Counter)  # old person → new persons it went to
     for ref, pid in new.items():
@@ -252,32 +283,46 @@ def _persist(s: Session, feats: list[PersonFeatures], old: dict[str, str | None]
             sources[pid][old[ref]] += 1
             spread[old[ref]][pid] += 1
     survivors = set(new.values())
+    retired = {old_pid: targets.most_common(1)[0][0] for old_pid, targets in spread.items()
+               if old_pid not in survivors}
+    person = PersonRow.__table__
+    for part in repo.chunks(sorted(retired.items()), BULK):
+        params = [{"b_retired": r, "b_survivor": t} for r, t in part]
+        s.execute(update(person).where(person.c.id == bindparam("b_retired"))
+                  .values(merged_into=bindparam("b_survivor")), params)
+        s.execute(update(person).where(person.c.merged_into == bindparam("b_retired"))
+                  .values(merged_into=bindparam("b_survivor")), params)
+    changed = {pid for _ref, pid in moved} | {p for p in spread if len(spread[p]) > 1 and p in survivors}
+    refresh_persons(s, changed)
+    splits = [(old_pid, targets) for old_pid, targets in spread.items() if old_pid in survivors and len(targets) > 1]
+    merges = [(pid, origins) for pid, origins in sources.items() if len(origins) > 1]
+    versions = repo.person_versions(s, [p for p, _t in splits] + [p for p, _o in merges])  # next version: minus one
     events = []
-    for old_pid, targets in spread.items():
-        if old_pid not in survivors:
-            target = targets.most_common(1)[0][0]
-            s.query(PersonRow).filter(PersonRow.id == old_pid).update({"merged_into": target})
-            s.query(PersonRow).filter(PersonRow.merged_into == old_pid).update({"merged_into": target})
-    s.flush()
-    for pid in sorted(set(moved) | {p for p in spread if len(spread[p]) > 1 and p in survivors}):
-        refresh_person(s, pid)
-    for old_pid, targets in spread.items():
-        if old_pid in survivors and len(targets) > 1:
-            report.splits.append({"person_id": old_pid, "into": sorted(targets)})
-            events.append(_event(s, MessageType.IDENTITY_UNMERGED, old_pid, {"new_person_ids": sorted(
-                t for t in targets if t != old_pid)}))
-    for pid, origins in sources.items():
-        if len(origins) > 1:
-            retired = sorted(p for p in origins if p != pid and p not in survivors)
-            report.merges.append({"person_id": pid, "from": sorted(origins)})
-            events.append(_event(s, MessageType.IDENTITY_MERGED, pid, {"retired": retired}))
-    add_to_outbox(s, events)
-    for review in s.execute(select(IdentityReviewRow).where(IdentityReviewRow.status == "open")).scalars():
-        if new.get(review.ref_a) is not None and new.get(review.ref_a) == new.get(review.ref_b):
-            review.status, review.decided_by, review.decided_at = "resolved", "rebuild", now
-            review.reason = "linked by rebuild: no decision needed"
+    for old_pid, targets in splits:
+        report.splits.append({"person_id": old_pid, "into": sorted(targets)})
+        events.append(_event(MessageType.IDENTITY_UNMERGED, old_pid, versions[old_pid] - 1, {"new_person_ids": sorted(
+            t for t in targets if t != old_pid)}))
+    for pid, origins in merges:
+        report.merges.append({"person_id": pid, "from": sorted(origins)})
+        events.append(_event(MessageType.IDENTITY_MERGED, pid, versions[pid] - 1, {
+            "retired": sorted(p for p in origins if p != pid and p not in survivors)}))
+    for part in repo.chunks(events, BULK):
+        add_to_outbox(s, part)
+    _resolve_linked_reviews(s, new, now)
 
 
-def _event(s: Session, kind: MessageType, person_id: str, payload: dict[str, Any]) -> Envelope:
+def _resolve_linked_reviews(s: Session, new: dict[str, str], now: Any) -> None:
+    """Open review pairs whose records now share a person need no decision: resolved in bulk."""
+    review = IdentityReviewRow.__table__
+    settled = [{"b_id": rid} for rid, a, b in s.execute(select(review.c.id, review.c.ref_a, review.c.ref_b)
+                                                        .where(review.c.status == "open"))
+               if new.get(a) is not None and new.get(a) == new.get(b)]
+    statement = update(review).where(review.c.id == bindparam("b_id")).values(
+        status="resolved", decided_by="rebuild", decided_at=now, reason="linked by rebuild: no decision needed")
+    for part in repo.chunks(settled, BULK):
+        s.execute(statement, part)
+
+
+def _event(kind: MessageType, person_id: str, version: int, payload: dict[str, Any]) -> Envelope:
     return Envelope(type=kind, source_system="identity", payload={
-        "person_id": person_id, "version": repo.person_version(s, person_id) - 1, "by": "rebuild", **payload})
+        "person_id": person_id, "version": version, "by": "rebuild", **payload})
