@@ -74,10 +74,12 @@ def evaluate_cmd(ctx: click.Context, estate_dir: str, model_file: str | None) ->
 
 @identity.command("rebuild")
 @MODEL_OPTION
+@click.option("--refeature", is_flag=True,
+              help="recompute every record's features from its canonical form (after the feature code changed)")
 @click.pass_context
-def rebuild_cmd(ctx: click.Context, model_file: str | None) -> None:
+def rebuild_cmd(ctx: click.Context, model_file: str | None, refeature: bool) -> None:
     """Re-cluster every person record (after an initial load or a retrained model)."""
-    report = rebuild(get_hub(ctx).store, _model(model_file))
+    report = rebuild(get_hub(ctx).store, _model(model_file), refeature=refeature)
     click.echo(render(["measure", "value"], [
         ("records", report.records), ("persons before", report.persons_before),
         ("persons after", report.persons_after), ("merges", len(report.merges)), ("splits", len(report.splits)),

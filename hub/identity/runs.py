@@ -32,7 +32,13 @@ from hub.store.tables.identity import (
 )
 from hub.store.tables.records import PersonRow, SourceRecordRow
 from identity_index import evaluation as ev
-from identity_index.blocking import block_keys, blocking_report, candidate_pairs, rules_named
+from identity_index.blocking import (
+    BlockingRule,
+    block_keys,
+    blocking_report,
+    candidate_pairs,
+    rules_named,
+)
 from identity_index.engine import MAX_BLOCK, link_batch
 from identity_index.features import PersonFeatures, features_from_canonical
 from identity_index.households import INVERSE, corroborate, relatives_of
@@ -184,18 +190,16 @@ class RebuildReport:
     seconds: float = 0.0
 
 
-def rebuild(store: Store, model: Model, *, actor: str = "rebuild") -> RebuildReport:
+def rebuild(store: Store, model: Model, *, actor: str = "rebuild", refeature: bool = False) -> RebuildReport:
     """Re-cluster every live person record with `model` under the stewards' constraints.
     Each new cluster keeps the old person id most of its records had (ids stay stable);
-    persons left empty redirect to where most of their records went."""
+    persons left empty redirect to where most of their records went. Features come from
+    `identity_record` (kept current by the linker); `refeature` recomputes them all from the
+    canonical records (after the feature code changed) and rewrites every index row."""
     started = time.perf_counter()
     report = RebuildReport()
     with store.transaction() as s:
-        # streamed: a million canonical dicts held at once would be gigabytes
-        feats, old = [], {}
-        for ref, pid, canonical in live_person_records(s):
-            feats.append(features_from_canonical(ref, canonical))
-            old[ref] = pid
+        feats, old, indexed = _live_features(s, refeature)
         constraints = _constraints(s, old)
         result = link_batch(feats, model, must_link=[(a, b) for a, b, same in constraints if same],
                             cannot_link=[(a, b) for a, b, same in constraints if not same],
@@ -204,8 +208,9 @@ def rebuild(store: Store, model: Model, *, actor: str = "rebuild") -> RebuildRep
         report.records, report.pairs_compared = len(feats), result.pairs_compared
         report.persons_before = len({p for p in old.values() if p})
         report.persons_after = len(set(new.values()))
-        _persist(s, feats, old, new, model, result, report)
+        _write_index(s, feats, indexed, new, model)
         del feats
+        _persist(s, old, new, model, result, report)
         queued = select(func.count()).select_from(IdentityReviewRow)
         before = s.execute(queued).scalar_one()
         repo.add_reviews(s, list(result.clusters.reviews), model_version=model.version,  # in bulk, not one by one
@@ -216,6 +221,31 @@ def rebuild(store: Store, model: Model, *, actor: str = "rebuild") -> RebuildRep
                                          "model_version": model.version})
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _live_features(s: Session, refeature: bool) -> tuple[list[PersonFeatures], dict[str, str | None],
+                                                         dict[str, str]]:
+    """Features of every live person record, its person, and ref → person of the records
+    `identity_record` holds. Stored features are decoded (no canonical JSON read); only the
+    records missing there (or all, with `refeature`) are computed from their canonical form."""
+    source, index = SourceRecordRow.__table__, IdentityRecordRow.__table__
+    indexed: dict[str, str] = {}
+    if not refeature:
+        indexed = dict(s.execute(select(index.c.ref_key, index.c.person_id)).all())
+    feats, old, missing = [], {}, []
+    query = (select(source.c.ref_key, source.c.person_id, index.c.features)
+             .select_from(source.outerjoin(index, index.c.ref_key == source.c.ref_key))
+             .where(source.c.entity == "person", source.c.deleted.is_(False)).order_by(source.c.ref_key))
+    for ref, pid, stored in s.execute(query.execution_options(yield_per=BULK)):
+        old[ref] = pid
+        if stored is not None and not refeature:
+            feats.append(PersonFeatures.from_json(stored))
+        else:
+            missing.append(ref)
+    for part in repo.chunks(missing, 500):
+        feats += [features_from_canonical(ref, canonical) for ref, canonical in s.execute(
+            select(source.c.ref_key, source.c.canonical).where(source.c.ref_key.in_(part)))]
+    return feats, old, indexed
 
 
 def _constraints(s: Session, refs: dict[str, Any]) -> list[tuple[str, str, bool]]:
@@ -254,19 +284,57 @@ def _stable_ids(clusters: dict[int, list[str]], old: dict[str, str | None]) -> d
     return new
 
 
-def _persist(s: Session, feats: list[PersonFeatures], old: dict[str, str | None], new: dict[str, str],
-             model: Model, result: Any, report: RebuildReport) -> None:
+def _write_index(s: Session, feats: list[PersonFeatures], indexed: dict[str, str], new: dict[str, str],
+                 model: Model) -> None:
+    """`identity_record` and its block keys as the new clustering has them: records already
+    indexed only get their new person (in bulk); records not indexed yet are inserted with
+    their keys; the rows of records no longer live go. Every block key is rewritten only
+    when the model blocks on other rules than the stored keys (or nothing was indexed)."""
+    rules = rules_named(model.blocking_rules)
+    index, keys = IdentityRecordRow.__table__, IdentityBlockKeyRow.__table__
+    rewrite_keys = not indexed or _stored_rules_differ(s, rules, feats)
+    if not indexed:
+        s.execute(delete(keys))
+        s.execute(delete(index))
+    gone = sorted(set(indexed) - set(new))
+    for part in repo.chunks(gone, 500):
+        s.execute(delete(keys).where(keys.c.ref_key.in_(part)))
+        s.execute(delete(index).where(index.c.ref_key.in_(part)))
+    if rewrite_keys and indexed:
+        s.execute(delete(keys))
+    now = utcnow()
+    fresh = [f for f in feats if f.ref not in indexed]
+    for part in repo.chunks(fresh, BULK):
+        insert_rows(s, index, [{"ref_key": f.ref, "person_id": new[f.ref], "features": f.to_json(),
+                                "updated_at": now} for f in part])
+    for part in repo.chunks(feats if rewrite_keys else fresh, BULK):
+        insert_rows(s, keys, [{"rule": r, "key": k[:200], "ref_key": f.ref} for f in part for r, k in block_keys(f, rules)])
+    relink = [(ref, new[ref]) for ref, pid in indexed.items() if ref in new and new[ref] != pid]
+    statement = update(index).where(index.c.ref_key == bindparam("b_ref")).values(person_id=bindparam("b_pid"),
+                                                                                 updated_at=now)
+    for part in repo.chunks(relink, BULK):
+        s.execute(statement, [{"b_ref": ref, "b_pid": pid} for ref, pid in part])
+
+
+def _stored_rules_differ(s: Session, rules: list[BlockingRule], feats: list[PersonFeatures]) -> bool:
+    """Whether the stored block keys come from other rules than `rules`: a stored key of another
+    rule, or none of a rule that gives some record a key (index look-ups, not a scan of the keys)."""
+    keys = IdentityBlockKeyRow.__table__
+    names = [r.name for r in rules]
+    if s.execute(select(keys.c.rule).where(keys.c.rule.not_in(names)).limit(1)).first() is not None:
+        return True
+    for rule in rules:
+        if s.execute(select(keys.c.rule).where(keys.c.rule == rule.name).limit(1)).first() is None \
+                and any(rule.keys(f) for f in feats):
+            return True
+    return False
+
+
+def _persist(s: Session, old: dict[str, str | None], new: dict[str, str], model: Model, result: Any,
+             report: RebuildReport) -> None:
     """Write the new clustering: every statement an executemany of up to BULK rows (Core, not
     the ORM), and only the persons whose membership changed are refreshed."""
-    rules = rules_named(model.blocking_rules)
-    s.execute(delete(IdentityBlockKeyRow))
-    s.execute(delete(IdentityRecordRow))
     now = utcnow()
-    for part in repo.chunks(feats, BULK):
-        insert_rows(s, IdentityRecordRow.__table__, [{"ref_key": f.ref, "person_id": new[f.ref],
-                                                      "features": f.to_json(), "updated_at": now} for f in part])
-        insert_rows(s, IdentityBlockKeyRow.__table__, [{"rule": r, "key": k[:200], "ref_key": f.ref}
-                                                       for f in part for r, k in block_keys(f, rules)])
     moved = [(ref, pid) for ref, pid in new.items() if old.get(ref) != pid]
     source = SourceRecordRow.__table__
     move = update(source).where(source.c.ref_key == bindparam("b_ref")).values(person_id=bindparam("b_pid"))
