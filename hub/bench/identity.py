@@ -285,17 +285,20 @@ def explain_store_misses(store: Any, model: Model, truth: dict[str, str], out: P
               help="only time `hub identity rebuild` on a SQLite store of this many synthetic people's records")
 @click.option("--workdir", type=click.Path(file_okay=False), default=None,
               help="with --rebuild-store: where the bench store is written (a temporary directory by default)")
+@click.option("--no-stored-keys", is_flag=True,
+              help="with --rebuild-store: fill the store without block keys (faster; the rebuild writes them all)")
 @click.option("--profile", "profile_path", type=click.Path(dir_okay=False), default=None,
               help="with --rebuild-store: write a cProfile of the rebuild here")
 def command(people: int, seed: int, indexed: int, store_records: int, place: int, train_sample: int,
             estate_dir: str | None, explain_dir: str | None, rebuild_people: int, workdir: str | None,
-            profile_path: str | None) -> None:
+            profile_path: str | None, no_stored_keys: bool) -> None:
     """Identity index: precision, recall, F1, B-cubed, pairs compared, records/s, peak memory."""
     if rebuild_people:
         from hub.bench.identity_rebuild import rebuild_figures
 
         with tempfile.TemporaryDirectory(dir=workdir) as tmp:
-            rows = rebuild_figures(rebuild_people, seed, train_sample, tmp, Path(profile_path) if profile_path else None)
+            rows = rebuild_figures(rebuild_people, seed, train_sample, tmp, Path(profile_path) if profile_path else None,
+                                   with_keys=not no_stored_keys)
         click.echo(render(["figure", "value", "unit", "baseline (exact keys)", "ratio / note"], rows))
         return
     rows = synthetic_figures(people, seed, indexed, store_records, place, train_sample)

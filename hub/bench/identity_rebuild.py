@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import insert, select, text
+from sqlalchemy import insert, select
 
 from hub.bench.identity import exact_key_baseline
 from hub.identity import synthetic
@@ -33,10 +33,11 @@ CHUNK = 5000
 RELATIVE_EVERY = 10  # one relationship record per this many person records
 
 
-def fill_store(url: str, people: int, seed: int, model_path: Path, train_sample: int) -> int:
+def fill_store(url: str, people: int, seed: int, model_path: Path, train_sample: int, with_keys: bool = True) -> int:
     """N people's synthetic records into a fresh store: source records, exact-key persons,
     identity records with block keys, and household relationships; the model trained on the
-    first `train_sample` records is written to `model_path`. Returns records written."""
+    first `train_sample` records is written to `model_path`. Without `with_keys` no block key is
+    stored (a faster fill; the rebuild then writes every key). Returns records written."""
     store = Store(url)
     store.migrate()
     records = list(synthetic.people(people, seed=seed))
@@ -49,15 +50,15 @@ def fill_store(url: str, people: int, seed: int, model_path: Path, train_sample:
     pid_of = {root: f"P{i:012d}" for i, root in enumerate(sorted(set(clusters.values())))}
     now = dt.datetime.now(dt.UTC)
     with store.transaction() as s:
-        s.execute(text("PRAGMA synchronous=OFF"))  # a bench store: filling it is not what is measured
         for start in range(0, len(records), CHUNK):
             part = range(start, min(start + CHUNK, len(records)))
             s.execute(insert(SourceRecordRow), [_source_row(records[i], pid_of[clusters[records[i].ref]], now)
                                                 for i in part])
             s.execute(insert(IdentityRecordRow), [{"ref_key": feats[i].ref, "person_id": pid_of[clusters[feats[i].ref]],
                                                    "features": feats[i].to_json(), "updated_at": now} for i in part])
-            s.execute(insert(IdentityBlockKeyRow), [{"rule": r, "key": k[:200], "ref_key": feats[i].ref}
-                                                    for i in part for r, k in block_keys(feats[i], rules)])
+            if with_keys:
+                s.execute(insert(IdentityBlockKeyRow), [{"rule": r, "key": k[:200], "ref_key": feats[i].ref}
+                                                        for i in part for r, k in block_keys(feats[i], rules)])
         first = {pid: feats[i] for i in reversed(range(len(feats))) for pid in (pid_of[clusters[feats[i].ref]],)}
         s.execute(insert(PersonRow), [{"id": pid, "version": 1, "golden": {}, "display_name": f"{f.given} {f.family}",
                                        "family_key": f.family, "given_key": f.given,
@@ -93,13 +94,18 @@ def _relationship_rows(records: list[synthetic.SyntheticRecord], now: dt.datetim
     return rows
 
 
-def _fill_child(url: str, people: int, seed: int, model_path: Path, train_sample: int, out: Any) -> None:
+def _fill_child(url: str, people: int, seed: int, model_path: Path, train_sample: int, with_keys: bool,
+                out: Any) -> None:
     started = time.perf_counter()
-    out.put((fill_store(url, people, seed, model_path, train_sample), time.perf_counter() - started))
+    try:
+        out.put((fill_store(url, people, seed, model_path, train_sample, with_keys), time.perf_counter() - started))
+    except BaseException as exc:  # the parent waits on the queue: tell it, don't hang it
+        out.put((None, repr(exc)))
+        raise
 
 
 def rebuild_figures(people: int, seed: int, train_sample: int, workdir: str | Path,
-                    profile: Path | None = None) -> list[Row]:
+                    profile: Path | None = None, with_keys: bool = True) -> list[Row]:
     """Fill a store (child process), then time `rebuild` here: wall, CPU, peak RSS, records/s,
     merges/splits, and pairwise precision/recall of the persons against the truth."""
     from hub.identity.runs import rebuild
@@ -111,12 +117,15 @@ def rebuild_figures(people: int, seed: int, train_sample: int, workdir: str | Pa
     model_path = workdir / "rebuild-model.json"
     queue: Any = multiprocessing.get_context("fork").Queue()
     child = multiprocessing.get_context("fork").Process(target=_fill_child,
-                                                          args=(url, people, seed, model_path, train_sample, queue))
+                                                          args=(url, people, seed, model_path, train_sample, with_keys, queue))
     child.start()
     written, fill_s = queue.get()
     child.join()
+    if written is None:
+        raise RuntimeError(f"filling the bench store failed: {fill_s}")
     model = Model.load(model_path)
-    rows: list[Row] = [("rebuild store: person records", written, "", "", f"filled in {fill_s:.0f}s")]
+    rows: list[Row] = [("rebuild store: person records", written, "", "",
+                        f"filled in {fill_s:.0f}s" + ("" if with_keys else ", no block keys stored"))]
     store = Store(url)
     truth, before = _persons(store)
     cpu0, started = time.process_time(), time.perf_counter()
