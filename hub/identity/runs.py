@@ -57,27 +57,16 @@ def live_person_records(session: Session) -> Iterator[tuple[str, str | None, dic
     yield from session.execute(query)
 
 
-def relationships(session: Session, *, refresh_edges: bool = False) -> list[tuple[str, str, str]]:
-    """(subject ref, related ref, kind) of every live relationship record; with `refresh_edges`
-    the linker's `identity_relative` edges are rewritten from them too."""
+def relationships(session: Session) -> list[tuple[str, str, str]]:
+    """(subject ref, related ref, kind) of every live relationship record."""
     out = []
     query = (select(SourceRecordRow.ref_key, SourceRecordRow.canonical)
              .where(SourceRecordRow.entity == "relationship", SourceRecordRow.deleted.is_(False))
              .execution_options(yield_per=2000))
-    if refresh_edges:
-        session.execute(delete(IdentityRelativeRow))
-    edges = []  # written in bulk: one statement per relationship was half of a rebuild's time
-    for ref, canonical in session.execute(query).all():
+    for _ref_key, canonical in session.execute(query):
         subject, related = canonical.get("subject") or {}, canonical.get("related") or {}
         if subject.get("source_id") and related.get("source_id"):
-            edge = (_ref(subject), _ref(related), str(canonical.get("kind", "household_member")))
-            out.append(edge)
-            edges.append((ref, *edge))
-        if refresh_edges and len(edges) >= 5000:
-            repo.save_relationships(session, edges)
-            edges = []
-    if refresh_edges and edges:
-        repo.save_relationships(session, edges)
+            out.append((_ref(subject), _ref(related), str(canonical.get("kind", "household_member"))))
     return out
 
 
