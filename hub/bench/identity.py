@@ -296,6 +296,8 @@ def command(people: int, seed: int, indexed: int, store_records: int, place: int
     if rebuild_people:
         from hub.bench.identity_rebuild import rebuild_figures
 
+        if workdir:
+            Path(workdir).mkdir(parents=True, exist_ok=True)  # a work directory that does not exist yet is made
         with tempfile.TemporaryDirectory(dir=workdir) as tmp:
             rows = rebuild_figures(rebuild_people, seed, train_sample, tmp, Path(profile_path) if profile_path else None,
                                    with_keys=not no_stored_keys)
