@@ -156,6 +156,9 @@ def test_a_poison_message_is_retried_dead_lettered_then_replayed_after_the_fix(t
         [dead] = rig.hub.bus.dead_letters("records")
         assert dead.message_id == str(poison.message_id) and dead.attempts == 4
         assert "legacy row POISON1 breaks a store rule" in dead.error
+        # the journal records the dead-lettering after the broker has it: wait for the journal too
+        rig.wait_for(lambda: any(e["event"] == "dead_lettered" for e in svc.message_journey(
+            rig.hub.store, str(poison.message_id))["events"]), 10, "the dead-lettering to be journaled")
         journey = svc.message_journey(rig.hub.store, str(poison.message_id))
         failures = [e for e in journey["events"] if e["event"] in ("retried", "dead_lettered")]
         assert failures[-1]["event"] == "dead_lettered"  # at least once: a retry may be journaled twice
