@@ -127,11 +127,11 @@ class SqlSource(KindSource):
     kind = "sql"
 
     def __init__(self, tmp_path: pathlib.Path, *, watermark: bool, url: str | None = None,
-                 batch_size: int = 2) -> None:
+                 batch_size: int = 2, capture: bool = False) -> None:
         super().__init__(tmp_path)
         import sqlalchemy as sa
 
-        self.watermark, self.batch_size = watermark, batch_size
+        self.watermark, self.batch_size, self.capture = watermark, batch_size, capture
         self.url = url or f"sqlite:///{tmp_path}/legacy.db"
         self.engine = sa.create_engine(self.url)
         self._ticks = 0
@@ -148,7 +148,10 @@ class SqlSource(KindSource):
         entity: dict[str, Any] = {"table": "child", "key": "id"}
         if self.watermark:
             entity |= {"watermark": "modified_at", "deletion_scan": True}
-        return {"url": self.url, "batch_size": self.batch_size}, {self.entity: entity}
+        source: dict[str, Any] = {"url": self.url, "batch_size": self.batch_size}
+        if self.capture:  # trigger-based change capture: the table's own key is what changes name
+            source["capture"] = {"mode": "triggers", "tables": {"child": ["id"]}}
+        return source, {self.entity: entity}
 
     def _now(self) -> dt.datetime:
         self._ticks += 1
@@ -285,10 +288,10 @@ def sqlite_watermark(tmp_path: pathlib.Path) -> SqlSource:
 class PostgresSqlSource(SqlSource):
     """The same table in a fresh PostgreSQL database, dropped on close."""
 
-    def __init__(self, tmp_path: pathlib.Path, *, watermark: bool) -> None:
+    def __init__(self, tmp_path: pathlib.Path, *, watermark: bool, capture: bool = False) -> None:
         from tests.support.services import create_pg_database
 
-        super().__init__(tmp_path, watermark=watermark, url=create_pg_database("hub_adapter"))
+        super().__init__(tmp_path, watermark=watermark, url=create_pg_database("hub_adapter"), capture=capture)
 
     def close(self) -> None:
         from tests.support.services import drop_pg_database
@@ -305,6 +308,14 @@ def postgresql_rowhash(tmp_path: pathlib.Path) -> SqlSource:
     return PostgresSqlSource(tmp_path, watermark=False)
 
 
+def sqlite_capture(tmp_path: pathlib.Path) -> SqlSource:
+    return SqlSource(tmp_path, watermark=False, capture=True)
+
+
+def postgresql_capture(tmp_path: pathlib.Path) -> SqlSource:
+    return PostgresSqlSource(tmp_path, watermark=False, capture=True)
+
+
 def xml_snapshot(tmp_path: pathlib.Path) -> XmlSource:
     return XmlSource(tmp_path)
 
@@ -314,5 +325,7 @@ FACTORIES: dict[str, Callable[[pathlib.Path], KindSource]] = {
     "sql-watermark": sqlite_watermark,
     "sql-rowhash-postgresql": postgresql_rowhash,
     "sql-watermark-postgresql": postgresql_watermark,
+    "sql-capture": sqlite_capture,
+    "sql-capture-postgresql": postgresql_capture,
     "xml_files": xml_snapshot,
 }

@@ -9,6 +9,9 @@ Change detection per entity:
   `deletion_scan_every_s` for a periodic one).
 * without one, a streamed full scan whose rows are compared by content hash with what the
   hub committed; ids the hub holds but the scan did not see are deletions.
+* with `[source.capture] mode = "triggers"` (a database without change markers), triggers the
+  adapter installs record each change in a capture table; an incremental run re-reads only the
+  entity rows those changes affect (`capture.py`, `triggers.py`), a full run hashes everything.
 
 Rows are streamed (`stream_results`, `yield_per`): a table is never loaded whole.
 Write-back (`apply`) inserts or updates the entity's `write` table, with an optimistic check
@@ -40,7 +43,7 @@ def build(system: str, source: dict, entities: dict[str, dict], *, base_dir: pat
     # no pool: an adapter is built per run, and a legacy database should not keep idle
     # connections from the hub between runs
     engine = create_engine(resolve_url(cfg.url, base_dir), poolclass=NullPool, connect_args=cfg.connect_args)
-    return SqlAdapter(system, engine, parsed, batch_size=cfg.batch_size)
+    return SqlAdapter(system, engine, parsed, batch_size=cfg.batch_size, capture=cfg.capture)
 
 
 def columns(source: dict, entity_cfg: dict, *, base_dir: pathlib.Path,

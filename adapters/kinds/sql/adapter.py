@@ -1,5 +1,6 @@
 """The `sql` adapter: watermark reads with a tie-safe cursor, row-hash full scans, key scans
-for deletions, all streamed; write-back through `SqlWriter`."""
+for deletions, re-reads of what trigger-based change capture recorded, all streamed;
+write-back through `SqlWriter`."""
 
 from __future__ import annotations
 
@@ -16,7 +17,16 @@ from adapters.kinds.common import (
     SourceConfigError,
     rowhash_batches,
 )
-from adapters.kinds.sql.config import KEY_SEPARATOR, SqlEntity, require_database
+from adapters.kinds.sql.capture import CLAIM_CURSOR, FULL_RUN_CURSOR, CaptureLog, EntityPlan, plan
+from adapters.kinds.sql.config import (
+    KEY_SEPARATOR,
+    CaptureMatch,
+    SqlCapture,
+    SqlEntity,
+    capture_matches,
+    require_database,
+)
+from adapters.kinds.sql.triggers import CaptureTriggers
 from adapters.kinds.sql.values import (
     PLAIN,
     as_datetime,
@@ -33,14 +43,26 @@ class SqlAdapter:
     kind = "sql"
 
     def __init__(self, system: str, engine: Engine, entities: dict[str, SqlEntity], *,
-                 batch_size: int = 500, clock: Any = None) -> None:
+                 batch_size: int = 500, clock: Any = None, capture: SqlCapture | None = None) -> None:
         self.system, self.engine, self.entities, self.batch_size = system, engine, entities, batch_size
         self._clock = clock or (lambda: dt.datetime.now(dt.UTC))
         self.writer = SqlWriter(system, engine, entities, clock=lambda: self._clock())
+        self.capture = capture
+        self.matches: dict[str, dict[str, CaptureMatch]] = {}
+        if capture is not None:
+            for name, ent in entities.items():
+                if ent.watermark:
+                    raise SourceConfigError(f"entities.{name}: `watermark` and [source.capture] are alternatives; "
+                                            "with capture on, every entity is read from what the triggers record")
+                self.matches[name] = capture_matches(capture, name, ent)
+            self.triggers, self.log = CaptureTriggers(engine, capture), CaptureLog(engine, capture)
 
     # ---- extract -------------------------------------------------------------------------------
     def extract(self, state: AdapterState) -> Iterator[ExtractBatch]:
         require_database(self.engine)
+        if self.capture is not None:
+            yield from self._captured(state)
+            return
         for name, ent in self.entities.items():
             self._check_columns(ent)
             if ent.watermark:
@@ -49,6 +71,91 @@ class SqlAdapter:
                     yield from self._key_scan(name, ent, state)
             else:
                 yield from self._full_scan(name, ent, state)
+
+    # ---- change capture ------------------------------------------------------------------------
+    def _captured(self, state: AdapterState) -> Iterator[ExtractBatch]:
+        """A run with `[source.capture]`: the captured changes re-read, or a full row-hash run when
+        the hub has committed none yet, a reconciliation is due, the triggers are not (all) there,
+        or more changes were captured than re-reading them is worth. The claim cursor rides on the
+        run's last batch, so the capture rows are consumed only once everything was committed."""
+        committed = state.cursor(CLAIM_CURSOR)
+        full = committed is None or self._reconcile_due(state) or not self.triggers.installed()
+        if full:
+            self.triggers.install()  # before the scan: a change made during it is captured
+        if committed is None:
+            run = self.log.last_claim()  # numbering continues above any claim left in the table
+        else:
+            run = int(committed) + 1
+            count = self.log.claim(int(committed))
+            if not full and count == 0:
+                return  # nothing captured: no work
+            full = full or count > self.capture.full_run_above  # type: ignore[union-attr]
+        if full:
+            for name, ent in self.entities.items():
+                self._check_columns(ent)
+                yield from self._full_scan(name, ent, state)
+            yield ExtractBatch(checkpoint={CLAIM_CURSOR: str(run), FULL_RUN_CURSOR: self._clock().isoformat()})
+            return
+        changes = self.log.claimed(run)
+        builder = BatchBuilder(self.batch_size)
+        for name, ent in self.entities.items():
+            entity_plan = plan(name, ent, self.matches[name], changes)
+            if not entity_plan.empty:
+                self._check_columns(ent)
+                yield from self._reread(name, ent, entity_plan, state, builder)
+        builder.checkpoint({CLAIM_CURSOR: str(run)})
+        yield builder.take()
+
+    def _reconcile_due(self, state: AdapterState) -> bool:
+        every = self.capture.reconcile_every_s if self.capture else None
+        last = state.cursor(FULL_RUN_CURSOR)
+        if every is None or last is None:
+            return False
+        return (self._clock() - dt.datetime.fromisoformat(last)).total_seconds() >= every
+
+    def _reread(self, name: str, ent: SqlEntity, entity_plan: EntityPlan, state: AdapterState,
+                builder: BatchBuilder) -> Iterator[ExtractBatch]:
+        """The entity rows the captured changes affect, compared by hash; captured keys no longer
+        returned are deletions, and a key scan finds rows a change removed that no key names."""
+        detector = ChangeDetector(state, name)
+        met: set[str] = set()
+        for column, values in entity_plan.filters.items():
+            for where, params in self._in_clauses(column, values):
+                this_read: set[str] = set()
+                for sid, raw, _ in self._rows(ent, self._select(ent, where=where), params):
+                    if sid is not None:
+                        if sid in met and sid not in this_read:
+                            continue  # already read through another column's values
+                        this_read.add(sid)
+                    outcome = detector.observe(self._scanned(ent, sid, raw, None))
+                    if outcome is None:
+                        builder.unchanged()
+                    elif isinstance(outcome, RawChange):
+                        builder.change(outcome)
+                    else:
+                        builder.failure(outcome)
+                    if builder.full:
+                        yield builder.take()
+                met |= this_read
+        gone = sorted(sid for sid in entity_plan.candidates - met if sid in detector.known)
+        if entity_plan.key_scan:
+            gone = sorted({*gone, *self._vanished(name, ent, state)})
+        for sid in gone:
+            builder.change(RawChange(name, sid, None, self._location(ent, sid)))
+            if builder.full:
+                yield builder.take()
+
+    def _in_clauses(self, column: str, values: set[Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+        """`column IN (…)` in chunks of the batch size, and `column IS NULL` when NULL was captured
+        (a row without its key is re-read so it is reported, not lost)."""
+        col = self._q(column)
+        given = [v for v in values if v is not None]
+        for i in range(0, len(given), self.batch_size):
+            chunk = given[i:i + self.batch_size]
+            names = [f"v{j}" for j in range(len(chunk))]
+            yield f"{col} IN ({', '.join(':' + n for n in names)})", dict(zip(names, chunk))
+        if None in values:
+            yield f"{col} IS NULL", {}
 
     def _full_scan(self, name: str, ent: SqlEntity, state: AdapterState) -> Iterator[ExtractBatch]:
         rows = (self._scanned(ent, sid, raw, None)
@@ -107,6 +214,16 @@ class SqlAdapter:
     def _key_scan(self, name: str, ent: SqlEntity, state: AdapterState) -> Iterator[ExtractBatch]:
         """Stream the keys only; rows the hub holds that the table no longer has are deletions."""
         started = self._clock().isoformat()
+        builder = BatchBuilder(self.batch_size)
+        for source_id in self._vanished(name, ent, state):
+            builder.change(RawChange(name, source_id, None, self._location(ent, source_id)))
+            if builder.full:
+                yield builder.take()
+        builder.checkpoint({f"{name}.deletion_scan_at": started})
+        yield builder.take()
+
+    def _vanished(self, name: str, ent: SqlEntity, state: AdapterState) -> list[str]:
+        """The rows the hub holds that the source no longer has, by a scan of the keys only."""
         keys = ", ".join(self._q(k) for k in ent.keys)
         sql = f"SELECT {keys} FROM {self._from(ent)}"
         seen: set[str] = set()
@@ -115,13 +232,7 @@ class SqlAdapter:
             for row in result:
                 if None not in row:
                     seen.add(KEY_SEPARATOR.join(str(v) for v in row))
-        builder = BatchBuilder(self.batch_size)
-        for source_id in sorted(set(state.row_hashes(name)) - seen):
-            builder.change(RawChange(name, source_id, None, self._location(ent, source_id)))
-            if builder.full:
-                yield builder.take()
-        builder.checkpoint({f"{name}.deletion_scan_at": started})
-        yield builder.take()
+        return sorted(set(state.row_hashes(name)) - seen)
 
     def _check_columns(self, ent: SqlEntity) -> None:
         with self.engine.connect() as conn:

@@ -1,9 +1,10 @@
-"""The `sql` kind's configuration: the `[source]` table, each entity's keys and its `write`
-section, and where a SQLite file is."""
+"""The `sql` kind's configuration: the `[source]` table (and its `capture` section), each
+entity's keys, its `capture` matches and its `write` section, and where a SQLite file is."""
 
 from __future__ import annotations
 
 import pathlib
+import re
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -31,6 +32,48 @@ class SqlWrite(BaseModel):
     unmapped: Literal["reject", "ignore"] = "ignore"
 
 
+IDENTIFIER = r"^[A-Za-z_][A-Za-z0-9_]*$"
+
+
+class CaptureMatch(BaseModel):
+    """Which of an entity's rows a changed row of one legacy table affects: those whose entity
+    column equals the captured value (old or new) of the table column, for each pair given."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    match: dict[str, str] = Field(..., min_length=1)  # entity column -> captured column of the table
+    # false when a change to this table can never make an entity row disappear (e.g. a LEFT JOIN
+    # parent); true makes a delete, or an update of a captured column, scan the entity's keys
+    # unless `match` names every key column (then the captured keys themselves are checked)
+    removes_rows: bool = True
+
+
+class SqlCapture(BaseModel):
+    """`[source.capture]`: trigger-based change capture for a database without change markers."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    mode: Literal["triggers"]
+    table: str = Field("hub_capture", pattern=IDENTIFIER)  # the capture table the triggers fill
+    # legacy table -> the columns whose old and new values a change records: every column an
+    # entity's `capture` matches on, and every column whose change adds or removes entity rows
+    tables: dict[str, list[str]] = Field(..., min_length=1)
+    # a full row-hash run (reconciliation) at least this often; the first run is always one
+    reconcile_every_s: float | None = Field(None, gt=0)
+    # more captured changes than this in one run: a full row-hash run instead of re-reading them
+    full_run_above: int = Field(50_000, ge=1)
+
+    @model_validator(mode="after")
+    def _names(self) -> SqlCapture:
+        for table, cols in self.tables.items():
+            bad = [n for n in (table, *cols) if not re.match(IDENTIFIER, n)]
+            if bad:
+                raise ValueError(f"tables.{table}: {bad} are not plain identifiers")
+            if not cols:
+                raise ValueError(f"tables.{table}: name at least one column to record")
+        return self
+
+
 class SqlEntity(BaseModel):
     """The source-side keys of one `[entities.<name>]` block (mapping keys are ignored here)."""
 
@@ -47,6 +90,9 @@ class SqlEntity(BaseModel):
     # long legacy transaction commits after newer ones were read; re-read rows hash as unchanged
     watermark_lookback: float | None = Field(None, gt=0)
     write: SqlWrite | None = None
+    # with `[source.capture]`: legacy table -> which rows of this entity its changes affect
+    # (a `table` entity defaults to its own table matched on its key)
+    capture: dict[str, CaptureMatch] | None = None
 
     @model_validator(mode="after")
     def _one_source(self) -> SqlEntity:
@@ -66,6 +112,27 @@ class SqlSource(BaseModel):
     batch_size: int = Field(500, ge=1)
     # handed to the DBAPI driver, e.g. { connect_timeout = 10 } for PostgreSQL, { timeout = 30 } for SQLite
     connect_args: dict[str, Any] = Field(default_factory=dict)
+    capture: SqlCapture | None = None
+
+
+def capture_matches(capture: SqlCapture, name: str, ent: SqlEntity) -> dict[str, CaptureMatch]:
+    """The entity's capture matches, checked against `[source.capture]`; SourceConfigError names
+    the entity and what is missing."""
+    matches = ent.capture
+    if matches is None:
+        if ent.table is None:
+            raise SourceConfigError(f"entities.{name}: with [source.capture], a `query` entity needs a "
+                                    "`capture` table saying which of its rows a change to each table affects")
+        matches = {ent.table: CaptureMatch(match={k: k for k in ent.keys})}
+    for table, m in matches.items():
+        recorded = capture.tables.get(table)
+        if recorded is None:
+            raise SourceConfigError(f"entities.{name}.capture.{table}: {table!r} is not in source.capture.tables")
+        missing = sorted(set(m.match.values()) - set(recorded))
+        if missing:
+            raise SourceConfigError(f"entities.{name}.capture.{table}: column(s) {missing} are not recorded "
+                                    f"(source.capture.tables.{table} = {recorded})")
+    return matches
 
 
 def resolve_url(url: str, base_dir: pathlib.Path) -> str:
