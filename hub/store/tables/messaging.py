@@ -46,7 +46,7 @@ class BusMessageRow(Base):
     """The embedded bus: one row per message per queue until it is acknowledged."""
 
     __tablename__ = "bus_message"
-    __table_args__ = (Index("ix_bus_message_claim", "queue", "status", "available_at", "id"),)
+    __table_args__ = (Index("ix_bus_message_ready", "queue", "status", "id"),)  # migration 0011_bus_claim_order
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     queue: Mapped[str] = mapped_column(String(120))
