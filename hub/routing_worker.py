@@ -19,9 +19,10 @@ import datetime as dt
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from adapters.port import WriteBack
@@ -32,13 +33,23 @@ from hub.bus.port import Bus
 from hub.inbox import claim_unseen
 from hub.outbox import add_to_outbox
 from hub.reconcile import AdapterFactory, default_adapter_factory
+from hub.routing_batch import (
+    RaisedAlerts,
+    facts_of,
+    households,
+    involvements,
+    persons_of_keys,
+    raised_alerts,
+    ref_key,
+    source_rows,
+)
 from hub.store.base import utcnow
 from hub.store.engine import Store
 from hub.store.tables.ingest import AdapterRowHashRow
 from hub.store.tables.lifecycle import AlertRow, DeliveryRow, HubWriteRow, SystemPhaseRow
-from hub.store.tables.records import PersonRow, SourceRecordRow
+from hub.store.tables.records import SourceRecordRow
 from hub.systems import SystemRegistry
-from routing.alerts import InvolvementFact, evaluate_household
+from routing.alerts import AlertDecision, evaluate_household
 from routing.fields import changed_paths, flatten, group_of, writeback_paths
 from routing.lifecycle import Phase
 from routing.rules import AlertRule, Change, RoutingConfig, deliveries
@@ -46,7 +57,6 @@ from routing.rules import AlertRule, Change, RoutingConfig, deliveries
 CONSUMER = "routing-worker"
 RELAY_EVERY_S = 1.0
 ROUTED_ENTITIES = ("person", "involvement")
-HOUSEHOLD_KINDS = ("parent", "child", "carer", "sibling", "household_member")
 
 
 # -- the records worker's side: announce what changed, in its transaction ---------------------
@@ -106,15 +116,54 @@ def apply_envelope(system: str, writeback: WriteBack, *, kind: str, canonical_en
                       "expected_version": writeback.expected_version}})
 
 
-def record_delivery(session: Session, env: Envelope) -> None:
+def delivery_values(env: Envelope) -> dict[str, Any]:
+    """The `routing_delivery` row of a `route.apply` message, pending."""
     p = env.payload
     wb = p["writeback"]
-    session.add(DeliveryRow(message_id=str(env.message_id), kind=p["kind"], write_id=p.get("write_id"),
-                            route=p.get("route"), system=p["target"], entity=wb["entity"],
-                            operation=wb["operation"], source_id=wb.get("source_id"), status="pending"))
+    return {"message_id": str(env.message_id), "kind": p["kind"], "write_id": p.get("write_id"),
+            "route": p.get("route"), "system": p["target"], "entity": wb["entity"], "operation": wb["operation"],
+            "source_id": wb.get("source_id"), "status": "pending"}
+
+
+def record_delivery(session: Session, env: Envelope) -> None:
+    session.add(DeliveryRow(**delivery_values(env)))
 
 
 # -- the routing worker ----------------------------------------------------------------------
+@dataclass
+class _Plan:
+    """What evaluating one `route.changed` message decided, written if its inbox claim holds:
+    route notes, `route.apply` messages, and each alert rule's decision (by rule index)."""
+
+    notes: list[str] = field(default_factory=list)
+    out: list[Envelope] = field(default_factory=list)
+    alerts: list[tuple[int, AlertDecision | None]] = field(default_factory=list)
+
+
+def _may_alert(env: Envelope, row: Any) -> bool:
+    """Only a new or changed involvement or a move can change what a household's services are."""
+    changed = {group_of(p) for p in env.payload.get("changed") or {}}
+    return not (row.entity == "person" and (env.payload.get("created") or "address" not in changed))
+
+
+def _window_start(rule: AlertRule, today: dt.date) -> dt.date:
+    return today - dt.timedelta(days=rule.window_days)
+
+
+def _alert_envelope(cause: Envelope, decision: AlertDecision) -> Envelope:
+    return Envelope(type=MessageType.ALERT_RAISED, source_system="hub", correlation_id=cause.message_id,
+                    payload={"rule": decision.rule, "team": decision.team, "persons": list(decision.persons),
+                             "services": list(decision.services), "explanation": decision.explanation,
+                             "involvements": list(decision.involvements)})
+
+
+def _alert_values(decision: AlertDecision, alert: Envelope) -> dict[str, Any]:
+    return {"rule": decision.rule, "team": decision.team, "household_key": decision.household_key[:300],
+            "persons": list(decision.persons), "services": list(decision.services),
+            "evidence": {"explanation": decision.explanation, **decision.evidence},
+            "message_id": str(alert.message_id), "raised_at": utcnow()}
+
+
 class RoutingWorker:
     def __init__(self, store: Store, systems: SystemRegistry, config: RoutingConfig, *,
                  adapter_factory: AdapterFactory | None = None, journal: Journal | None = None,
@@ -128,7 +177,7 @@ class RoutingWorker:
         self._adapters: dict[str, Any] = {}
 
     def handle(self, batch: list[Envelope]) -> None:
-        """Rule evaluation for the whole batch in one transaction; each `apply` on its own (an
+        """Rule evaluation for the whole batch at once (see `_changed`); each `apply` on its own (an
         adapter call cannot be rolled back with the store)."""
         evaluate = [e for e in batch if e.type != MessageType.ROUTE_APPLY]
         if evaluate:
@@ -141,84 +190,124 @@ class RoutingWorker:
 
     # route.changed -> deliveries and alerts
     def _changed(self, batch: list[Envelope]) -> None:
+        """Evaluate the batch set-based in a read transaction (no write lock held), then claim it and
+        write its deliveries, alerts, outbox and journal in one short write transaction. What must be
+        exact is checked again there: the inbox claim, and alerts raised since the read."""
+        today = self.today()
+        with self.store.read() as s:
+            plans, raised = self._plan(s, batch, today)
         with self.store.transaction() as s:
             fresh = claim_unseen(s, CONSUMER, [str(e.message_id) for e in batch])
-            s.info["phases"] = {r.system: Phase(r.phase) for r in s.execute(select(SystemPhaseRow)).scalars()}
-            events = []
-            for env in batch:
-                events.append(JournalEvent.of(env, "processed", queue=ROUTING_QUEUE,
-                                              detail=self._evaluate(s, env, str(env.message_id) in fresh)))
-            self.journal.record(events, s)
+            for i, known in raised.items():
+                raised_alerts(s, self.config.alert[i].name, _window_start(self.config.alert[i], today), after=known)
+            self._write(s, batch, plans, fresh, raised)
 
-    def _evaluate(self, s: Session, env: Envelope, fresh: bool) -> str:
-        if not fresh:
-            return "duplicate: already processed"
-        if env.type != MessageType.ROUTE_CHANGED:
-            return f"no routing rule handles {env.type.value}"
-        row = s.execute(select(SourceRecordRow).where(SourceRecordRow.ref_key == _key(env.payload["ref"]))
-                        ).scalar_one_or_none()
-        notes = []
-        if row is not None and not row.deleted:
-            notes += self._route(s, env, row)
-            notes += self._alerts(s, env, row)
-        return "; ".join(notes) or "no route or alert applies"
+    def _plan(self, s: Session, batch: list[Envelope], today: dt.date
+              ) -> tuple[list[_Plan | str], dict[int, RaisedAlerts]]:
+        """For each message its plan (or its final detail), and the alerts already raised of each
+        rule that decided to alert for some message."""
+        changed = [e for e in batch if e.type == MessageType.ROUTE_CHANGED]
+        rows = source_rows(s, {ref_key(e.payload["ref"]) for e in changed})
+        live = {k: r for k, r in rows.items() if not r.deleted}
+        subjects = persons_of_keys(s, {r.subject_key for r in live.values() if r.entity != "person" and r.subject_key})
+        phases = {r.system: Phase(r.phase) for r in s.execute(select(SystemPhaseRow)).scalars()}
+        person_of = {k: (r.person_id if r.entity == "person" else subjects.get(r.subject_key) if r.subject_key else None)
+                     for k, r in live.items()}
+        alerting = {person_of[ref_key(e.payload["ref"])] for e in changed
+                    if (row := live.get(ref_key(e.payload["ref"]))) is not None and _may_alert(e, row)}
+        decisions = self._decide(s, alerting - {None}, today)
+        raised = {i: raised_alerts(s, self.config.alert[i].name, _window_start(self.config.alert[i], today))
+                  for i in sorted({i for (_, i), d in decisions.items() if d is not None})}
+        plans: list[_Plan | str] = []
+        for env in batch:
+            if env.type != MessageType.ROUTE_CHANGED:
+                plans.append(f"no routing rule handles {env.type.value}")
+                continue
+            key = ref_key(env.payload["ref"])
+            row = live.get(key)
+            if row is None:
+                plans.append("no route or alert applies")
+                continue
+            plan = self._route(s, env, row, phases, person_of[key])
+            if _may_alert(env, row) and person_of[key]:
+                plan.alerts = [(i, decisions[(person_of[key], i)]) for i in range(len(self.config.alert))]
+            plans.append(plan)
+        return plans, raised
 
-    def _route(self, s: Session, env: Envelope, row: SourceRecordRow) -> list[str]:
+    def _decide(self, s: Session, persons: set[str], today: dt.date) -> dict[tuple[str, int], AlertDecision | None]:
+        """Each alert rule's decision for the household of each of `persons`."""
+        if not persons or not self.config.alert:
+            return {}
+        homes = {flag: households(s, persons, same_address=flag) for flag in {r.same_address for r in self.config.alert}}
+        facts = involvements(s, set().union(*(m for h in homes.values() for m in h.values())))
+        out = {}
+        for i, rule in enumerate(self.config.alert):
+            for person in persons:
+                members = sorted(homes[rule.same_address][person])
+                out[(person, i)] = evaluate_household(rule, "+".join(members), members, facts_of(facts, members), today)
+        return out
+
+    def _route(self, s: Session, env: Envelope, row: Any, phases: dict[str, Phase], person_id: str | None) -> _Plan:
+        plan = _Plan()
+        if not any(r.when.entity == row.entity for r in self.config.route):
+            return plan  # no route can match (`matches` wants the entity): spare flattening the record
         current = flatten(row.entity, row.canonical)
         created = bool(env.payload.get("created"))
         changed = {p: v for p, v in current.items() if v is not None} if created else env.payload.get("changed") or {}
         change = Change(system=row.system, entity=row.entity, source_id=row.source_id, changed=dict(changed),
                         current=current, created=created)
-        phases = s.info["phases"]
-        notes, out = [], []
         for d in deliveries(self.config, change):
             if not phases.get(d.target, Phase.CONNECTED).adapter_enabled:
-                notes.append(f"route {d.route}: {d.target} is {phases[d.target].value}, not sent")
+                plan.notes.append(f"route {d.route}: {d.target} is {phases[d.target].value}, not sent")
                 continue
-            person_id = _person_of(s, row)
             targets = _records_of(s, person_id, d.target, row.entity) if person_id else []
             if not targets:
-                notes.append(f"route {d.route}: no {row.entity} record of this person in {d.target}")
+                plan.notes.append(f"route {d.route}: no {row.entity} record of this person in {d.target}")
                 continue
             for target in targets:
                 block, legacy_id = legacy_row_of(s, target)
                 wb = WriteBack(entity=block, operation=d.operation, source_id=legacy_id, values=d.values)
-                out.append(apply_envelope(d.target, wb, kind="route", canonical_entity=row.entity, route=d.route,
-                                          correlation_id=env.message_id))
-                notes.append(f"route {d.route}: sent {sorted(d.values)} to {target.ref_key}")
-        for e in out:
-            record_delivery(s, e)
-        add_to_outbox(s, out)
-        return notes
+                plan.out.append(apply_envelope(d.target, wb, kind="route", canonical_entity=row.entity,
+                                               route=d.route, correlation_id=env.message_id))
+                plan.notes.append(f"route {d.route}: sent {sorted(d.values)} to {target.ref_key}")
+        return plan
 
-    def _alerts(self, s: Session, env: Envelope, row: SourceRecordRow) -> list[str]:
-        changed = {group_of(p) for p in env.payload.get("changed") or {}}
-        if row.entity == "person" and (env.payload.get("created") or "address" not in changed):
-            return []  # only a new involvement or a move can change what a household's services are
-        person_id = _person_of(s, row)
-        if not person_id or not self.config.alert:
-            return []
-        notes = []
-        for rule in self.config.alert:
-            members = household(s, person_id, same_address=rule.same_address)
-            facts = involvements_of(s, members)
-            decision = evaluate_household(rule, "+".join(sorted(members)), sorted(members), facts, self.today())
-            if decision is None:
-                continue
-            if _already_raised(s, rule, members, set(decision.services), decision.window[0]):
-                notes.append(f"alert {rule.name}: already raised for this household")
-                continue
-            alert = Envelope(type=MessageType.ALERT_RAISED, source_system="hub", correlation_id=env.message_id,
-                             payload={"rule": rule.name, "team": decision.team, "persons": list(decision.persons),
-                                      "services": list(decision.services), "explanation": decision.explanation,
-                                      "involvements": list(decision.involvements)})
-            s.add(AlertRow(rule=rule.name, team=decision.team, household_key=decision.household_key[:300],
-                           persons=list(decision.persons), services=list(decision.services),
-                           evidence={"explanation": decision.explanation, **decision.evidence},
-                           message_id=str(alert.message_id), raised_at=utcnow()))
-            add_to_outbox(s, [alert])
-            notes.append(f"alert {rule.name} raised to {decision.team}: {decision.explanation}")
-        return notes
+    def _write(self, s: Session, batch: list[Envelope], plans: list[_Plan | str], fresh: set[str],
+               raised: dict[int, RaisedAlerts]) -> None:
+        """The claimed messages' deliveries, alerts, outbox and journal, in the batch's order; an
+        alert is not raised twice for a household (alerts raised earlier in the batch count)."""
+        events, out, alerts, done = [], [], [], set()
+        for env, plan in zip(batch, plans, strict=True):
+            mid = str(env.message_id)
+            if mid not in fresh or mid in done:
+                detail = "duplicate: already processed"
+            elif isinstance(plan, str):
+                detail = plan
+            else:
+                notes = list(plan.notes)
+                out += plan.out
+                for i, decision in plan.alerts:
+                    if decision is None:
+                        continue
+                    rule, services = self.config.alert[i], set(decision.services)
+                    if raised[i].covers(decision.persons, services):
+                        notes.append(f"alert {rule.name}: already raised for this household")
+                        continue
+                    alert = _alert_envelope(env, decision)
+                    alerts.append(_alert_values(decision, alert))
+                    raised[i].note(decision.persons, services)
+                    out.append(alert)
+                    notes.append(f"alert {rule.name} raised to {decision.team}: {decision.explanation}")
+                detail = "; ".join(notes) or "no route or alert applies"
+            done.add(mid)
+            events.append(JournalEvent.of(env, "processed", queue=ROUTING_QUEUE, detail=detail))
+        applies = [e for e in out if e.type == MessageType.ROUTE_APPLY]
+        if applies:
+            s.connection().execute(DeliveryRow.__table__.insert(), [delivery_values(e) for e in applies])
+        if alerts:
+            s.connection().execute(AlertRow.__table__.insert(), alerts)
+        add_to_outbox(s, out)
+        self.journal.record(events, s)
 
     # route.apply -> adapter.apply
     def _apply(self, env: Envelope) -> None:
@@ -279,18 +368,6 @@ def _settle_write(s: Session, write_id: str) -> None:
     write.response = {**(write.response or {}), "status": status, "deliveries": deliveries_d}
 
 
-def _key(ref: dict[str, Any]) -> str:
-    return f"{ref['system']}/{ref['entity']}/{ref['source_id']}"
-
-
-def _person_of(s: Session, row: SourceRecordRow) -> str | None:
-    if row.entity == "person":
-        return row.person_id
-    if row.subject_key:
-        return s.execute(select(SourceRecordRow.person_id).where(SourceRecordRow.ref_key == row.subject_key)).scalar()
-    return None
-
-
 def _records_of(s: Session, person_id: str, system: str, entity: str) -> list[SourceRecordRow]:
     return list(s.execute(select(SourceRecordRow).where(
         SourceRecordRow.person_id == person_id, SourceRecordRow.system == system,
@@ -306,58 +383,6 @@ def legacy_row_of(s: Session, record: SourceRecordRow) -> tuple[str, str]:
         if record.ref_key in (r.record_keys or []):
             return r.entity, r.source_id
     return record.entity, record.source_id
-
-
-def household(s: Session, person_id: str, *, same_address: bool = True) -> set[str]:
-    """The person and everyone linked to them by a relationship record or the same current address."""
-    members = {person_id}
-    keys = set(s.execute(select(SourceRecordRow.ref_key).where(
-        SourceRecordRow.person_id == person_id, SourceRecordRow.entity == "person")).scalars())
-    if keys:
-        rels = s.execute(select(SourceRecordRow.canonical).where(
-            SourceRecordRow.entity == "relationship", SourceRecordRow.deleted.is_(False),
-            SourceRecordRow.subject_key.in_(keys))).scalars().all()
-        related = {_key(r["related"]) for r in rels if r.get("kind") in HOUSEHOLD_KINDS and r.get("related")}
-        if related:
-            members |= {p for p in s.execute(select(SourceRecordRow.person_id).where(
-                SourceRecordRow.ref_key.in_(related))).scalars() if p}
-    if same_address:
-        me = s.get(PersonRow, person_id)
-        address = ((me.golden or {}).get("values", {}).get("address") or {}) if me else {}
-        if me and me.postcode and address.get("lines"):
-            first = str(address["lines"][0]).strip().lower()
-            for other in s.execute(select(PersonRow).where(PersonRow.postcode == me.postcode,
-                                                           PersonRow.merged_into.is_(None))).scalars():
-                lines = ((other.golden or {}).get("values", {}).get("address") or {}).get("lines") or []
-                if lines and str(lines[0]).strip().lower() == first:
-                    members.add(other.id)
-    return members
-
-
-def involvements_of(s: Session, person_ids: set[str]) -> list[InvolvementFact]:
-    keys = dict(s.execute(select(SourceRecordRow.ref_key, SourceRecordRow.person_id).where(
-        SourceRecordRow.person_id.in_(person_ids), SourceRecordRow.entity == "person")).all())
-    if not keys:
-        return []
-    rows = s.execute(select(SourceRecordRow.ref_key, SourceRecordRow.subject_key, SourceRecordRow.canonical).where(
-        SourceRecordRow.entity == "involvement", SourceRecordRow.deleted.is_(False),
-        SourceRecordRow.subject_key.in_(list(keys)))).all()
-    out = []
-    for r in rows:
-        c = r.canonical
-        out.append(InvolvementFact(person_id=keys[r.subject_key], ref=r.ref_key, service_category=c["service_category"],
-                                   started_on=dt.date.fromisoformat(c["started_on"]),
-                                   ended_on=dt.date.fromisoformat(c["ended_on"]) if c.get("ended_on") else None,
-                                   team=c.get("team")))
-    return out
-
-
-def _already_raised(s: Session, rule: AlertRule, members: set[str], services: set[str], since: dt.date) -> bool:
-    """An alert of this rule for any of these people, since the window began, covering these services."""
-    recent = s.execute(select(AlertRow).where(AlertRow.rule == rule.name, or_(
-        AlertRow.raised_at >= dt.datetime.combine(since, dt.time(), tzinfo=dt.UTC),
-        AlertRow.status == "open"))).scalars()
-    return any(set(a.persons) & members and services <= set(a.services) for a in recent)
 
 
 def run_routing_worker(bus: Bus, worker: RoutingWorker, *, batch_size: int = 50, max_messages: int | None = None,

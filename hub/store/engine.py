@@ -21,6 +21,7 @@ class Store:
         self.url = url
         self.engine: Engine = _make_engine(url, pool_size=pool_size, echo=echo)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._readers = sessionmaker(self.engine.execution_options(hub_read_only=True), expire_on_commit=False)
 
     @property
     def dialect(self) -> str:
@@ -30,6 +31,13 @@ class Store:
     def transaction(self) -> Iterator[Session]:
         """A session whose work commits on success and rolls back on any error."""
         with self._sessions.begin() as session:
+            yield session
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        """A session for reading only: rolled back at the end, never committed. On SQLite its BEGIN
+        is deferred, so it takes no write lock: writers go on while it reads (WAL snapshot)."""
+        with self._readers() as session:  # closing the session rolls its transaction back
             yield session
 
     def migrate(self) -> None:
@@ -75,4 +83,5 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:  # noqa: ANN001 - DB-API
 
 
 def _sqlite_begin_immediate(connection) -> None:  # noqa: ANN001
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
+    read_only = connection.get_execution_options().get("hub_read_only", False)
+    connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")

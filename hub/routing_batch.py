@@ -1,0 +1,158 @@
+"""Set-based look-ups for a batch of `route.changed` messages (the routing worker's reads).
+
+Each function answers for every person or record of a batch with a few queries, where the
+worker used to ask once per message: the source rows by ref_key, the persons of subjects,
+households (relationships and same current address), the involvements of all their members
+and the alerts already raised for them. Only the columns needed are read; JSON documents
+are cut down to the fields used in the database (JSON paths, on SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from hub.store.tables.lifecycle import AlertRow
+from hub.store.tables.records import PersonRow, SourceRecordRow
+from routing.alerts import InvolvementFact
+
+HOUSEHOLD_KINDS = ("parent", "child", "carer", "sibling", "household_member")
+_R = SourceRecordRow
+
+
+def ref_key(ref: dict[str, Any]) -> str:
+    return f"{ref['system']}/{ref['entity']}/{ref['source_id']}"
+
+
+def source_rows(s: Session, keys: Collection[str]) -> dict[str, Any]:
+    """The source records of `keys` (rows with ref_key, system, entity, source_id, canonical,
+    subject_key, person_id, deleted), by ref_key."""
+    if not keys:
+        return {}
+    rows = s.execute(select(_R.ref_key, _R.system, _R.entity, _R.source_id, _R.canonical, _R.subject_key,
+                            _R.person_id, _R.deleted).where(_R.ref_key.in_(list(keys)))).all()
+    return {r.ref_key: r for r in rows}
+
+
+def persons_of_keys(s: Session, keys: Collection[str]) -> dict[str, str | None]:
+    """The person each record of `keys` is linked to, by ref_key."""
+    if not keys:
+        return {}
+    return dict(s.execute(select(_R.ref_key, _R.person_id).where(_R.ref_key.in_(list(keys)))).all())
+
+
+def person_record_keys(s: Session, person_ids: Collection[str]) -> dict[str, str]:
+    """ref_key -> person_id of the person records of `person_ids` (deleted ones too)."""
+    if not person_ids:
+        return {}
+    return dict(s.execute(select(_R.ref_key, _R.person_id).where(
+        _R.person_id.in_(list(person_ids)), _R.entity == "person")).all())
+
+
+def households(s: Session, person_ids: Collection[str], *, same_address: bool = True) -> dict[str, set[str]]:
+    """Each person and everyone linked to them by a relationship record or the same current
+    address (postcode and first address line of the golden record), for all of `person_ids`."""
+    members = {p: {p} for p in person_ids}
+    if not members:
+        return members
+    keys = person_record_keys(s, members)
+    if keys:
+        related_of: dict[str, set[str]] = defaultdict(set)
+        rels = s.execute(select(_R.subject_key, _R.canonical).where(
+            _R.entity == "relationship", _R.deleted.is_(False), _R.subject_key.in_(list(keys)))).all()
+        for subject, c in rels:
+            if c.get("kind") in HOUSEHOLD_KINDS and c.get("related"):
+                related_of[keys[subject]].add(ref_key(c["related"]))
+        if related_of:
+            person_of = persons_of_keys(s, set().union(*related_of.values()))
+            for pid, related in related_of.items():
+                members[pid] |= {person_of[k] for k in related if person_of.get(k)}
+    if same_address:
+        for pid, others in same_address_of(s, members).items():
+            members[pid] |= others
+    return members
+
+
+def _first_line(lines: Any) -> str | None:
+    return str(lines[0]).strip().lower() if lines else None
+
+
+def same_address_of(s: Session, person_ids: Collection[str]) -> dict[str, set[str]]:
+    """The persons (not merged away) at the same postcode and first address line as each of
+    `person_ids`; the neighbours are read once per postcode, two columns each."""
+    lines = PersonRow.golden[("values", "address", "lines")]
+    me = {r.id: (r.postcode, _first_line(r.lines)) for r in s.execute(
+        select(PersonRow.id, PersonRow.postcode, lines.label("lines")).where(PersonRow.id.in_(list(person_ids))))}
+    postcodes = {pc for pc, first in me.values() if pc and first is not None}
+    if not postcodes:
+        return {}
+    at: dict[tuple[str, str], set[str]] = defaultdict(set)
+    for r in s.execute(select(PersonRow.id, PersonRow.postcode, lines.label("lines")).where(
+            PersonRow.postcode.in_(postcodes), PersonRow.merged_into.is_(None))):
+        first = _first_line(r.lines)
+        if first is not None:
+            at[(r.postcode, first)].add(r.id)
+    return {pid: at.get((pc, first), set()) for pid, (pc, first) in me.items() if pc and first is not None}
+
+
+def involvements(s: Session, person_ids: Collection[str]) -> dict[str, list[tuple[str, int, InvolvementFact]]]:
+    """The involvements (not deleted) of each of `person_ids`, as (subject_key, id, fact) in
+    that order, the order one query over a household's members returns them."""
+    keys = person_record_keys(s, person_ids)
+    out: dict[str, list[tuple[str, int, InvolvementFact]]] = defaultdict(list)
+    if not keys:
+        return out
+    c = _R.canonical
+    rows = s.execute(select(_R.id, _R.ref_key, _R.subject_key, c["service_category"].as_string().label("service"),
+                            c["started_on"].as_string().label("started_on"),
+                            c["ended_on"].as_string().label("ended_on"), c["team"].as_string().label("team"))
+                     .where(_R.entity == "involvement", _R.deleted.is_(False), _R.subject_key.in_(list(keys)))
+                     .order_by(_R.subject_key, _R.id)).all()
+    for r in rows:
+        fact = InvolvementFact(person_id=keys[r.subject_key], ref=r.ref_key, service_category=r.service,
+                               started_on=dt.date.fromisoformat(r.started_on),
+                               ended_on=dt.date.fromisoformat(r.ended_on) if r.ended_on else None, team=r.team)
+        out[fact.person_id].append((r.subject_key, r.id, fact))
+    return out
+
+
+def facts_of(by_person: dict[str, list[tuple[str, int, InvolvementFact]]], members: Iterable[str]
+             ) -> list[InvolvementFact]:
+    """The involvements of a household's members, in the order of `involvements`."""
+    return [f for _, _, f in sorted(x for m in members for x in by_person.get(m, ()))]
+
+
+@dataclass
+class RaisedAlerts:
+    """The alerts of one rule that count as already raised (since the window began, or open):
+    the services each covers, by person. `note` adds one raised in this batch."""
+
+    by_person: dict[str, list[frozenset[str]]]
+    last_id: int = 0
+
+    def covers(self, members: Iterable[str], services: set[str]) -> bool:
+        return any(services <= covered for m in members for covered in self.by_person.get(m, ()))
+
+    def note(self, persons: Iterable[str], services: Iterable[str], alert_id: int = 0) -> None:
+        covered = frozenset(services)
+        for p in persons:
+            self.by_person.setdefault(p, []).append(covered)
+        self.last_id = max(self.last_id, alert_id)
+
+
+def raised_alerts(s: Session, rule: str, since: dt.date, *, after: RaisedAlerts | None = None) -> RaisedAlerts:
+    """The alerts of `rule` raised since `since` or still open; with `after`, those `after` has
+    not seen yet (ids above its last) added to it."""
+    query = select(AlertRow.id, AlertRow.persons, AlertRow.services).where(AlertRow.rule == rule, or_(
+        AlertRow.raised_at >= dt.datetime.combine(since, dt.time(), tzinfo=dt.UTC), AlertRow.status == "open"))
+    out = after if after is not None else RaisedAlerts(by_person={})
+    if after is not None:
+        query = query.where(AlertRow.id > after.last_id)
+    for r in s.execute(query):
+        out.note(r.persons, r.services, r.id)
+    return out
