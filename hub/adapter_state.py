@@ -3,7 +3,7 @@ and the writes that move it forward in the ingest transaction."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 
 from sqlalchemy import delete, select, update
@@ -24,51 +24,77 @@ class StoreAdapterState:
     """Loaded lazily per run; kept in step with what each committed batch wrote.
 
     A row-hash scan needs every hash of an entity (`row_hashes`), so it loads them all once.
-    A watermark, delta or REST run touches a few rows: `lookup` reads just those, so a small
-    incremental run costs what it touches, not the size of the system (freshness at scale)."""
+    A watermark, delta or REST run touches a few rows: `lookup` reads just those, one query per
+    batch of ids, so a small incremental run costs what it touches, not the size of the system
+    (freshness at scale). An entity the store held no rows of when the run first asked (an
+    initial load) is never read again: what this run committed is all there is of it.
+
+    Reads go through `Store.read` (no write lock, nothing to commit): on SQLite a write
+    transaction per lookup took the lock from the relay and cost a commit each."""
 
     LOOKUP_CHUNK = 500
 
     def __init__(self, store: Store, system: str) -> None:
         self.store, self.system = store, system
-        with store.transaction() as s:
+        with store.read() as s:
             self._cursors = dict(s.execute(select(AdapterCursorRow.key, AdapterCursorRow.value)
                                            .where(AdapterCursorRow.system == system)).all())
         self._rows: dict[str, dict[str, RowState]] = {}  # entities loaded in full
         self._some: dict[str, dict[str, RowState | None]] = {}  # entities looked up by id (None: not there)
+        self._held: dict[str, bool] = {}  # whether the store held rows of the entity when first asked
+        self._hashes: dict[str, _CommittedHashes] = {}
 
     def cursor(self, key: str) -> str | None:
         return self._cursors.get(key)
 
     def row_hashes(self, entity: str) -> Mapping[str, str]:
-        """The committed hash of each row, read as the adapter asks: a watermark or delta run that
-        asks about a few ids costs a few indexed reads; a full scan loads them all once."""
+        """The committed hash of each row, read as the adapter asks: `subset` answers a batch of
+        ids in one read, a full scan's iteration loads them all once. One mapping per entity and
+        run, so its reads are shared by every file and batch of the run."""
         if entity in self._rows:
             return {sid: r.content_hash for sid, r in self._rows[entity].items()}
-        return _LazyHashes(self, entity)
+        if entity not in self._hashes:
+            self._hashes[entity] = _CommittedHashes(self, entity)
+        return self._hashes[entity]
 
     def rows(self, entity: str) -> dict[str, RowState]:
         if entity not in self._rows:
-            with self.store.transaction() as s:
+            with self.store.read() as s:
                 result = s.execute(self._select(entity))
                 self._rows[entity] = {r.source_id: _state(r) for r in result}
             self._some.pop(entity, None)
+            self._hashes.pop(entity, None)
         return self._rows[entity]
 
+    def held(self, entity: str) -> bool:
+        """Whether the store held rows of `entity` when this run first asked (one indexed read)."""
+        if entity not in self._held:
+            with self.store.read() as s:
+                self._held[entity] = s.execute(select(AdapterRowHashRow.source_id).where(
+                    AdapterRowHashRow.system == self.system, AdapterRowHashRow.entity == entity)
+                    .limit(1)).first() is not None
+        return self._held[entity]
+
+    def committed_in_run(self, entity: str) -> dict[str, RowState]:
+        """The rows of `entity` this run committed (and did not delete since)."""
+        return {sid: st for sid, st in self._some.get(entity, {}).items() if st is not None}
+
     def lookup(self, entity: str, source_ids: list[str]) -> dict[str, RowState]:
-        """The committed states of `source_ids` that exist (one query per chunk of ids)."""
+        """The committed states of `source_ids` that exist (one query per chunk of ids not read yet;
+        none for an entity the store held nothing of when the run began)."""
         if entity in self._rows:
             full = self._rows[entity]
             return {sid: full[sid] for sid in source_ids if sid in full}
         some = self._some.setdefault(entity, {})
-        missing = sorted({sid for sid in source_ids if sid not in some})
-        if missing:
-            with self.store.transaction() as s:
-                for i in range(0, len(missing), self.LOOKUP_CHUNK):
-                    chunk = missing[i:i + self.LOOKUP_CHUNK]
-                    some.update(dict.fromkeys(chunk))
-                    for r in s.execute(self._select(entity).where(AdapterRowHashRow.source_id.in_(chunk))):
-                        some[r.source_id] = _state(r)
+        if self.held(entity):
+            missing = sorted({sid for sid in source_ids if sid not in some})
+            if missing:
+                with self.store.read() as s:
+                    for i in range(0, len(missing), self.LOOKUP_CHUNK):
+                        chunk = missing[i:i + self.LOOKUP_CHUNK]
+                        some.update(dict.fromkeys(chunk))
+                        for r in s.execute(self._select(entity).where(AdapterRowHashRow.source_id.in_(chunk))):
+                            some[r.source_id] = _state(r)
         return {sid: st for sid in source_ids if (st := some.get(sid)) is not None}
 
     def _select(self, entity: str):
@@ -114,13 +140,17 @@ class StoreAdapterState:
                 else:
                     known[source_id] = state
         else:
+            self.held(entity)  # decided before this run's rows count, if nothing asked yet
             self._some.setdefault(entity, {}).update(changes)
         self._cursors.update(cursors)
 
 
-class _LazyHashes(Mapping[str, str]):
-    """Row hashes fetched by id until `FULL_AFTER` ids were asked for, then all at once (so a
-    scan of every row costs one query, not one per row). Iterating or sizing loads them all."""
+class _CommittedHashes(Mapping[str, str]):
+    """One entity's committed row hashes. `subset` reads a batch of ids in one query; a single id
+    is read by itself until `FULL_AFTER` were asked for, then all at once (so a scan that asks
+    row by row costs one query, not one per row). Iterating or sizing loads them all. For an
+    entity the store held nothing of when the run began, everything is answered from what this
+    run committed, without a read."""
 
     FULL_AFTER = 500
 
@@ -129,24 +159,32 @@ class _LazyHashes(Mapping[str, str]):
         self._asked = 0
         self._all: dict[str, str] | None = None
 
+    def subset(self, source_ids: Collection[str]) -> dict[str, str]:
+        """The committed hash of each of `source_ids` that has one."""
+        if self._all is not None:
+            return {sid: h for sid in source_ids if (h := self._all.get(sid)) is not None}
+        return {sid: st.content_hash for sid, st in self.state.lookup(self.entity, list(source_ids)).items()}
+
     def _load_all(self) -> dict[str, str]:
+        if not self.state.held(self.entity):
+            return {sid: st.content_hash for sid, st in self.state.committed_in_run(self.entity).items()}
         if self._all is None:
-            with self.state.store.transaction() as s:
+            with self.state.store.read() as s:
                 self._all = dict(s.execute(select(AdapterRowHashRow.source_id, AdapterRowHashRow.content_hash).where(
                     AdapterRowHashRow.system == self.state.system, AdapterRowHashRow.entity == self.entity)).all())
         return self._all
 
     def __getitem__(self, source_id: str) -> str:
-        if self._all is None and self._asked < self.FULL_AFTER:
+        if self._all is None and (self._asked < self.FULL_AFTER or not self.state.held(self.entity)):
             self._asked += 1
-            found = self.state.lookup(self.entity, [source_id]).get(source_id)
+            found = self.subset([source_id]).get(source_id)
             if found is None:
                 raise KeyError(source_id)
-            return found.content_hash
+            return found
         return self._load_all()[source_id]
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self._load_all())
+        return iter(list(self._load_all()))
 
     def __len__(self) -> int:
         return len(self._load_all())
@@ -154,10 +192,9 @@ class _LazyHashes(Mapping[str, str]):
     def __bool__(self) -> bool:
         if self._all is not None:
             return bool(self._all)
-        with self.state.store.transaction() as s:
-            return s.execute(select(AdapterRowHashRow.source_id).where(
-                AdapterRowHashRow.system == self.state.system, AdapterRowHashRow.entity == self.entity)
-                .limit(1)).first() is not None
+        if not self.state.held(self.entity):
+            return bool(self.state.committed_in_run(self.entity))
+        return True  # held: the store had rows of the entity when the run first asked
 
 
 def _state(row) -> RowState:

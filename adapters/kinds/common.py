@@ -12,9 +12,10 @@ row that was not seen.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from itertools import islice
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from pydantic import BaseModel, ValidationError
 
@@ -22,6 +23,8 @@ from adapters.port import AdapterState, ExtractBatch, RawChange, SourceFailure
 from canonical.records import content_hash
 
 DEFAULT_BATCH_SIZE = 500
+
+T = TypeVar("T")
 
 
 class SourceConfigError(ValueError):
@@ -103,6 +106,28 @@ class BatchBuilder:
         return batch
 
 
+@runtime_checkable
+class BatchRowHashes(Protocol):
+    """A `row_hashes` mapping that answers a batch of ids in one read (the hub store's does)."""
+
+    def subset(self, source_ids: Collection[str]) -> dict[str, str]: ...
+
+
+def committed_hashes(known: Mapping[str, str], source_ids: Collection[str]) -> dict[str, str]:
+    """The committed hash of each of `source_ids` that has one: one read for a mapping that can
+    batch (`BatchRowHashes`), a `get` per id for any other (an in-memory dict)."""
+    if isinstance(known, BatchRowHashes):
+        return known.subset(source_ids)
+    return {sid: digest for sid in source_ids if (digest := known.get(sid)) is not None}
+
+
+def chunks(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    """`items` in lists of `size` (the last shorter), read as they are needed."""
+    iterator = iter(items)
+    while chunk := list(islice(iterator, size)):
+        yield chunk
+
+
 class SeenIds:
     """The source ids met in one scan, kept as 64-bit digests (no strings), so a scan of a
     million rows holds tens of megabytes, not hundreds. `seen[sid] = location` records one."""
@@ -131,6 +156,21 @@ class ChangeDetector:
         self.known: Mapping[str, str] = state.row_hashes(entity)
         self.seen = SeenIds()
         self.complete = True  # False once input was met whose rows could not be identified
+        self._ahead: dict[str, str | None] = {}  # committed hashes read ahead (`prefetch`), None: none
+
+    def prefetch(self, rows: Iterable[ScannedRow]) -> None:
+        """Read the committed hashes of the rows about to be observed, in one read instead of one
+        per row. Rows of one scan have distinct ids (a repeat is refused), so nothing this scan
+        commits can change a hash read ahead."""
+        ids = [row.source_id for row in rows if row.source_id is not None]
+        self._ahead = dict.fromkeys(ids)
+        self._ahead.update(committed_hashes(self.known, ids))
+
+    def committed(self, source_id: str) -> str | None:
+        """The committed hash of `source_id`, None when the hub holds no such row."""
+        if source_id in self._ahead:
+            return self._ahead[source_id]
+        return self.known.get(source_id)
 
     def observe(self, row: ScannedRow) -> RawChange | SourceFailure | None:
         """The change to announce for `row`, a failure to report, or None when it is unchanged."""
@@ -145,7 +185,7 @@ class ChangeDetector:
                 self.complete = False
             problems = row.problems or (f"{self.entity}: row has no source id",)
             return SourceFailure(row.location, tuple(problems), excerpt(row.raw or ""))
-        committed = self.known.get(row.source_id)
+        committed = self.committed(row.source_id)
         if committed is not None and committed == content_hash(dict(row.raw)):
             return None  # hashed only when there is a committed hash to compare with
         return RawChange(entity=self.entity, source_id=row.source_id, raw=row.raw, location=row.location,
@@ -170,20 +210,22 @@ def rowhash_batches(entity: str, rows: Iterable[ScannedRow | SourceFailure], sta
     """
     detector = ChangeDetector(state, entity)
     builder = BatchBuilder(batch_size)
-    for row in rows:
-        if isinstance(row, SourceFailure):
-            detector.complete = False
-            builder.failure(row)
-        else:
-            outcome = detector.observe(row)
-            if outcome is None:
-                builder.unchanged()
-            elif isinstance(outcome, SourceFailure):
-                builder.failure(outcome)
+    for chunk in chunks(rows, batch_size):  # read a batch ahead: one read of committed hashes per batch
+        detector.prefetch(row for row in chunk if isinstance(row, ScannedRow))
+        for row in chunk:
+            if isinstance(row, SourceFailure):
+                detector.complete = False
+                builder.failure(row)
             else:
-                builder.change(outcome)
-        if builder.full:
-            yield builder.take()
+                outcome = detector.observe(row)
+                if outcome is None:
+                    builder.unchanged()
+                elif isinstance(outcome, SourceFailure):
+                    builder.failure(outcome)
+                else:
+                    builder.change(outcome)
+            if builder.full:
+                yield builder.take()
     if detect_deletions:
         for change in detector.deletions(deletions_location or entity):
             builder.change(change)

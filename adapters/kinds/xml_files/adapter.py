@@ -13,7 +13,7 @@ from typing import Any
 
 from lxml import etree
 
-from adapters.kinds.common import BatchBuilder, SourceConfigError, excerpt
+from adapters.kinds.common import BatchBuilder, SourceConfigError, committed_hashes, excerpt
 from adapters.kinds.xml_files.config import XmlEntity
 from adapters.kinds.xml_files.records import RecordReader, parse_datetime, read_records
 from adapters.kinds.xml_files.safety import (
@@ -88,25 +88,23 @@ class XmlFilesAdapter:
         """Batches for one file; when it cannot be read, its reasons are appended to `reasons`.
 
         The whole file is checked first (safe prolog, a tree-less well-formedness pass, then the
-        XSD if there is one), so a broken file announces nothing at all."""
+        XSD if there is one), so a broken file announces nothing at all. Records are read a batch
+        ahead, so their committed hashes are read once per batch, not once per record."""
         builder = BatchBuilder(self.batch_size)
         known = {r.name: state.row_hashes(r.name) for r in readers}
+        pending: list[RawChange | SourceFailure] = []
         try:
             check_safe(path)
             check_well_formed(path)  # first, so a truncated file is called that, not invalid
             if self.schema is not None:
                 validate(path, self.schema)
             for reader, elem in read_records(path, readers):
-                change = self._change(path, reader, elem, known[reader.name], scans[reader.name])
-                if change is None:
-                    builder.unchanged()
-                elif isinstance(change, SourceFailure):
-                    builder.failure(change)
-                else:
-                    builder.change(change)
-                if builder.full:
-                    yield builder.take()
+                pending.append(self._read(path, reader, elem, scans[reader.name]))
+                if len(pending) >= self.batch_size:
+                    yield from _decide(pending, known, builder)
+            yield from _decide(pending, known, builder)
         except (etree.XMLSyntaxError, XmlRejected, OSError) as exc:
+            yield from _decide(pending, known, builder)
             reasons.append(describe(path, exc))
             builder.failure(SourceFailure(where(path, exc), (reasons[0],), head(path)))
             yield builder.take()
@@ -126,8 +124,9 @@ class XmlFilesAdapter:
             for reader in readers:
                 scans[reader.name].complete = False
 
-    def _change(self, path: pathlib.Path, reader: RecordReader, elem: Any, known: Mapping[str, str],
-                scan: _Scan) -> RawChange | SourceFailure | None:
+    def _read(self, path: pathlib.Path, reader: RecordReader, elem: Any, scan: _Scan) -> RawChange | SourceFailure:
+        """The record as a change (a removal when `delete_xpath` says so), or why it cannot be one;
+        whether it changed is decided by `_decide`, a batch of records at a time."""
         location = f"{path.name}:{elem.sourceline}"
         children = reader.children(elem)
         source_id = reader.id(elem, children)
@@ -143,9 +142,6 @@ class XmlFilesAdapter:
             # reconciliation replaying every received file) needs the removal as much as ingest
             return RawChange(reader.name, source_id, None, location)
         raw = reader.raw(elem, children)
-        committed = known.get(source_id)
-        if committed is not None and committed == content_hash(raw):
-            return None
         observed = parse_datetime(reader.observed(elem, children)) if reader.observed else None
         return RawChange(reader.name, source_id, raw, location, observed)
 
@@ -188,6 +184,34 @@ class _Scan:
         for d in self._seen:
             missing.pop(d, None)
         return [RawChange(self.entity, sid, None, location) for sid in sorted(missing.values())]
+
+
+def _decide(pending: list[RawChange | SourceFailure], known: Mapping[str, Mapping[str, str]],
+            builder: BatchBuilder) -> Iterator[ExtractBatch]:
+    """Move `pending` into `builder` in order, a record whose hash equals the committed one counted
+    as unchanged; the committed hashes are read once per entity for all of `pending`. A full batch
+    is yielded (and committed) at once, and the records after it are decided again, so a row read
+    twice in one file is compared with its first copy as committed (a read the state has cached)."""
+    while pending:
+        ids: dict[str, list[str]] = {}
+        for item in pending:
+            if isinstance(item, RawChange) and item.raw is not None:
+                ids.setdefault(item.entity, []).append(item.source_id)
+        committed = {entity: committed_hashes(known[entity], sids) for entity, sids in ids.items()}
+        for i, item in enumerate(pending):
+            if isinstance(item, SourceFailure):
+                builder.failure(item)
+            elif item.raw is not None and (digest := committed[item.entity].get(item.source_id)) is not None \
+                    and digest == content_hash(item.raw):
+                builder.unchanged()
+            else:
+                builder.change(item)
+            if builder.full:
+                del pending[:i + 1]
+                yield builder.take()
+                break
+        else:
+            pending.clear()
 
 
 def _file_key(name: str) -> str:
