@@ -22,6 +22,7 @@ from canonical.person import Person
 from canonical.records import SourceRecord
 from hub.identity import repository as repo
 from hub.outbox import add_to_outbox
+from hub.identity.live_index import LiveSlice, has_log, live_slice
 from hub.identity.slice_cache import CachedIndex, ThreadCaches
 from hub.persons import new_person_id, refresh_persons, resolve
 from hub.store.base import utcnow
@@ -50,17 +51,23 @@ class _Batch:
     index: IncrementalIndex
     keys: set[tuple[str, str]] = field(default_factory=set)
     placing: set[str] = field(default_factory=set)
+    live: LiveSlice | None = None  # the thread's slice this batch's index shares (live_index)
+    started: bool = False
 
 
 class IdentityLinker:
     """Implements the worker's `PersonLinker` port with the master identity index."""
 
-    def __init__(self, model: Model, *, publish_events: bool = True) -> None:
+    def __init__(self, model: Model, *, publish_events: bool = True, live_index: bool = True) -> None:
         self.model = model
         self.rules = rules_named(model.blocking_rules)
         self.scorer = Scorer(model)
         self.publish_events = publish_events
         self.caches = ThreadCaches(model)  # derived features of stored records, between batches
+        # the candidate index kept between batches (hub/identity/live_index.py), where the store
+        # has the identity change log
+        self.live_index = live_index
+        self._logged: dict[int, bool] = {}
 
     # ports the worker uses ---------------------------------------------------
     def lock_keys(self, record: SourceRecord) -> list[str]:
@@ -403,15 +410,33 @@ class IdentityLinker:
         if batch is None or batch.index.model is not self.model:
             if self.caches.model is not self.model:  # a new model: derived values start again
                 self.caches = ThreadCaches(self.model)
-            batch = _Batch(self.caches.get().index(new_person_id))
+            cache = self.caches.get()
+            if self.live_index and self._has_log(session):
+                cache.renew_encoder()
+                live = live_slice(cache)
+                batch = _Batch(live.index(new_person_id), live=live)
+            else:
+                batch = _Batch(cache.index(new_person_id))
             session.info[BATCH_STATE] = batch
         return batch
+
+    def _has_log(self, session: Session) -> bool:
+        engine = session.get_bind()
+        found = self._logged.get(id(engine))
+        if found is None:
+            found = self._logged[id(engine)] = has_log(session)
+        return found
 
     def _load(self, session: Session, batch: _Batch, feats: Sequence[PersonFeatures]) -> None:
         keys = {k for f in feats for k in block_keys(f, self.rules)} - batch.keys
         placing = {f.ref for f in feats}
-        cache = batch.index.cache if isinstance(batch.index, CachedIndex) else None
-        repo.load_slice(session, batch.index, keys, placing - batch.placing, cache)
+        if batch.live is not None and not batch.started:  # the batch's first load: from the kept slice
+            batch.started = True
+            batch.live.begin(session)
+            batch.live.view(session, batch.index, keys, placing)  # type: ignore[arg-type]
+        else:  # a later load in the same batch (records placed one by one): read as ever
+            cache = batch.index.cache if isinstance(batch.index, CachedIndex) else None
+            repo.load_slice(session, batch.index, keys, placing - batch.placing, cache)
         batch.keys |= keys
         batch.placing |= placing
 

@@ -77,10 +77,14 @@ class SliceCache:
 
     def index(self, new_person_id: Callable[[], str] | None = None) -> CachedIndex:
         """A fresh index for one batch (the encoder is replaced here, between batches, when full)."""
+        self.renew_encoder()
+        return CachedIndex(self.model, self, new_person_id=new_person_id)
+
+    def renew_encoder(self) -> None:
+        """Between batches: a full encoder is replaced, with every row it encoded."""
         if len(self.pair_scorer.encoder.strings) > self.max_strings:
             self.resets += 1
             self._new_encoder()
-        return CachedIndex(self.model, self, new_person_id=new_person_id)
 
     def derived_of(self, f: PersonFeatures) -> Derived | None:
         d = self._by_ref.get(f.ref)
