@@ -91,7 +91,8 @@ class CaptureTriggers:
             missing = [] if self.capture.table in found else [""]
             return missing + [t for t in self.capture.tables
                               if any(found.get(n) != sql for n, sql in self.sqlite_triggers(t).items())]
-        has_table = conn.execute(text("SELECT to_regclass(:t) IS NOT NULL"), {"t": self.capture.table}).scalar_one()
+        has_table = conn.execute(text("SELECT to_regclass(:t) IS NOT NULL"),
+                                 {"t": self.q(self.capture.table)}).scalar_one()
         rows = conn.execute(text(
             "SELECT t.tgname, p.prosrc, c.relname FROM pg_trigger t JOIN pg_proc p ON p.oid = t.tgfoid "
             "JOIN pg_class c ON c.oid = t.tgrelid WHERE NOT t.tgisinternal AND t.tgname = ANY(:names) "
