@@ -1,19 +1,69 @@
-"""Bulk writes with SQLAlchemy Core executemany: the ORM bulk path costs more in Python
-than the statements themselves when a batch writes hundreds of rows."""
+"""Bulk writes with SQLAlchemy Core: executemany, and `COPY` on PostgreSQL.
+
+The ORM bulk path costs more in Python than the statements themselves when a batch writes
+hundreds of rows. On PostgreSQL an executemany is still one INSERT per row on the server;
+`COPY … FROM STDIN` takes the batch in one command: ~1.5–2.5× less wall time and half the
+client CPU for 200 source records (measured with a throwaway script against this machine's
+PostgreSQL, docs/performance.md). The values go through the same SQLAlchemy bind processors
+an INSERT would use, so JSON, dates and NULLs are stored exactly as before.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Table, bindparam, insert, update
+from sqlalchemy import Column, Table, bindparam, insert, update
 from sqlalchemy.orm import Session
+
+COPY_FROM = 2  # rows from which PostgreSQL gets a COPY instead of an executemany
 
 
 def insert_rows(session: Session, table: Table, rows: Sequence[dict[str, Any]]) -> None:
-    """One executemany INSERT (column defaults apply to the columns the rows leave out)."""
-    if rows:
+    """Insert every row in one command (column defaults apply to the columns the rows leave out)."""
+    if not rows:
+        return
+    connection = session.connection()
+    if connection.dialect.name == "postgresql" and len(rows) >= COPY_FROM and not _sql_defaults(table, rows):
+        copy_rows(connection, table, rows)
+    else:
         session.execute(insert(table), list(rows))
+
+
+def copy_rows(connection: Any, table: Table, rows: Sequence[dict[str, Any]]) -> None:
+    """`COPY table (columns) FROM STDIN` on the connection's psycopg connection, in its transaction."""
+    dialect = connection.dialect
+    named = {key for row in rows for key in row}
+    columns = [c for c in table.columns if c.name in named or _python_default(c)]
+    processors = [c.type.dialect_impl(dialect).bind_processor(dialect) for c in columns]
+    names = ", ".join(dialect.identifier_preparer.quote(c.name) for c in columns)
+    driver = connection.connection.driver_connection
+    with driver.cursor() as cursor, cursor.copy(f"COPY {dialect.identifier_preparer.format_table(table)} "
+                                                f"({names}) FROM STDIN") as copy:
+        for row in rows:
+            values = []
+            for column, process in zip(columns, processors, strict=True):
+                value = row[column.name] if column.name in row else _default_value(column)
+                values.append(process(value) if process is not None else value)
+            copy.write_row(values)
+
+
+def _sql_defaults(table: Table, rows: Sequence[dict[str, Any]]) -> bool:
+    """Whether a column the rows leave out has a SQL expression default (only an INSERT evaluates it)."""
+    named = {key for row in rows for key in row}
+    return any(c.default is not None and c.default.is_clause_element and c.name not in named for c in table.columns)
+
+
+def _python_default(column: Column) -> bool:
+    default = column.default
+    return default is not None and (default.is_scalar or default.is_callable)
+
+
+def _default_value(column: Column) -> Any:
+    default = column.default
+    if default is None:
+        return None
+    return default.arg(None) if default.is_callable else default.arg
 
 
 def update_rows(session: Session, table: Table, key: str, rows: Sequence[dict[str, Any]]) -> None:

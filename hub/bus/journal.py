@@ -15,6 +15,7 @@ from typing import Protocol
 from sqlalchemy.orm import Session
 
 from canonical.messages import Envelope
+from hub.bulk import insert_rows
 from hub.store.base import utcnow
 from hub.store.engine import Store
 from hub.store.tables.messaging import MessageJournalRow
@@ -63,11 +64,11 @@ class StoreJournal:
         if not events:
             return
         rows = [e.__dict__ for e in events]
-        if session is not None:  # Core executemany: the ORM's bulk path costs more than the INSERT
-            session.connection().execute(MessageJournalRow.__table__.insert(), rows)
+        if session is not None:  # Core (COPY on PostgreSQL): the ORM's bulk path costs more than the INSERT
+            insert_rows(session, MessageJournalRow.__table__, rows)
             return
         with self.store.transaction() as s:
-            s.connection().execute(MessageJournalRow.__table__.insert(), rows)
+            insert_rows(s, MessageJournalRow.__table__, rows)
 
 
 class NullJournal:

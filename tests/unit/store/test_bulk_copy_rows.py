@@ -1,0 +1,67 @@
+"""`insert_rows` stores exactly what an executemany INSERT stores, on SQLite and PostgreSQL (COPY)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import insert, select
+
+from hub.bulk import insert_rows
+from hub.store.tables.messaging import MessageJournalRow
+from hub.store.tables.records import SourceRecordRow
+
+NOW = dt.datetime(2026, 11, 25, 12, 30, 15, 123456, tzinfo=dt.UTC)
+
+
+def _record(i: int, **over):
+    row = {"ref_key": f"s/person/{i}", "system": "s", "entity": "person", "source_id": str(i), "person_id": None,
+           "content_hash": f"h{i}", "version": 1, "observed_at": NOW, "updated_at": NOW,
+           "raw": {"name": "O'Brien\tJr\n", "n": i % 100, "nested": [1, None, {"x": "é"}]},
+           "canonical": {"names": [{"given": "Ann", "family": "O'Brien"}], "birth_date": None},
+           "provenance": {"system": "s"}, "deleted": False, "subject_key": None}
+    row.update(over)
+    return row
+
+
+def _stored(session, keys):
+    t = SourceRecordRow.__table__
+    return {r.ref_key: dict(r._mapping) | {"id": None} for r in session.execute(select(t).where(t.c.ref_key.in_(keys)))}
+
+
+def test_bulk_insert_matches_executemany(store):
+    t = SourceRecordRow.__table__
+    ours = [_record(i) for i in range(5)] + [_record(5, raw=None, canonical={"empty": {}, "list": []})]
+    theirs = [_record(100 + i) for i in range(5)] + [_record(105, raw=None, canonical={"empty": {}, "list": []})]
+    with store.transaction() as s:
+        insert_rows(s, t, ours)
+        s.execute(insert(t), theirs)
+    with store.transaction() as s:
+        a = _stored(s, [r["ref_key"] for r in ours])
+        b = _stored(s, [r["ref_key"] for r in theirs])
+        raw_null = {k: v for k, v in s.execute(select(t.c.ref_key, t.c.raw.is_(None)).where(
+            t.c.ref_key.in_(["s/person/5", "s/person/105"])))}
+    assert len(a) == len(b) == 6
+    for i in range(6):
+        mine, other = a[f"s/person/{i}"], b[f"s/person/{100 + i}"]
+        for column in ("raw", "canonical", "provenance", "observed_at", "updated_at", "deleted", "person_id", "version"):
+            assert mine[column] == other[column], column
+    assert raw_null["s/person/5"] == raw_null["s/person/105"]  # None stored the same way (JSON null or NULL)
+
+
+def test_bulk_insert_applies_python_defaults_and_rolls_back(store):
+    t = MessageJournalRow.__table__
+    rows = [{"message_id": f"m{i}", "event": "published", "type": "source.record.upserted", "source_system": "s",
+             "at": NOW} for i in range(3)]
+    try:
+        with store.transaction() as s:
+            insert_rows(s, t, rows)
+            raise RuntimeError("roll back")
+    except RuntimeError:
+        pass
+    with store.transaction() as s:
+        assert s.execute(select(t).where(t.c.message_id.in_(["m0", "m1", "m2"]))).all() == []
+        insert_rows(s, t, rows)
+    with store.transaction() as s:
+        stored = s.execute(select(t).where(t.c.message_id.in_(["m0", "m1", "m2"])).order_by(t.c.id)).all()
+    assert [r.message_id for r in stored] == ["m0", "m1", "m2"]
+    assert all(r.id is not None for r in stored)
