@@ -92,7 +92,7 @@ class SqlAdapter:
             full = full or count > self.capture.full_run_above  # type: ignore[union-attr]
         if full:
             for name, ent in self.entities.items():
-                self._check_columns(ent)
+                self._check_columns(ent, self._matched_columns(name))
                 yield from self._full_scan(name, ent, state)
             yield ExtractBatch(checkpoint={CLAIM_CURSOR: str(run), FULL_RUN_CURSOR: self._clock().isoformat()})
             return
@@ -101,10 +101,14 @@ class SqlAdapter:
         for name, ent in self.entities.items():
             entity_plan = plan(name, ent, self.matches[name], changes)
             if not entity_plan.empty:
-                self._check_columns(ent)
+                self._check_columns(ent, self._matched_columns(name))
                 yield from self._reread(name, ent, entity_plan, state, builder)
         builder.checkpoint({CLAIM_CURSOR: str(run)})
         yield builder.take()
+
+    def _matched_columns(self, name: str) -> list[str]:
+        """The entity columns its capture matches filter on (they must be in its rows)."""
+        return sorted({col for m in self.matches[name].values() for col in m.match})
 
     def _reconcile_due(self, state: AdapterState) -> bool:
         every = self.capture.reconcile_every_s if self.capture else None
@@ -234,10 +238,11 @@ class SqlAdapter:
                     seen.add(KEY_SEPARATOR.join(str(v) for v in row))
         return sorted(set(state.row_hashes(name)) - seen)
 
-    def _check_columns(self, ent: SqlEntity) -> None:
+    def _check_columns(self, ent: SqlEntity, also: Sequence[str] = ()) -> None:
         with self.engine.connect() as conn:
             names = list(conn.execute(text(f"SELECT * FROM {self._from(ent)} WHERE 1 = 0")).keys())
-        missing = [k for k in ent.keys + ([ent.watermark] if ent.watermark else []) if k not in names]
+        needed = [*ent.keys, *([ent.watermark] if ent.watermark else []), *also]
+        missing = [k for k in dict.fromkeys(needed) if k not in names]
         if missing:
             where = ent.table or "the query"
             raise SourceConfigError(f"{where} has no column(s) {missing}; it has {names}")

@@ -259,6 +259,13 @@ def test_reconciliation_is_due_after_reconcile_every_s(db):
     assert run(db.adapter(), state).unchanged == 10
 
 
+def test_a_match_on_a_column_the_rows_lack_is_refused_at_the_run(tmp_path):
+    db = EarlyHelpDb(f"sqlite:///{tmp_path}/early_help.db", tmp_path)
+    db.entities["family_links"]["capture"]["family_members"]["match"] = {"household": "family_id"}
+    with pytest.raises(SourceConfigError, match=r"has no column\(s\) \['household'\]"):
+        run(db.adapter(), MemoryState())
+
+
 def test_a_recorded_column_added_rewrites_the_triggers(db):
     loaded(db)
     db.source["capture"]["tables"]["episodes"] = ["episode_id", "member_id"]
