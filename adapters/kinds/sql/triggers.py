@@ -6,8 +6,10 @@ adapter claims rows (`claim` = a run number), re-reads what they affect, and del
 the hub has committed that run (see `capture.py`).
 
 `install` is idempotent: it creates what is missing and replaces a trigger whose definition
-differs from the configuration (a column added to `tables`), in one transaction, and writes
-nothing when everything is already as configured. `installed` is the cheap check made on every
+differs from the configuration (a column added to `tables`), and writes nothing when everything
+is already as configured. On PostgreSQL that is one transaction; SQLite's driver runs DDL
+statement by statement, so an interrupted install can leave some triggers missing, which the
+next run's `installed` check sees: it is a full run again and completes the install. `installed` is the cheap check made on every
 incremental run, so triggers a schema change dropped are noticed (the run becomes a full one).
 """
 
