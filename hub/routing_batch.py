@@ -3,7 +3,7 @@
 Each function answers for every person or record of a batch with a few queries, where the
 worker used to ask once per message: the source rows by ref_key, the persons of subjects,
 households (relationships and same current address), the involvements of all their members
-and the alerts already raised for them. Only the columns needed are read; JSON documents
+and the alerts already raised naming them (by the hub_alert_person index). Only the columns needed are read; JSON documents
 are cut down to the fields used in the database (JSON paths, on SQLite and PostgreSQL)."""
 
 from __future__ import annotations
@@ -11,12 +11,13 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 from collections.abc import Collection, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import case, null, or_, select
 from sqlalchemy.orm import Session
 
+from hub.store.tables.alerts import AlertPersonRow
 from hub.store.tables.lifecycle import AlertRow
 from hub.store.tables.records import PersonRow, SourceRecordRow
 from routing.alerts import InvolvementFact
@@ -29,13 +30,15 @@ def ref_key(ref: dict[str, Any]) -> str:
     return f"{ref['system']}/{ref['entity']}/{ref['source_id']}"
 
 
-def source_rows(s: Session, keys: Collection[str]) -> dict[str, Any]:
-    """The source records of `keys` (rows with ref_key, system, entity, source_id, canonical,
-    subject_key, person_id, deleted), by ref_key."""
+def source_rows(s: Session, keys: Collection[str], *, canonical_of: Collection[str] = ()) -> dict[str, Any]:
+    """The source records of `keys` (rows with ref_key, system, entity, source_id, subject_key,
+    person_id, deleted and canonical), by ref_key; `canonical` is read only for the entities in
+    `canonical_of` (None for the others: decoding documents nobody reads is most of the cost)."""
     if not keys:
         return {}
-    rows = s.execute(select(_R.ref_key, _R.system, _R.entity, _R.source_id, _R.canonical, _R.subject_key,
-                            _R.person_id, _R.deleted).where(_R.ref_key.in_(list(keys)))).all()
+    canonical = case((_R.entity.in_(list(canonical_of)), _R.canonical), else_=null()) if canonical_of else null()
+    rows = s.execute(select(_R.ref_key, _R.system, _R.entity, _R.source_id, canonical.label("canonical"),
+                            _R.subject_key, _R.person_id, _R.deleted).where(_R.ref_key.in_(list(keys)))).all()
     return {r.ref_key: r for r in rows}
 
 
@@ -132,27 +135,41 @@ class RaisedAlerts:
     """The alerts of one rule that count as already raised (since the window began, or open):
     the services each covers, by person. `note` adds one raised in this batch."""
 
-    by_person: dict[str, list[frozenset[str]]]
-    last_id: int = 0
+    by_person: dict[str, list[frozenset[str]]] = field(default_factory=dict)
 
     def covers(self, members: Iterable[str], services: set[str]) -> bool:
+        """An alert for any of `members` covering all of `services`."""
         return any(services <= covered for m in members for covered in self.by_person.get(m, ()))
 
-    def note(self, persons: Iterable[str], services: Iterable[str], alert_id: int = 0) -> None:
+    def note(self, persons: Iterable[str], services: Iterable[str]) -> None:
         covered = frozenset(services)
         for p in persons:
             self.by_person.setdefault(p, []).append(covered)
-        self.last_id = max(self.last_id, alert_id)
 
 
-def raised_alerts(s: Session, rule: str, since: dt.date, *, after: RaisedAlerts | None = None) -> RaisedAlerts:
-    """The alerts of `rule` raised since `since` or still open; with `after`, those `after` has
-    not seen yet (ids above its last) added to it."""
-    query = select(AlertRow.id, AlertRow.persons, AlertRow.services).where(AlertRow.rule == rule, or_(
-        AlertRow.raised_at >= dt.datetime.combine(since, dt.time(), tzinfo=dt.UTC), AlertRow.status == "open"))
-    out = after if after is not None else RaisedAlerts(by_person={})
-    if after is not None:
-        query = query.where(AlertRow.id > after.last_id)
-    for r in s.execute(query):
-        out.note(r.persons, r.services, r.id)
+def raised_alerts(s: Session, rule: str, since: dt.date, persons: Collection[str]) -> RaisedAlerts:
+    """The alerts of `rule` raised since `since` or still open that name any of `persons`, found
+    through hub_alert_person: the read is bounded by the people asked about, not by every alert."""
+    out = RaisedAlerts()
+    if not persons:
+        return out
+    about = select(AlertPersonRow.alert_id).where(AlertPersonRow.person_id.in_(list(persons)))
+    for r in s.execute(select(AlertRow.persons, AlertRow.services).where(
+            AlertRow.id.in_(about), AlertRow.rule == rule,
+            or_(AlertRow.raised_at >= dt.datetime.combine(since, dt.time(), tzinfo=dt.UTC),
+                AlertRow.status == "open"))):
+        out.note(r.persons, r.services)
     return out
+
+
+def insert_alerts(s: Session, rows: list[dict[str, Any]]) -> list[int]:
+    """Insert `hub_alert` rows and their `hub_alert_person` rows; the new ids, in order."""
+    if not rows:
+        return []
+    table = AlertRow.__table__
+    ids = list(s.connection().execute(table.insert().returning(table.c.id, sort_by_parameter_order=True),
+                                      rows).scalars())
+    s.connection().execute(AlertPersonRow.__table__.insert(), [
+        {"person_id": p, "alert_id": i} for i, row in zip(ids, rows, strict=True)
+        for p in dict.fromkeys(row["persons"])])
+    return ids

@@ -37,6 +37,7 @@ from hub.routing_batch import (
     RaisedAlerts,
     facts_of,
     households,
+    insert_alerts,
     involvements,
     persons_of_keys,
     raised_alerts,
@@ -192,22 +193,25 @@ class RoutingWorker:
     def _changed(self, batch: list[Envelope]) -> None:
         """Evaluate the batch set-based in a read transaction (no write lock held), then claim it and
         write its deliveries, alerts, outbox and journal in one short write transaction. What must be
-        exact is checked again there: the inbox claim, and alerts raised since the read."""
+        exact is read there: the inbox claim, and the alerts already raised naming the households
+        that would alert (by index, bounded by those households)."""
         today = self.today()
         with self.store.read() as s:
-            plans, raised = self._plan(s, batch, today)
+            plans = self._plan(s, batch, today)
         with self.store.transaction() as s:
             fresh = claim_unseen(s, CONSUMER, [str(e.message_id) for e in batch])
-            for i, known in raised.items():
-                raised_alerts(s, self.config.alert[i].name, _window_start(self.config.alert[i], today), after=known)
+            raised = {}
+            for i, rule in enumerate(self.config.alert):
+                named = {p for plan in plans if isinstance(plan, _Plan) for j, d in plan.alerts if j == i and d
+                         for p in d.persons}
+                raised[i] = raised_alerts(s, rule.name, _window_start(rule, today), named)
             self._write(s, batch, plans, fresh, raised)
 
-    def _plan(self, s: Session, batch: list[Envelope], today: dt.date
-              ) -> tuple[list[_Plan | str], dict[int, RaisedAlerts]]:
-        """For each message its plan (or its final detail), and the alerts already raised of each
-        rule that decided to alert for some message."""
+    def _plan(self, s: Session, batch: list[Envelope], today: dt.date) -> list[_Plan | str]:
+        """For each message its plan (or its final detail when nothing can come of it)."""
         changed = [e for e in batch if e.type == MessageType.ROUTE_CHANGED]
-        rows = source_rows(s, {ref_key(e.payload["ref"]) for e in changed})
+        rows = source_rows(s, {ref_key(e.payload["ref"]) for e in changed},
+                           canonical_of={r.when.entity for r in self.config.route})
         live = {k: r for k, r in rows.items() if not r.deleted}
         subjects = persons_of_keys(s, {r.subject_key for r in live.values() if r.entity != "person" and r.subject_key})
         phases = {r.system: Phase(r.phase) for r in s.execute(select(SystemPhaseRow)).scalars()}
@@ -216,8 +220,6 @@ class RoutingWorker:
         alerting = {person_of[ref_key(e.payload["ref"])] for e in changed
                     if (row := live.get(ref_key(e.payload["ref"]))) is not None and _may_alert(e, row)}
         decisions = self._decide(s, alerting - {None}, today)
-        raised = {i: raised_alerts(s, self.config.alert[i].name, _window_start(self.config.alert[i], today))
-                  for i in sorted({i for (_, i), d in decisions.items() if d is not None})}
         plans: list[_Plan | str] = []
         for env in batch:
             if env.type != MessageType.ROUTE_CHANGED:
@@ -232,7 +234,7 @@ class RoutingWorker:
             if _may_alert(env, row) and person_of[key]:
                 plan.alerts = [(i, decisions[(person_of[key], i)]) for i in range(len(self.config.alert))]
             plans.append(plan)
-        return plans, raised
+        return plans
 
     def _decide(self, s: Session, persons: set[str], today: dt.date) -> dict[tuple[str, int], AlertDecision | None]:
         """Each alert rule's decision for the household of each of `persons`."""
@@ -304,8 +306,7 @@ class RoutingWorker:
         applies = [e for e in out if e.type == MessageType.ROUTE_APPLY]
         if applies:
             s.connection().execute(DeliveryRow.__table__.insert(), [delivery_values(e) for e in applies])
-        if alerts:
-            s.connection().execute(AlertRow.__table__.insert(), alerts)
+        insert_alerts(s, alerts)
         add_to_outbox(s, out)
         self.journal.record(events, s)
 

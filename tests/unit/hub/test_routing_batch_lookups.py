@@ -14,6 +14,7 @@ from hub.routing_batch import (
     RaisedAlerts,
     facts_of,
     households,
+    insert_alerts,
     involvements,
     raised_alerts,
     source_rows,
@@ -132,38 +133,67 @@ def test_households_and_involvements_of_a_batch_equal_the_per_person_answers(sto
     assert any(len(m) > 2 for m in homes.values()) and sum(map(len, facts.values())) > 20  # the data has cases
 
 
-def test_raised_alerts_answer_as_the_per_message_check_and_see_later_ones(store):
+def alert(rule, persons, services, status="open", at=None):
+    return {"rule": rule, "team": "T", "household_key": "+".join(persons), "persons": persons, "services": services,
+            "evidence": {}, "message_id": f"m-{rule}-{'-'.join(persons)}", "status": status,
+            "raised_at": at or utcnow()}
+
+
+def test_raised_alerts_answer_as_the_per_message_check_over_every_alert(store):
     since = dt.date(2026, 1, 1)
     old = dt.datetime(2025, 6, 1, tzinfo=dt.UTC)
-    alerts = [("r1", ["P1", "P2"], ["a", "b", "c"], "open", None), ("r1", ["P3"], ["a", "b"], "closed", old),
-              ("r1", ["P4"], ["a", "b", "c"], "closed", None), ("r2", ["P5"], ["a", "b", "c"], "open", None)]
     with store.transaction() as s:
-        for rule, persons, services, status, at in alerts:
-            s.add(AlertRow(rule=rule, team="T", household_key="+".join(persons), persons=persons, services=services,
-                           message_id=f"m-{rule}-{persons[0]}", status=status, raised_at=at or utcnow()))
+        ids = insert_alerts(s, [alert("r1", ["P1", "P2"], ["a", "b", "c"]), alert("r1", ["P3"], ["a", "b"], "closed", old),
+                                alert("r1", ["P4"], ["a", "b", "c"], "closed"), alert("r2", ["P5"], ["a", "b", "c"])])
+        insert_alerts(s, [alert("r1", ["P6", "P7"], ["a"])])
+    assert len(set(ids)) == 4
+    cases = [({"P1"}, {"a", "b"}), ({"P2", "P9"}, {"a", "b", "c"}), ({"P1"}, {"a", "d"}), ({"P3"}, {"a"}),
+             ({"P4"}, {"c"}), ({"P5"}, {"a"}), ({"P9"}, {"a"}), ({"P7"}, {"a"}), ({"P1", "P7"}, {"a", "b"})]
     with store.read() as s:
-        known = raised_alerts(s, "r1", since)
-        cases = [({"P1"}, {"a", "b"}), ({"P2", "P9"}, {"a", "b", "c"}), ({"P1"}, {"a", "d"}), ({"P3"}, {"a"}),
-                 ({"P4"}, {"c"}), ({"P5"}, {"a"}), ({"P9"}, {"a"})]
+        assert {tuple(sorted(a.persons)) for a in s.execute(select(AlertRow)).scalars()} == {
+            ("P1", "P2"), ("P3",), ("P4",), ("P5",), ("P6", "P7")}
         for members, services in cases:
+            known = raised_alerts(s, "r1", since, members)
             assert known.covers(members, services) == already_raised_one(s, "r1", members, services, since)
+        assert raised_alerts(s, "r1", since, set()).by_person == {}
+    batch = RaisedAlerts()
+    batch.note(["P7", "P8"], ["x", "y"])  # raised earlier in the same batch
+    assert batch.covers({"P8"}, {"y"}) and not batch.covers({"P8"}, {"z"}) and not batch.covers({"P9"}, {"x"})
+
+
+def test_the_migration_fills_alert_persons_from_existing_alerts(store):
+    from alembic import command
+
+    from hub.store.engine import alembic_config
+    from hub.store.tables.alerts import AlertPersonRow
+
     with store.transaction() as s:
-        s.add(AlertRow(rule="r1", team="T", household_key="P9", persons=["P9"], services=["a"], message_id="m-new"))
+        insert_alerts(s, [alert("r1", ["P1", "P2"], ["a"])])
+    cfg = alembic_config()
+    with store.engine.begin() as connection:
+        cfg.attributes["connection"] = connection
+        command.downgrade(cfg, "hub_alert_person@base")
+    with store.transaction() as s:
+        s.connection().execute(AlertRow.__table__.insert(), [alert("r1", ["P3", "P3", "P4"], ["b"])])
+    store.migrate()
     with store.read() as s:
-        assert not known.covers({"P9"}, {"a"})
-        raised_alerts(s, "r1", since, after=known)
-    assert known.covers({"P9"}, {"a"})
-    fresh = RaisedAlerts(by_person={})
-    fresh.note(["P7", "P8"], ["x", "y"])
-    assert fresh.covers({"P8"}, {"y"}) and not fresh.covers({"P8"}, {"z"})
+        rows = sorted((p, a) for p, a in s.execute(select(AlertPersonRow.person_id, AlertPersonRow.alert_id)))
+        ids = dict(s.execute(select(AlertRow.household_key, AlertRow.id)).all())
+    assert rows == sorted([("P1", ids["P1+P2"]), ("P2", ids["P1+P2"]), ("P3", ids["P3+P3+P4"]),
+                           ("P4", ids["P3+P3+P4"])])
 
 
 def test_source_rows_are_read_by_ref_key_in_one_query(store):
     with store.transaction() as s:
         s.add(record("sys/person/1", "person", {"a": 1}, person_id="P1"))
         s.add(record("sys/person/2", "person", {}, person_id="P2", deleted=True))
+        s.add(record("sys/involvement/1", "involvement", {"b": 2}, subject_key="sys/person/1"))
+    keys = {"sys/person/1", "sys/person/2", "sys/person/3", "sys/involvement/1"}
     with store.read() as s:
-        rows = source_rows(s, {"sys/person/1", "sys/person/2", "sys/person/3"})
-    assert sorted(rows) == ["sys/person/1", "sys/person/2"]
+        rows = source_rows(s, keys, canonical_of={"person"})
+        bare = source_rows(s, keys)
+    assert sorted(rows) == sorted(bare) == ["sys/involvement/1", "sys/person/1", "sys/person/2"]
     assert (rows["sys/person/1"].canonical, rows["sys/person/1"].person_id, rows["sys/person/2"].deleted) == (
         {"a": 1}, "P1", True)
+    assert rows["sys/involvement/1"].canonical is None and rows["sys/involvement/1"].subject_key == "sys/person/1"
+    assert {r.canonical for r in bare.values()} == {None}
