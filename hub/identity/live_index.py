@@ -166,13 +166,14 @@ def prune(session: Session) -> int:
     upto = top - KEEP
     if upto <= floor:
         return 0
-    newest = session.execute(select(func.max(CHANGE.c.xid)).where(CHANGE.c.seq <= upto)).scalar()
-    deleted = session.execute(delete(CHANGE).where(CHANGE.c.seq <= upto)).rowcount
-    if session.get_bind().dialect.name == "postgresql":
+    if session.get_bind().dialect.name == "postgresql":  # the transactions of exactly the rows deleted
+        xids = session.execute(delete(CHANGE).where(CHANGE.c.seq <= upto).returning(CHANGE.c.xid)).scalars().all()
         values: dict = {"seq": func.greatest(HORIZON.c.seq, upto)}
-        if newest is not None:
-            values["xid"] = func.greatest(func.coalesce(HORIZON.c.xid, newest), newest)
+        if xids:
+            values["xid"] = func.greatest(func.coalesce(HORIZON.c.xid, max(xids)), max(xids))
+        deleted = len(xids)
     else:
+        deleted = session.execute(delete(CHANGE).where(CHANGE.c.seq <= upto)).rowcount
         values = {"seq": func.max(HORIZON.c.seq, upto)}
     session.execute(update(HORIZON).where(HORIZON.c.id == 1).values(**values))
     return deleted
