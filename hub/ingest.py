@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,6 +21,7 @@ from sqlalchemy.orm import Session
 from adapters.port import ExtractBatch, RawChange
 from canonical.messages import Envelope, MessageType
 from canonical.records import SourceRecord, content_hash
+from canonical.version import SCHEMA_VERSION
 from hub.adapter_state import RowState, StoreAdapterState
 from hub.outbox import BackgroundRelay, OutboxRelay, add_to_outbox
 from hub.store.base import utcnow
@@ -130,7 +132,10 @@ class IngestService:
                                    reasons=list(failure.reasons), run_id=figures.run_id, status="open"))
         figures.records_announced += len(envelopes)
         with self.store.transaction() as s:
-            add_to_outbox(s, envelopes)
+            if self.relay is not None:
+                self.relay.write(s, envelopes)  # a bus in the store takes them in this transaction
+            else:
+                add_to_outbox(s, envelopes)
             _settle(s, defn.name, settled)
             _quarantine(s, quarantine)
             entities = set(row_changes) or {""}
@@ -150,9 +155,12 @@ def _previous_states(state: StoreAdapterState, changes: list[RawChange]) -> dict
 
 def announce(system: str, records: list[SourceRecord], version: int, previous_keys: list[str]) -> list[Envelope]:
     """Upsert messages for `records`, and deletions for records the row no longer produces."""
-    # built from a validated record and a loaded system name: nothing left to validate
-    out = [Envelope.model_construct(type=MessageType.RECORD_UPSERTED, source_system=system,
-                                    payload=_versioned(r, version)) for r in records]
+    # built from a validated record and a loaded system name: nothing left to validate. Every field
+    # is given: pydantic's defaults machinery (a signature inspection per default factory) cost
+    # more than the rest of the construction
+    out = [Envelope.model_construct(message_id=uuid.uuid4(), type=MessageType.RECORD_UPSERTED, source_system=system,
+                                    occurred_at=dt.datetime.now(dt.UTC), schema_version=SCHEMA_VERSION,
+                                    correlation_id=None, payload=_versioned(r, version)) for r in records]
     current = {r.ref.key for r in records}
     return out + _deletions(system, [k for k in previous_keys if k not in current], version)
 

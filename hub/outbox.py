@@ -11,6 +11,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from canonical.messages import Envelope
+from hub.bulk import insert_rows
 from hub.bus.journal import Journal, JournalEvent, NullJournal
 from hub.bus.outbound import Outbound
 from hub.bus.port import Bus
@@ -20,12 +21,12 @@ from hub.store.tables.messaging import OutboxRow
 
 
 def add_to_outbox(session: Session, envelopes: Sequence[Envelope]) -> None:
-    """One executemany on the session's connection (Core: the ORM's bulk path costs more than the INSERT)."""
+    """One bulk insert in the session's transaction (Core executemany; COPY on PostgreSQL)."""
     if envelopes:
         now = utcnow()
-        session.connection().execute(OutboxRow.__table__.insert(), [
-            dict(message_id=str(e.message_id), type=e.type.value, source_system=e.source_system,
-                 body=e.to_json(), created_at=now)
+        insert_rows(session, OutboxRow.__table__, [
+            {"message_id": str(e.message_id), "type": e.type.value, "source_system": e.source_system,
+             "body": e.to_json(), "created_at": now, "published_at": None}
             for e in envelopes])
 
 
@@ -38,6 +39,29 @@ class OutboxRelay:
     def __init__(self, store: Store, bus: Bus, journal: Journal | None = None, batch_size: int = 2000) -> None:
         self.store, self.bus, self.batch_size = store, bus, batch_size
         self.journal = journal or NullJournal()
+
+    @property
+    def publishes_in_transaction(self) -> bool:
+        """Whether the bus lives in the store, so `write` publishes in the writer's transaction."""
+        return hasattr(self.bus, "publish_serialized_in")
+
+    def write(self, session: Session, envelopes: Sequence[Envelope]) -> None:
+        """Add `envelopes` to the outbox in the caller's transaction. A bus inside the store takes
+        them in that same transaction, so they are written already published: atomic with the
+        change as the outbox requires, without a relay pass that reads the bodies back, parses
+        them, marks them and commits again. An outside broker gets them from the relay."""
+        if not envelopes:
+            return
+        if not self.publishes_in_transaction:
+            add_to_outbox(session, envelopes)
+            return
+        now = utcnow()
+        messages = [Outbound.from_envelope(e) for e in envelopes]
+        insert_rows(session, OutboxRow.__table__, [
+            {"message_id": m.message_id, "type": m.type, "source_system": m.source_system, "body": m.body,
+             "created_at": now, "published_at": now} for m in messages])
+        self.bus.publish_serialized_in(session, messages)  # type: ignore[attr-defined]
+        self.journal.record([m.journal_event("published") for m in messages], session)
 
     def relay_once(self) -> int:
         """Publish one batch of unpublished messages; return how many."""
@@ -89,7 +113,10 @@ class BackgroundRelay:
     same database lock as the ingest's, so a thread would only wait for it.
 
     `nudge()` after each committed batch; `finish()` relays what is left in the caller's thread and
-    raises any error the thread met, so a failed relay fails the run as before."""
+    raises any error the thread met, so a failed relay fails the run as before. A writer using
+    `OutboxRelay.write` on a bus inside the store publishes as it commits: nothing is left to relay
+    but what earlier writers left unpublished, relayed on entering (before this run's messages, in
+    outbox order) and on finishing."""
 
     def __init__(self, relay: OutboxRelay | None) -> None:
         self.relay = relay
@@ -101,6 +128,8 @@ class BackgroundRelay:
         self._thread: threading.Thread | None = None
 
     def __enter__(self) -> BackgroundRelay:
+        if self.relay is not None and self.relay.publishes_in_transaction:
+            self.relay.relay_all()
         if self._threaded:
             self._thread = threading.Thread(target=self._run, name="outbox-relay", daemon=True)
             self._thread.start()
@@ -112,6 +141,8 @@ class BackgroundRelay:
     def nudge(self) -> None:
         if self.relay is None:
             return
+        if self.relay.publishes_in_transaction:
+            return  # published as the batch committed (`OutboxRelay.write`)
         if not self._threaded:
             self.relay.relay_all()
             return

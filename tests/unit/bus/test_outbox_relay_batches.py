@@ -1,5 +1,6 @@
 """The relay hands stored bodies to the bus unparsed, journals each message once, and relays
-to an outside broker on a thread whose errors still fail the ingest."""
+to an outside broker on a thread whose errors still fail the ingest; a writer on a bus inside the
+store publishes in its own transaction (`OutboxRelay.write`)."""
 
 from __future__ import annotations
 
@@ -87,3 +88,49 @@ def test_background_relay_error_fails_the_caller(sqlite_store):
         background.finish()
     with sqlite_store.transaction() as s:  # nothing marked published: the next relay sends it
         assert s.execute(select(OutboxRow.id).where(OutboxRow.published_at.is_(None))).first() is not None
+
+
+def test_write_on_a_bus_in_the_store_publishes_in_the_writers_transaction(sqlite_store):
+    bus = StoreQueueBus(sqlite_store, poll_interval_s=0.01)
+    bus.declare([QueueBinding("records", ("source.record.#",))])
+    relay = OutboxRelay(sqlite_store, bus, StoreJournal(sqlite_store))
+    earlier = [_record(i) for i in range(3)]
+    with sqlite_store.transaction() as s:
+        add_to_outbox(s, earlier)  # left unpublished by an earlier writer
+    sent = [_record(i) for i in range(3, 8)]
+    with BackgroundRelay(relay) as background:  # relays what was left, before this writer's messages
+        with sqlite_store.transaction() as s:
+            relay.write(s, sent)
+        background.nudge()
+        background.finish()
+    assert relay.relay_all() == 0
+    got: list[Envelope] = []
+    bus.consume("records", got.extend, batch_size=100, idle_timeout_s=0.05)
+    assert got == earlier + sent
+    with sqlite_store.transaction() as s:
+        bodies = s.execute(select(OutboxRow.body).order_by(OutboxRow.id)).scalars().all()
+        unpublished = s.execute(select(OutboxRow.id).where(OutboxRow.published_at.is_(None))).all()
+        journal = s.execute(select(MessageJournalRow.event, MessageJournalRow.ref_key)).all()
+    assert bodies == [e.to_json() for e in earlier + sent] and unpublished == []
+    assert sorted(journal) == sorted(("published", f"early_help/person/{i}") for i in range(8))
+
+
+def test_write_rolled_back_publishes_nothing(sqlite_store):
+    bus = StoreQueueBus(sqlite_store, poll_interval_s=0.01)
+    bus.declare([QueueBinding("records", ("source.record.#",))])
+    relay = OutboxRelay(sqlite_store, bus, StoreJournal(sqlite_store))
+    with pytest.raises(RuntimeError), sqlite_store.transaction() as s:
+        relay.write(s, [_record(1)])
+        raise RuntimeError("the ingest's batch failed")
+    assert bus.stats("records").ready == 0
+    with sqlite_store.transaction() as s:
+        assert s.execute(select(OutboxRow.id)).first() is None
+
+
+def test_write_for_an_outside_broker_leaves_the_messages_to_the_relay(sqlite_store):
+    broker = _Broker()
+    relay = OutboxRelay(sqlite_store, broker)  # type: ignore[arg-type]
+    with sqlite_store.transaction() as s:
+        relay.write(s, [_record(1), _record(2)])
+    assert broker.bodies == []
+    assert relay.relay_all() == 2 and len(broker.bodies) == 2
