@@ -128,19 +128,22 @@ def start_mark(session: Session) -> Mark:
 def read_changes(session: Session, mark: Mark) -> tuple[Changes, Mark] | None:
     """What changed since `mark`, and the mark after it; None when the log cannot say (pruned
     past the mark, or more than RESET_AT changes): the caller loads afresh."""
-    postgres = session.get_bind().dialect.name == "postgresql"
-    h_seq, h_xid = session.execute(select(HORIZON.c.seq, HORIZON.c.xid).where(HORIZON.c.id == 1)).one()
     cols = (CHANGE.c.seq, CHANGE.c.kind, CHANGE.c.ref, CHANGE.c.other, CHANGE.c.xid)
-    if postgres:
-        if h_xid is not None and h_xid >= min(mark.xids | {mark.xmax}):
-            return None  # a row this worker had not read may have been pruned
+    if session.get_bind().dialect.name == "postgresql":
         xmax, xids = _snapshot(session)  # before the read: whatever it misses is in these
         query = select(*cols).where(or_(CHANGE.c.xid >= mark.xmax, CHANGE.c.xid.in_(sorted(mark.xids))))
-    else:
+        rows = session.execute(query.limit(RESET_AT + 1)).all()
+        # after the read, so a prune that deleted rows before it is seen: only rows of committed
+        # transactions are pruned, so those of the mark's transactions still in progress are safe
+        h_xid = session.execute(select(HORIZON.c.xid).where(HORIZON.c.id == 1)).scalar()
+        if h_xid is not None and h_xid >= min((mark.xids - xids) | {mark.xmax}):
+            return None  # a row this worker had not read may have been pruned
+    else:  # one writer at a time: nothing commits during this transaction
+        h_seq = session.execute(select(HORIZON.c.seq).where(HORIZON.c.id == 1)).scalar()
         if mark.seq < (h_seq or 0):
             return None
-        query = select(*cols).where(CHANGE.c.seq > mark.seq).order_by(CHANGE.c.seq)
-    rows = session.execute(query.limit(RESET_AT + 1)).all()
+        rows = session.execute(select(*cols).where(CHANGE.c.seq > mark.seq).order_by(CHANGE.c.seq)
+                               .limit(RESET_AT + 1)).all()
     if len(rows) > RESET_AT:
         return None
     out = Changes()
@@ -153,7 +156,7 @@ def read_changes(session: Session, mark: Mark) -> tuple[Changes, Mark] | None:
             out.persons.add(ref)
         else:
             out.pairs.add((ref, other))
-    if postgres:
+    if mark.xmax:  # PostgreSQL
         again = frozenset(seq for seq, _k, _r, _o, xid in rows if xid >= xmax or xid in xids)
         return out, Mark(xmax=xmax, xids=xids, seen=again)
     return out, Mark(seq=max([mark.seq] + [r[0] for r in rows]))

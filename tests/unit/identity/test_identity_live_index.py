@@ -162,3 +162,26 @@ def test_a_worker_behind_the_pruned_log_starts_again(store, model, people, monke
     _batch(store, b, people[200:250])
     _batch(store, a, people[250:300])
     assert _live(a).resets == 3
+
+
+def test_a_change_committed_after_a_later_numbered_one_is_seen(store, model, people):
+    """PostgreSQL: the log's order is not commit order. Another worker's batch still open when
+    a later-numbered change commits and this worker reads the log is still seen once it commits."""
+    if store.dialect != "postgresql":
+        pytest.skip("SQLite serialises writers: the log's order is commit order")
+    a, b, c = (IdentityLinker(model, publish_events=False) for _ in range(3))
+    _batch(store, a, people[:100])
+    with store.transaction() as session:
+        _same_as_fresh(session, a, people[100:120])  # a's slice now holds people[:100] under their keys
+    moved = [_moved(f) for f in people[:10]]
+    with store.transaction() as open_batch:
+        b.place_many(open_batch, moved)  # written first, committed last
+        _batch(store, c, people[150:200])  # later log rows, committed first
+        with store.transaction() as session:
+            _same_as_fresh(session, a, people[120:150])  # reads c's rows; b's are not visible yet
+    twins = [dataclasses.replace(f, ref=f.ref + "-twin") for f in moved]
+    with store.transaction() as session:  # b's records are candidates under their new keys
+        index = _same_as_fresh(session, a, twins)
+        assert any(f.ref in index.candidates(t) for f, t in zip(moved, twins, strict=True))
+    assert all(_live(a).records[f.ref].postcode == "ZZ9 9ZZ" for f in moved if f.ref in _live(a).records)
+    assert _live(a).resets == 1
