@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
+from hub.bulk import insert_rows
 from hub.store.engine import Store
 from hub.store.tables.ingest import AdapterCursorRow, AdapterRowHashRow
 
@@ -115,8 +116,8 @@ class StoreAdapterState:
             values = dict(system=self.system, entity=entity, source_id=source_id, content_hash=state.content_hash,
                           version=state.version, record_keys=state.record_keys)
             (updates if source_id in known else inserts).append(values)
-        if inserts:  # Core executemany: the ORM's bulk path costs more than the INSERT
-            session.connection().execute(AdapterRowHashRow.__table__.insert(), inserts)
+        if inserts:  # Core executemany (COPY on PostgreSQL): the ORM's bulk path costs more than the INSERT
+            insert_rows(session, AdapterRowHashRow.__table__, inserts)
         if updates:
             session.execute(update(AdapterRowHashRow), updates)
         if deletes:

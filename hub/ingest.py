@@ -15,7 +15,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from adapters.port import ExtractBatch, RawChange
@@ -73,9 +73,10 @@ class IngestService:
         try:
             adapter = build_adapter(defn)
             state = StoreAdapterState(self.store, system)
+            open_entries = _OpenEntries(self.store, system)
             with BackgroundRelay(self.relay) as relay:
                 for batch in adapter.extract(state):
-                    self._commit_batch(defn, state, batch, figures)
+                    self._commit_batch(defn, state, batch, figures, open_entries)
                     relay.nudge()
                 relay.finish()
         except Exception as exc:  # recorded on the run and re-raised: a failed run is never silent
@@ -88,7 +89,8 @@ class IngestService:
                     status=figures.status, finished_at=utcnow(), figures=figures.as_dict(), error=figures.error))
         return figures
 
-    def _commit_batch(self, defn: Any, state: StoreAdapterState, batch: ExtractBatch, figures: RunFigures) -> None:
+    def _commit_batch(self, defn: Any, state: StoreAdapterState, batch: ExtractBatch, figures: RunFigures,
+                      open_entries: _OpenEntries) -> None:
         extracted_at = utcnow()
         envelopes: list[Envelope] = []
         quarantine: list[dict[str, Any]] = []
@@ -106,14 +108,17 @@ class IngestService:
                     figures.deleted += 1
                     envelopes += _deletions(defn.name, previous.record_keys, previous.version + 1)
                     staged[change.source_id] = None
-                settled.append((change.entity, change.source_id, "the row was deleted at the source"))
+                if open_entries.may_have(change.entity, change.source_id):
+                    settled.append((change.entity, change.source_id, "the row was deleted at the source"))
                 continue
             version = (previous.version if previous else 0) + 1
             try:
                 records = defn.mapping.translate(change, extracted_at=extracted_at)
             except Exception as exc:
                 reasons = list(getattr(exc, "reasons", None) or [str(exc)])
-                quarantine.append(_quarantine_row(defn.name, change, reasons, figures.run_id))
+                quarantine.append(_quarantine_row(defn.name, change, reasons, figures.run_id,
+                                                  open_entries.may_have(change.entity, change.source_id)))
+                open_entries.added(change.entity, change.source_id)
                 figures.quarantined += 1
                 staged[change.source_id] = RowState(content_hash(dict(change.raw)), version,
                                                     previous.record_keys if previous else [])
@@ -124,12 +129,15 @@ class IngestService:
             digest = records[0].content_hash if records else content_hash(dict(change.raw))  # hashed once
             staged[change.source_id] = RowState(digest, version, [r.ref.key for r in records])
             figures.by_entity.update(r.ref.entity.value for r in records)
-            settled.append((change.entity, change.source_id, "a corrected version of the row arrived and translated"))
+            if open_entries.may_have(change.entity, change.source_id):
+                settled.append((change.entity, change.source_id,
+                                "a corrected version of the row arrived and translated"))
         for failure in batch.failures:
             figures.failures += 1
             quarantine.append(dict(system=defn.name, entity="(unreadable input)", source_id=None,
                                    location=failure.location, raw={"excerpt": failure.raw_excerpt},
-                                   reasons=list(failure.reasons), run_id=figures.run_id, status="open"))
+                                   reasons=list(failure.reasons), run_id=figures.run_id, status="open",
+                                   supersedes=False))
         figures.records_announced += len(envelopes)
         with self.store.transaction() as s:
             if self.relay is not None:
@@ -143,6 +151,25 @@ class IngestService:
                 state.save(s, entity, row_changes.get(entity, {}), batch.checkpoint if i == 0 else {})
         for i, entity in enumerate(sorted(entities)):
             state.committed(entity, row_changes.get(entity, {}), batch.checkpoint if i == 0 else {})
+
+
+class _OpenEntries:
+    """Which rows of a system may have an open quarantine entry: any row when the store held open
+    entries of the system as the run began, otherwise only the rows this run quarantined. Settling
+    and superseding skip the UPDATE of a row that cannot have one (on an initial load, all of them:
+    one statement per batch and one per quarantined row saved)."""
+
+    def __init__(self, store: Store, system: str) -> None:
+        with store.read() as s:
+            self._any_before = s.execute(select(QuarantineRow.id).where(
+                QuarantineRow.system == system, QuarantineRow.status == "open").limit(1)).first() is not None
+        self._added: set[tuple[str, str]] = set()
+
+    def may_have(self, entity: str, source_id: str) -> bool:
+        return self._any_before or (entity, source_id) in self._added
+
+    def added(self, entity: str, source_id: str) -> None:
+        self._added.add((entity, source_id))
 
 
 def _previous_states(state: StoreAdapterState, changes: list[RawChange]) -> dict[tuple[str, str], RowState]:
@@ -180,9 +207,11 @@ def _deletions(system: str, record_keys: list[str], version: int) -> list[Envelo
             for k in record_keys]
 
 
-def _quarantine_row(system: str, change: RawChange, reasons: list[str], run_id: int) -> dict[str, Any]:
+def _quarantine_row(system: str, change: RawChange, reasons: list[str], run_id: int,
+                    supersedes: bool) -> dict[str, Any]:
     return dict(system=system, entity=change.entity, source_id=change.source_id, location=change.location,
-                raw=_jsonable(dict(change.raw or {})), reasons=reasons, run_id=run_id, status="open")
+                raw=_jsonable(dict(change.raw or {})), reasons=reasons, run_id=run_id, status="open",
+                supersedes=supersedes)
 
 
 def _settle(session: Session, system: str, rows: list[tuple[str, str, str]]) -> None:
@@ -197,9 +226,11 @@ def _settle(session: Session, system: str, rows: list[tuple[str, str, str]]) -> 
 
 
 def _quarantine(session: Session, rows: list[dict[str, Any]]) -> None:
-    """Add entries; an older open entry for the same legacy row is superseded by the new one."""
-    for row in rows:
-        if row["source_id"] is not None:
+    """Add entries; an older open entry for the same legacy row (`supersedes`: there may be one) is
+    superseded by the new one."""
+    for entry in rows:
+        row = {k: v for k, v in entry.items() if k != "supersedes"}
+        if entry["supersedes"] and row["source_id"] is not None:
             session.execute(update(QuarantineRow).where(
                 QuarantineRow.system == row["system"], QuarantineRow.entity == row["entity"],
                 QuarantineRow.source_id == row["source_id"], QuarantineRow.status == "open").values(
