@@ -386,7 +386,7 @@ def legacy_row_of(s: Session, record: SourceRecordRow) -> tuple[str, str]:
     return record.entity, record.source_id
 
 
-def run_routing_worker(bus: Bus, worker: RoutingWorker, *, batch_size: int = 50, max_messages: int | None = None,
+def run_routing_worker(bus: Bus, worker: RoutingWorker, *, batch_size: int = 200, max_messages: int | None = None,
                        idle_timeout_s: float | None = None, should_stop: Callable[[], bool] | None = None) -> int:
     """Consume the routing queue. With a relay, the outbox is relayed every `RELAY_EVERY_S` as well,
     so the records worker's `route.changed` messages flow without waiting for the next ingest."""
