@@ -68,6 +68,7 @@ CHUNK = 500
 RESET_AT = 20_000  # more changes than this since the last batch: load afresh instead
 KEEP = 200_000  # log rows kept by pruning
 PRUNE_EVERY = 50  # batches of one worker between prunes
+PRUNE_MAX = 250_000  # rows deleted by one prune
 
 _meta = MetaData()  # the log's tables (migration 0012_identity_change_log); not part of the ORM
 CHANGE = Table("identity_change", _meta, Column("seq", BigInteger, primary_key=True), Column("kind", String(1)),
@@ -166,7 +167,7 @@ def prune(session: Session) -> int:
     """Delete log rows past the newest KEEP; the horizon says how far. Returns the rows deleted."""
     top = session.execute(select(func.max(CHANGE.c.seq))).scalar() or 0
     floor = session.execute(select(HORIZON.c.seq).where(HORIZON.c.id == 1)).scalar() or 0
-    upto = top - KEEP
+    upto = min(top - KEEP, floor + PRUNE_MAX)  # a rebuild's millions of rows go over several prunes
     if upto <= floor:
         return 0
     if session.get_bind().dialect.name == "postgresql":  # the transactions of exactly the rows deleted
