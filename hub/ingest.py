@@ -23,7 +23,8 @@ from canonical.messages import Envelope, MessageType
 from canonical.records import SourceRecord, content_hash
 from canonical.version import SCHEMA_VERSION
 from hub.adapter_state import RowState, StoreAdapterState
-from hub.outbox import BackgroundRelay, OutboxRelay, add_to_outbox
+from hub.bus.outbound import Outbound
+from hub.outbox import BackgroundRelay, OutboxRelay, add_serialized_to_outbox
 from hub.store.base import utcnow
 from hub.store.engine import Store
 from hub.store.tables.ingest import IngestRunRow
@@ -92,7 +93,8 @@ class IngestService:
     def _commit_batch(self, defn: Any, state: StoreAdapterState, batch: ExtractBatch, figures: RunFigures,
                       open_entries: _OpenEntries) -> None:
         extracted_at = utcnow()
-        envelopes: list[Envelope] = []
+        upserts = UpsertMessages(defn.name, dt.datetime.now(dt.UTC))
+        messages: list[Outbound] = []
         quarantine: list[dict[str, Any]] = []
         row_changes: dict[str, dict[str, RowState | None]] = {}
         settled: list[tuple[str, str, str]] = []  # (entity, source_id, why) whose open quarantine entry is done
@@ -106,7 +108,8 @@ class IngestService:
             if change.deleted:
                 if previous:
                     figures.deleted += 1
-                    envelopes += _deletions(defn.name, previous.record_keys, previous.version + 1)
+                    messages += map(Outbound.from_envelope,
+                                    _deletions(defn.name, previous.record_keys, previous.version + 1))
                     staged[change.source_id] = None
                 if open_entries.may_have(change.entity, change.source_id):
                     settled.append((change.entity, change.source_id, "the row was deleted at the source"))
@@ -125,7 +128,7 @@ class IngestService:
                 continue
             figures.new += previous is None
             figures.changed += previous is not None
-            envelopes += announce(defn.name, records, version, previous.record_keys if previous else [])
+            messages += upserts.announce(records, version, previous.record_keys if previous else [])
             digest = records[0].content_hash if records else content_hash(dict(change.raw))  # hashed once
             staged[change.source_id] = RowState(digest, version, [r.ref.key for r in records])
             figures.by_entity.update(r.ref.entity.value for r in records)
@@ -138,12 +141,12 @@ class IngestService:
                                    location=failure.location, raw={"excerpt": failure.raw_excerpt},
                                    reasons=list(failure.reasons), run_id=figures.run_id, status="open",
                                    supersedes=False))
-        figures.records_announced += len(envelopes)
+        figures.records_announced += len(messages)
         with self.store.transaction() as s:
             if self.relay is not None:
-                self.relay.write(s, envelopes)  # a bus in the store takes them in this transaction
+                self.relay.write(s, messages)  # a bus in the store takes them in this transaction
             else:
-                add_to_outbox(s, envelopes)
+                add_serialized_to_outbox(s, messages)
             _settle(s, defn.name, settled)
             _quarantine(s, quarantine)
             entities = set(row_changes) or {""}
@@ -190,6 +193,34 @@ def announce(system: str, records: list[SourceRecord], version: int, previous_ke
                                     correlation_id=None, payload=_versioned(r, version)) for r in records]
     current = {r.ref.key for r in records}
     return out + _deletions(system, [k for k in previous_keys if k not in current], version)
+
+
+class UpsertMessages:
+    """`announce`'s messages as the outbox stores them, each serialised in one pydantic pass over
+    the typed record: no dump to a dict, no envelope model, no second dump of that dict. The
+    envelope's fields around the payload are rendered by pydantic once per batch (all of a batch's
+    messages occur at the same time), so a body is byte for byte `Envelope.to_json()`."""
+
+    _NO_ID = str(uuid.UUID(int=0))
+
+    def __init__(self, system: str, occurred_at: dt.datetime) -> None:
+        self.system = system
+        template = Envelope.model_construct(
+            message_id=uuid.UUID(int=0), type=MessageType.RECORD_UPSERTED, source_system=system,
+            occurred_at=occurred_at, schema_version=SCHEMA_VERSION, correlation_id=None, payload={}).to_json()
+        self._start, rest = template.split(self._NO_ID, 1)
+        self._middle = rest.removesuffix("{}}")  # ends with '"payload":'
+
+    def announce(self, records: list[SourceRecord], version: int, previous_keys: list[str]) -> list[Outbound]:
+        out = []
+        for record in records:
+            message_id = str(uuid.uuid4())
+            payload = record.model_copy(update={"version": version}).model_dump_json()
+            out.append(Outbound(message_id, MessageType.RECORD_UPSERTED.value, self.system,
+                                f"{self._start}{message_id}{self._middle}{payload}}}", None, record.ref.key))
+        current = {r.ref.key for r in records}
+        gone = _deletions(self.system, [k for k in previous_keys if k not in current], version)
+        return out + [Outbound.from_envelope(e) for e in gone]
 
 
 def _versioned(record: SourceRecord, version: int) -> dict[str, Any]:

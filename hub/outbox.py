@@ -4,6 +4,7 @@ consumers' inbox makes that harmless."""
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 from collections.abc import Sequence
 
@@ -22,12 +23,18 @@ from hub.store.tables.messaging import OutboxRow
 
 def add_to_outbox(session: Session, envelopes: Sequence[Envelope]) -> None:
     """One bulk insert in the session's transaction (Core executemany; COPY on PostgreSQL)."""
-    if envelopes:
+    add_serialized_to_outbox(session, [Outbound.from_envelope(e) for e in envelopes])
+
+
+def add_serialized_to_outbox(session: Session, messages: Sequence[Outbound],
+                             published_at: dt.datetime | None = None) -> None:
+    """`add_to_outbox` for messages already serialised; `published_at` when a bus in the store
+    takes them in the same transaction."""
+    if messages:
         now = utcnow()
         insert_rows(session, OutboxRow.__table__, [
-            {"message_id": str(e.message_id), "type": e.type.value, "source_system": e.source_system,
-             "body": e.to_json(), "created_at": now, "published_at": None}
-            for e in envelopes])
+            {"message_id": m.message_id, "type": m.type, "source_system": m.source_system, "body": m.body,
+             "created_at": now, "published_at": published_at} for m in messages])
 
 
 class OutboxRelay:
@@ -45,21 +52,17 @@ class OutboxRelay:
         """Whether the bus lives in the store, so `write` publishes in the writer's transaction."""
         return hasattr(self.bus, "publish_serialized_in")
 
-    def write(self, session: Session, envelopes: Sequence[Envelope]) -> None:
-        """Add `envelopes` to the outbox in the caller's transaction. A bus inside the store takes
-        them in that same transaction, so they are written already published: atomic with the
+    def write(self, session: Session, messages: Sequence[Outbound]) -> None:
+        """Add serialised messages to the outbox in the caller's transaction. A bus inside the store
+        takes them in that same transaction, so they are written already published: atomic with the
         change as the outbox requires, without a relay pass that reads the bodies back, parses
         them, marks them and commits again. An outside broker gets them from the relay."""
-        if not envelopes:
+        if not messages:
             return
         if not self.publishes_in_transaction:
-            add_to_outbox(session, envelopes)
+            add_serialized_to_outbox(session, messages)
             return
-        now = utcnow()
-        messages = [Outbound.from_envelope(e) for e in envelopes]
-        insert_rows(session, OutboxRow.__table__, [
-            {"message_id": m.message_id, "type": m.type, "source_system": m.source_system, "body": m.body,
-             "created_at": now, "published_at": now} for m in messages])
+        add_serialized_to_outbox(session, messages, published_at=utcnow())
         self.bus.publish_serialized_in(session, messages)  # type: ignore[attr-defined]
         self.journal.record([m.journal_event("published") for m in messages], session)
 

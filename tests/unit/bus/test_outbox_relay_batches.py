@@ -100,7 +100,7 @@ def test_write_on_a_bus_in_the_store_publishes_in_the_writers_transaction(sqlite
     sent = [_record(i) for i in range(3, 8)]
     with BackgroundRelay(relay) as background:  # relays what was left, before this writer's messages
         with sqlite_store.transaction() as s:
-            relay.write(s, sent)
+            relay.write(s, [Outbound.from_envelope(e) for e in sent])
         background.nudge()
         background.finish()
     assert relay.relay_all() == 0
@@ -120,7 +120,7 @@ def test_write_rolled_back_publishes_nothing(sqlite_store):
     bus.declare([QueueBinding("records", ("source.record.#",))])
     relay = OutboxRelay(sqlite_store, bus, StoreJournal(sqlite_store))
     with pytest.raises(RuntimeError), sqlite_store.transaction() as s:
-        relay.write(s, [_record(1)])
+        relay.write(s, [Outbound.from_envelope(_record(1))])
         raise RuntimeError("the ingest's batch failed")
     assert bus.stats("records").ready == 0
     with sqlite_store.transaction() as s:
@@ -131,6 +131,6 @@ def test_write_for_an_outside_broker_leaves_the_messages_to_the_relay(sqlite_sto
     broker = _Broker()
     relay = OutboxRelay(sqlite_store, broker)  # type: ignore[arg-type]
     with sqlite_store.transaction() as s:
-        relay.write(s, [_record(1), _record(2)])
+        relay.write(s, [Outbound.from_envelope(_record(1)), Outbound.from_envelope(_record(2))])
     assert broker.bodies == []
     assert relay.relay_all() == 2 and len(broker.bodies) == 2
