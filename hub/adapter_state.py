@@ -22,13 +22,14 @@ class RowState:
 
 
 class StoreAdapterState:
-    """Loaded lazily per run; kept in step with what each committed batch wrote.
+    """Read lazily per run; kept in step with what each committed batch wrote.
 
-    A row-hash scan needs every hash of an entity (`row_hashes`), so it loads them all once.
     A watermark, delta or REST run touches a few rows: `lookup` reads just those, one query per
     batch of ids, so a small incremental run costs what it touches, not the size of the system
-    (freshness at scale). An entity the store held no rows of when the run first asked (an
-    initial load) is never read again: what this run committed is all there is of it.
+    (freshness at scale). What it read is kept only until the entity's next committed batch, so a
+    scan of millions of rows holds one batch of states, never all of them. An entity the store
+    held no rows of when the run first asked (an initial load) is not read at all, except for ids
+    this run already committed (kept as 64-bit digests: a few bytes a row, not a row state).
 
     Reads go through `Store.read` (no write lock, nothing to commit): on SQLite a write
     transaction per lookup took the lock from the relay and cost a commit each."""
@@ -41,8 +42,9 @@ class StoreAdapterState:
             self._cursors = dict(s.execute(select(AdapterCursorRow.key, AdapterCursorRow.value)
                                            .where(AdapterCursorRow.system == system)).all())
         self._rows: dict[str, dict[str, RowState]] = {}  # entities loaded in full
-        self._some: dict[str, dict[str, RowState | None]] = {}  # entities looked up by id (None: not there)
+        self._read: dict[str, dict[str, RowState | None]] = {}  # read since the entity's last commit (None: absent)
         self._held: dict[str, bool] = {}  # whether the store held rows of the entity when first asked
+        self._run_ids: dict[str, set[int]] = {}  # entities not held: hash() of each id this run committed
         self._hashes: dict[str, _CommittedHashes] = {}
 
     def cursor(self, key: str) -> str | None:
@@ -63,7 +65,7 @@ class StoreAdapterState:
             with self.store.read() as s:
                 result = s.execute(self._select(entity))
                 self._rows[entity] = {r.source_id: _state(r) for r in result}
-            self._some.pop(entity, None)
+            self._read.pop(entity, None)
             self._hashes.pop(entity, None)
         return self._rows[entity]
 
@@ -76,27 +78,36 @@ class StoreAdapterState:
                     .limit(1)).first() is not None
         return self._held[entity]
 
-    def committed_in_run(self, entity: str) -> dict[str, RowState]:
-        """The rows of `entity` this run committed (and did not delete since)."""
-        return {sid: st for sid, st in self._some.get(entity, {}).items() if st is not None}
+    def holds_any(self, entity: str) -> bool:
+        """Whether the store holds rows of `entity` now (no read for an entity untouched so far)."""
+        if not self.held(entity) and not self._run_ids.get(entity):
+            return False
+        with self.store.read() as s:
+            return s.execute(select(AdapterRowHashRow.source_id).where(
+                AdapterRowHashRow.system == self.system, AdapterRowHashRow.entity == entity)
+                .limit(1)).first() is not None
 
     def lookup(self, entity: str, source_ids: list[str]) -> dict[str, RowState]:
-        """The committed states of `source_ids` that exist (one query per chunk of ids not read yet;
-        none for an entity the store held nothing of when the run began)."""
+        """The committed states of `source_ids` that exist: one query per chunk of ids not read
+        since the entity's last commit; none for ids of an entity the store held nothing of when
+        the run began, unless this run committed them."""
         if entity in self._rows:
             full = self._rows[entity]
             return {sid: full[sid] for sid in source_ids if sid in full}
-        some = self._some.setdefault(entity, {})
-        if self.held(entity):
-            missing = sorted({sid for sid in source_ids if sid not in some})
-            if missing:
-                with self.store.read() as s:
-                    for i in range(0, len(missing), self.LOOKUP_CHUNK):
-                        chunk = missing[i:i + self.LOOKUP_CHUNK]
-                        some.update(dict.fromkeys(chunk))
-                        for r in s.execute(self._select(entity).where(AdapterRowHashRow.source_id.in_(chunk))):
-                            some[r.source_id] = _state(r)
-        return {sid: st for sid in source_ids if (st := some.get(sid)) is not None}
+        known = self._read.setdefault(entity, {})
+        missing = [sid for sid in dict.fromkeys(source_ids) if sid not in known]
+        if missing and not self.held(entity):
+            committed = self._run_ids.get(entity, set())
+            known.update(dict.fromkeys(sid for sid in missing if hash(sid) not in committed))
+            missing = [sid for sid in missing if hash(sid) in committed]
+        if missing:
+            with self.store.read() as s:
+                for i in range(0, len(missing), self.LOOKUP_CHUNK):
+                    chunk = missing[i:i + self.LOOKUP_CHUNK]
+                    known.update(dict.fromkeys(chunk))
+                    for r in s.execute(self._select(entity).where(AdapterRowHashRow.source_id.in_(chunk))):
+                        known[r.source_id] = _state(r)
+        return {sid: st for sid in source_ids if (st := known.get(sid)) is not None}
 
     def _select(self, entity: str):
         return (select(AdapterRowHashRow.source_id, AdapterRowHashRow.content_hash, AdapterRowHashRow.version,
@@ -141,8 +152,10 @@ class StoreAdapterState:
                 else:
                     known[source_id] = state
         else:
-            self.held(entity)  # decided before this run's rows count, if nothing asked yet
-            self._some.setdefault(entity, {}).update(changes)
+            if not self.held(entity):
+                self._run_ids.setdefault(entity, set()).update(
+                    hash(sid) for sid, state in changes.items() if state is not None)
+            self._read.pop(entity, None)  # read again after this commit: the store has the truth
         self._cursors.update(cursors)
 
 
@@ -150,8 +163,8 @@ class _CommittedHashes(Mapping[str, str]):
     """One entity's committed row hashes. `subset` reads a batch of ids in one query; a single id
     is read by itself until `FULL_AFTER` were asked for, then all at once (so a scan that asks
     row by row costs one query, not one per row). Iterating or sizing loads them all. For an
-    entity the store held nothing of when the run began, everything is answered from what this
-    run committed, without a read."""
+    entity the store held nothing of when the run began, an id this run did not commit is
+    answered without a read."""
 
     FULL_AFTER = 500
 
@@ -167,13 +180,16 @@ class _CommittedHashes(Mapping[str, str]):
         return {sid: st.content_hash for sid, st in self.state.lookup(self.entity, list(source_ids)).items()}
 
     def _load_all(self) -> dict[str, str]:
-        if not self.state.held(self.entity):
-            return {sid: st.content_hash for sid, st in self.state.committed_in_run(self.entity).items()}
+        if not self.state.held(self.entity):  # what this run committed so far, read as it is now
+            return self._read_all() if self.state.holds_any(self.entity) else {}
         if self._all is None:
-            with self.state.store.read() as s:
-                self._all = dict(s.execute(select(AdapterRowHashRow.source_id, AdapterRowHashRow.content_hash).where(
-                    AdapterRowHashRow.system == self.state.system, AdapterRowHashRow.entity == self.entity)).all())
+            self._all = self._read_all()
         return self._all
+
+    def _read_all(self) -> dict[str, str]:
+        with self.state.store.read() as s:
+            return dict(s.execute(select(AdapterRowHashRow.source_id, AdapterRowHashRow.content_hash).where(
+                AdapterRowHashRow.system == self.state.system, AdapterRowHashRow.entity == self.entity)).all())
 
     def __getitem__(self, source_id: str) -> str:
         if self._all is None and (self._asked < self.FULL_AFTER or not self.state.held(self.entity)):
@@ -194,7 +210,7 @@ class _CommittedHashes(Mapping[str, str]):
         if self._all is not None:
             return bool(self._all)
         if not self.state.held(self.entity):
-            return bool(self.state.committed_in_run(self.entity))
+            return self.state.holds_any(self.entity)
         return True  # held: the store had rows of the entity when the run first asked
 
 

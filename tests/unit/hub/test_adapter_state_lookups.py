@@ -65,10 +65,23 @@ def test_an_entity_the_store_held_nothing_of_is_answered_without_reads(sqlite_st
         state.save(s, "people", changes, {})
     state.committed("people", changes, {})
     before = statements.count
-    assert hashes.subset(["1", "3"]) == {"1": "h1"} and state.lookup("people", ["2"]) == {"2": changes["2"]}
+    assert hashes.subset(["3", "4"]) == {} and statements.count == before  # not committed by this run
+    assert state.lookup("people", ["1", "2", "3"]) == changes and hashes.subset(["1", "3"]) == {"1": "h1"}
+    assert statements.count == before + 1  # the ids this run committed, read once until the next commit
     assert dict(hashes) == {"1": "h1", "2": "h2"} and bool(hashes)
-    assert statements.count == before
     statements.detach()
+
+
+def test_what_was_read_is_kept_only_until_the_entitys_next_commit(sqlite_store):
+    _seed(sqlite_store, 20)
+    state = StoreAdapterState(sqlite_store, "sys")
+    assert set(state.lookup("people", [str(i) for i in range(10)])) == {str(i) for i in range(10)}
+    changes = {"3": RowState("new", 2, [])}
+    with sqlite_store.transaction() as s:
+        state.save(s, "people", changes, {})
+    state.committed("people", changes, {})
+    assert state._read.get("people") is None  # a scan of millions of rows holds one batch of states
+    assert state.lookup("people", ["3", "4"]) == {"3": RowState("new", 2, []), "4": RowState("h4", 1, ["sys/person/4"])}
 
 
 def test_a_held_entity_is_read_once_per_batch_of_ids(sqlite_store):
