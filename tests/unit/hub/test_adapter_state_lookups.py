@@ -26,15 +26,15 @@ def test_row_hashes_answer_by_id_without_loading_everything(sqlite_store):
     assert len(hashes) == 50 and set(hashes) == {str(i) for i in range(50)}
 
 
-def test_lookup_then_save_updates_known_rows_and_inserts_new_ones(sqlite_store):
-    _seed(sqlite_store, 3)
-    state = StoreAdapterState(sqlite_store, "sys")
+def test_lookup_then_save_updates_known_rows_and_inserts_new_ones(store):  # SQLite and PostgreSQL (COPY)
+    _seed(store, 3)
+    state = StoreAdapterState(store, "sys")
     assert set(state.lookup("people", ["1", "9"])) == {"1"}
     changes = {"1": RowState("new", 2, []), "9": RowState("h9", 1, []), "2": None}
-    with sqlite_store.transaction() as s:
+    with store.transaction() as s:
         state.save(s, "people", changes, {})
     state.committed("people", changes, {})
-    fresh = StoreAdapterState(sqlite_store, "sys")
+    fresh = StoreAdapterState(store, "sys")
     assert {k: v.content_hash for k, v in fresh.rows("people").items()} == {"0": "h0", "1": "new", "9": "h9"}
     assert state.lookup("people", ["1", "2"]) == {"1": RowState("new", 2, [])}
 
