@@ -1,7 +1,9 @@
 """The identity linker the records worker calls inside its batch transaction.
 
-`prepare` loads, once per batch, every stored record that shares a blocking key
-with the batch's person records (one query per rule); `place_many` then places the
+`prepare` gives the batch every stored record that shares a blocking key with its
+person records: from the candidate index the worker thread keeps between batches,
+brought up to date from the identity change log (`live_index`), or, on a store without
+that log, loaded afresh (one query per rule); `place_many` then places the
 batch's records in order with the engine (`identity_index.engine.IncrementalIndex`)
 and writes, in bulk, the decisions with their evidence, the merges of persons a
 record proves to be one (the retired ids redirect to the survivor), the review pairs
