@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -11,7 +14,14 @@ from alembic.config import Config as AlembicConfig
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
+BUSY_TIMEOUT_MS = 30_000
 WAL_AUTOCHECKPOINT_PAGES = 20_000  # drain of 30,000 messages: 7-9 % less CPU than 1,000 (docs/performance.md)
+# A WAL past this size is checkpointed and truncated after a commit (at most every WAL_RESTART_EVERY_S):
+# with read transactions overlapping the writes (Store.read), SQLite's automatic checkpoints cannot
+# start the log over, so it grew without bound (1.46 GB seven minutes into a 100,000-person load).
+WAL_RESTART_BYTES = 256 * 1024 * 1024
+WAL_RESTART_EVERY_S = 10.0
+WAL_RESTART_WAIT_MS = 500  # how long the checkpoint waits for readers before giving up until next time
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
 
@@ -23,6 +33,8 @@ class Store:
         self.engine: Engine = _make_engine(url, pool_size=pool_size, echo=echo)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._readers = sessionmaker(self.engine.execution_options(hub_read_only=True), expire_on_commit=False)
+        self._wal = _wal_path(url)
+        self._wal_checked = 0.0
 
     @property
     def dialect(self) -> str:
@@ -33,6 +45,32 @@ class Store:
         """A session whose work commits on success and rolls back on any error."""
         with self._sessions.begin() as session:
             yield session
+        if self._wal is not None:
+            self._truncate_large_wal()
+
+    def _truncate_large_wal(self) -> None:
+        """Checkpoint and truncate the SQLite WAL once it is large (a quick stat otherwise)."""
+        now = time.monotonic()
+        if now - self._wal_checked < WAL_RESTART_EVERY_S:
+            return
+        self._wal_checked = now
+        try:
+            if os.path.getsize(self._wal) < WAL_RESTART_BYTES:
+                return
+        except OSError:
+            return
+        raw = self.engine.raw_connection()
+        try:
+            connection = raw.driver_connection
+            connection.execute(f"PRAGMA busy_timeout={WAL_RESTART_WAIT_MS}")
+            try:  # TRUNCATE waits for readers on older snapshots; when they outlast the wait, next time
+                connection.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+            except sqlite3.OperationalError:
+                pass  # busy: the log is truncated at a later commit
+            finally:
+                connection.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        finally:
+            raw.close()
 
     @contextmanager
     def read(self) -> Iterator[Session]:
@@ -71,6 +109,13 @@ def _make_engine(url: str, *, pool_size: int, echo: bool) -> Engine:
     return create_engine(url, echo=echo, pool_size=pool_size, pool_pre_ping=True)
 
 
+def _wal_path(url: str) -> str | None:
+    """The WAL file of a SQLite store on disk (None for PostgreSQL and in-memory SQLite)."""
+    if not url.startswith("sqlite:///") or url.startswith("sqlite:///:memory:"):
+        return None
+    return url.removeprefix("sqlite:///").split("?")[0] + "-wal"
+
+
 def _sqlite_pragmas(dbapi_connection, _record) -> None:  # noqa: ANN001 - DB-API types
     # Let SQLAlchemy emit BEGIN itself so every transaction takes the write lock up front:
     # concurrent workers then wait (busy_timeout) instead of failing on lock upgrade.
@@ -81,7 +126,7 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:  # noqa: ANN001 - DB-API
     # Checkpoint every ~80 MB of WAL instead of SQLite's 4 MB: a worker batch writes megabytes, so the
     # default copied the same hot index pages back into the database after nearly every commit.
     cursor.execute(f"PRAGMA wal_autocheckpoint={WAL_AUTOCHECKPOINT_PAGES}")
-    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
 
