@@ -119,18 +119,37 @@ def save_record(session: Session, features: PersonFeatures, person_id: str,
 
 
 def save_records(session: Session, rows: Sequence[tuple[PersonFeatures, str, Sequence[tuple[str, str]], bool]]) -> None:
-    """`save_record` for a whole batch: (features, person id, blocking keys, existed) each, in bulk."""
+    """`save_record` for a whole batch: (features, person id, blocking keys, existed) each, in bulk.
+    A stored record's block keys are rewritten only where they changed (most updates keep them
+    all): the same rows as deleting and inserting them all, without the index churn and the
+    identity change log rows that would cost."""
     now = utcnow()
     updates = [{"ref_key": f.ref, "person_id": pid, "features": f.to_json(), "updated_at": now}
                for f, pid, _keys, existed in rows if existed]
     inserts = [{"ref_key": f.ref, "person_id": pid, "features": f.to_json(), "updated_at": now}
                for f, pid, _keys, existed in rows if not existed]
     update_rows(session, IdentityRecordRow.__table__, "ref_key", updates)
+    stored: dict[str, dict[tuple[str, str], list[int]]] = defaultdict(lambda: defaultdict(list))
     for part in chunks([u["ref_key"] for u in updates]):
-        session.execute(delete(IdentityBlockKeyRow).where(IdentityBlockKeyRow.ref_key.in_(part)))
+        for row_id, ref, rule, key in session.execute(select(
+                IdentityBlockKeyRow.id, IdentityBlockKeyRow.ref_key, IdentityBlockKeyRow.rule,
+                IdentityBlockKeyRow.key).where(IdentityBlockKeyRow.ref_key.in_(part))):
+            stored[ref][(rule, key)].append(row_id)
+    gone: list[int] = []
+    added: list[dict[str, str]] = []
+    for f, _pid, ks, existed in rows:
+        wanted: dict[tuple[str, str], int] = defaultdict(int)
+        for r, k in ks:
+            wanted[(r, k[:200])] += 1
+        have = stored.get(f.ref, {}) if existed else {}
+        for key, ids in have.items():
+            gone += ids[wanted.get(key, 0):]
+        for (r, k), n in wanted.items():
+            added += [{"rule": r, "key": k, "ref_key": f.ref}] * (n - len(have.get((r, k), ())))
+    for part in chunks(sorted(gone)):
+        session.execute(delete(IdentityBlockKeyRow).where(IdentityBlockKeyRow.id.in_(part)))
     insert_rows(session, IdentityRecordRow.__table__, inserts)
-    insert_rows(session, IdentityBlockKeyRow.__table__,
-                [{"rule": r, "key": k[:200], "ref_key": f.ref} for f, _pid, ks, _e in rows for r, k in ks])
+    insert_rows(session, IdentityBlockKeyRow.__table__, added)
 
 
 def forget_record(session: Session, ref: str) -> None:

@@ -185,3 +185,18 @@ def test_a_change_committed_after_a_later_numbered_one_is_seen(store, model, peo
         assert any(f.ref in index.candidates(t) for f, t in zip(moved, twins, strict=True))
     assert all(_live(a).records[f.ref].postcode == "ZZ9 9ZZ" for f in moved if f.ref in _live(a).records)
     assert _live(a).resets == 1
+
+
+def test_an_update_rewrites_only_the_block_keys_that_changed(sqlite_store, model, people):
+    worker = IdentityLinker(model, publish_events=False)
+    _batch(sqlite_store, worker, people[:20])
+    with sqlite_store.transaction() as session:
+        before = dict(session.execute(select(IdentityBlockKeyRow.id, IdentityBlockKeyRow.ref_key)).all())
+    _batch(sqlite_store, worker, [_moved(f) for f in people[:5]] + people[5:10])  # 5 moved, 5 re-announced
+    with sqlite_store.transaction() as session:
+        after = session.execute(select(IdentityBlockKeyRow.id, IdentityBlockKeyRow.ref_key,
+                                       IdentityBlockKeyRow.rule, IdentityBlockKeyRow.key)).all()
+    for f in [_moved(f) for f in people[:5]] + people[5:20]:
+        assert sorted((r, k) for _i, ref, r, k in after if ref == f.ref) == block_keys(f, worker.rules)
+    kept = {i for i, ref, _r, _k in after if i in before}
+    assert {i for i, ref in before.items() if ref in {f.ref for f in people[5:20]}} <= kept  # unchanged: untouched
