@@ -98,6 +98,15 @@ class BatchBuilder:
     def unchanged(self, count: int = 1) -> None:
         self._batch.unchanged += count
 
+    def add(self, outcome: RawChange | SourceFailure | None) -> None:
+        """A change detector's verdict on one row: None (unchanged), a change, or a failure."""
+        if outcome is None:
+            self.unchanged()
+        elif isinstance(outcome, SourceFailure):
+            self.failure(outcome)
+        else:
+            self.change(outcome)
+
     def checkpoint(self, cursors: Mapping[str, str]) -> None:
         self._batch.checkpoint.update(cursors)
 
@@ -217,13 +226,7 @@ def rowhash_batches(entity: str, rows: Iterable[ScannedRow | SourceFailure], sta
                 detector.complete = False
                 builder.failure(row)
             else:
-                outcome = detector.observe(row)
-                if outcome is None:
-                    builder.unchanged()
-                elif isinstance(outcome, SourceFailure):
-                    builder.failure(outcome)
-                else:
-                    builder.change(outcome)
+                builder.add(detector.observe(row))
             if builder.full:
                 yield builder.take()
     if detect_deletions:

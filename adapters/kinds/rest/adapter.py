@@ -49,13 +49,7 @@ class RestAdapter:
         detector, builder = ChangeDetector(state, name), BatchBuilder(self.cfg.batch_size)
         newest = since
         for item, location in self._items(ent, params):
-            outcome = self._outcome(name, ent, item, location, detector)
-            if outcome is None:
-                builder.unchanged()
-            elif isinstance(outcome, SourceFailure):
-                builder.failure(outcome)
-            else:
-                builder.change(outcome)
+            builder.add(self._outcome(name, ent, item, location, detector))
             if ent.updated_field and isinstance(item, dict):
                 newest = _later(newest, _dig(item, ent.updated_field))
             if builder.full:

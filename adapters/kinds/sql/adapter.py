@@ -131,13 +131,7 @@ class SqlAdapter:
                         if sid in met and sid not in this_read:
                             continue  # already read through another column's values
                         this_read.add(sid)
-                    outcome = detector.observe(self._scanned(ent, sid, raw, None))
-                    if outcome is None:
-                        builder.unchanged()
-                    elif isinstance(outcome, RawChange):
-                        builder.change(outcome)
-                    else:
-                        builder.failure(outcome)
+                    builder.add(detector.observe(self._scanned(ent, sid, raw, None)))
                     if builder.full:
                         yield builder.take()
                 met |= this_read
@@ -179,13 +173,7 @@ class SqlAdapter:
         detector, builder = ChangeDetector(state, name), BatchBuilder(self.batch_size)
         last: list[Any] | None = None  # the cursor of the last identified row, encoded per batch
         for sid, raw, row in self._rows(ent, sql, params):
-            outcome = detector.observe(self._scanned(ent, sid, raw, as_datetime(row[wm])))
-            if outcome is None:
-                builder.unchanged()
-            elif isinstance(outcome, RawChange):
-                builder.change(outcome)
-            else:
-                builder.failure(outcome)
+            builder.add(detector.observe(self._scanned(ent, sid, raw, as_datetime(row[wm]))))
             if sid is not None and row[wm] is not None:
                 last = [row[c] for c in (wm, *ent.keys)]
             if builder.full:
