@@ -71,5 +71,6 @@ def bootstrap(config: HubConfig | None = None, *, migrate: bool = True, bus: Bus
     ingest: IngestService = routing.pop("ingest")  # refuses systems whose adapter is off in their phase
     return Hub(config=config, store=store, bus=bus, journal=journal, systems=systems, relay=relay,
                ingest=ingest, extras=routing,
-               worker=RecordsWorker(store, journal=journal, linker=IdentityLinker(load_model()),
+               worker=RecordsWorker(store, journal=journal, linker=IdentityLinker(
+                                        load_model(), candidate_records=config.worker.candidate_records),
                                     routing=routing["routing_config"]))

@@ -38,6 +38,9 @@ class BusConfig(_Section):
 class WorkerConfig(_Section):
     batch_size: int = 200
     idle_sleep_s: float = 0.2
+    # identity candidates kept between batches per worker (~1.9 KB each): a load sweeps every person
+    # once per system, so below the estate's person records the least-recently-used ones churn
+    candidate_records: int = 400_000
 
 
 class SystemsConfig(_Section):

@@ -60,12 +60,15 @@ class _Batch:
 class IdentityLinker:
     """Implements the worker's `PersonLinker` port with the master identity index."""
 
-    def __init__(self, model: Model, *, publish_events: bool = True, live_index: bool = True) -> None:
+    def __init__(self, model: Model, *, publish_events: bool = True, live_index: bool = True,
+                 candidate_records: int | None = None) -> None:
         self.model = model
+        # records kept between batches per worker thread (~1.9 KB each): past it, least recently used go
+        self.limits = {"max_records": candidate_records} if candidate_records else {}
         self.rules = rules_named(model.blocking_rules)
         self.scorer = Scorer(model)
         self.publish_events = publish_events
-        self.caches = ThreadCaches(model)  # derived features of stored records, between batches
+        self.caches = ThreadCaches(model, **self.limits)  # derived features of stored records, between batches
         # the candidate index kept between batches (hub/identity/live_index.py), where the store
         # has the identity change log
         self.live_index = live_index
@@ -411,7 +414,7 @@ class IdentityLinker:
         batch = session.info.get(BATCH_STATE)
         if batch is None or batch.index.model is not self.model:
             if self.caches.model is not self.model:  # a new model: derived values start again
-                self.caches = ThreadCaches(self.model)
+                self.caches = ThreadCaches(self.model, **self.limits)
             cache = self.caches.get()
             if self.live_index and self._has_log(session):
                 cache.renew_encoder()
