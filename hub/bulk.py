@@ -24,16 +24,17 @@ def insert_rows(session: Session, table: Table, rows: Sequence[dict[str, Any]]) 
     if not rows:
         return
     connection = session.connection()
-    if connection.dialect.name == "postgresql" and len(rows) >= COPY_FROM and not _sql_defaults(table, rows):
-        copy_rows(connection, table, rows)
+    named = {key for row in rows for key in row}
+    if connection.dialect.name == "postgresql" and len(rows) >= COPY_FROM and not _sql_defaults(table, named):
+        copy_rows(connection, table, rows, named)
     else:
         session.execute(insert(table), list(rows))
 
 
-def copy_rows(connection: Any, table: Table, rows: Sequence[dict[str, Any]]) -> None:
-    """`COPY table (columns) FROM STDIN` on the connection's psycopg connection, in its transaction."""
+def copy_rows(connection: Any, table: Table, rows: Sequence[dict[str, Any]], named: set[str]) -> None:
+    """`COPY table (columns) FROM STDIN` on the connection's psycopg connection, in its transaction
+    (`named`: every column some row gives)."""
     dialect = connection.dialect
-    named = {key for row in rows for key in row}
     columns = [c for c in table.columns if c.name in named or _python_default(c)]
     processors = [c.type.dialect_impl(dialect).bind_processor(dialect) for c in columns]
     names = ", ".join(dialect.identifier_preparer.quote(c.name) for c in columns)
@@ -48,9 +49,8 @@ def copy_rows(connection: Any, table: Table, rows: Sequence[dict[str, Any]]) -> 
             copy.write_row(values)
 
 
-def _sql_defaults(table: Table, rows: Sequence[dict[str, Any]]) -> bool:
+def _sql_defaults(table: Table, named: set[str]) -> bool:
     """Whether a column the rows leave out has a SQL expression default (only an INSERT evaluates it)."""
-    named = {key for row in rows for key in row}
     return any(c.default is not None and c.default.is_clause_element and c.name not in named for c in table.columns)
 
 

@@ -48,14 +48,31 @@ Why the log is read soundly:
 from __future__ import annotations
 
 from collections import OrderedDict, defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
-from sqlalchemy import BigInteger, Column, Integer, MetaData, String, Table, Text, cast, delete, event, func, \
-    inspect, or_, select, text, update
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    cast,
+    delete,
+    event,
+    func,
+    inspect,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.orm import Session
 
+from hub.identity.repository import chunks
 from hub.identity.slice_cache import CachedIndex, SliceCache
 from hub.store.tables.identity import IdentityBlockKeyRow, IdentityConstraintRow, IdentityRecordRow
 from hub.store.tables.records import PersonIdentifierRow
@@ -64,7 +81,6 @@ from identity_index.engine import IncrementalIndex
 from identity_index.features import PersonFeatures
 from identity_index.vectorised import WIDTH
 
-CHUNK = 500
 RESET_AT = 20_000  # more changes than this since the last batch: load afresh instead
 KEEP = 200_000  # log rows kept by pruning
 PRUNE_EVERY = 50  # batches of one worker between prunes
@@ -78,11 +94,6 @@ HORIZON = Table("identity_change_horizon", _meta, Column("id", Integer, primary_
 _BK, _IR, _IC, _PI = IdentityBlockKeyRow, IdentityRecordRow, IdentityConstraintRow, PersonIdentifierRow
 
 Key = tuple[str, str]
-
-
-def chunks(values: list, size: int = CHUNK) -> Iterable[list]:
-    for i in range(0, len(values), size):
-        yield values[i:i + size]
 
 
 # the change log -------------------------------------------------------------------------
