@@ -23,9 +23,9 @@ from canonical.messages import Envelope, MessageType
 from canonical.person import Person
 from canonical.records import SourceRecord
 from hub.identity import repository as repo
-from hub.outbox import add_to_outbox
 from hub.identity.live_index import LiveSlice, has_log, live_slice
 from hub.identity.slice_cache import CachedIndex, ThreadCaches
+from hub.outbox import add_to_outbox
 from hub.persons import new_person_id, refresh_persons, resolve
 from hub.store.base import utcnow
 from hub.store.tables.records import SourceRecordRow
@@ -55,6 +55,16 @@ class _Batch:
     placing: set[str] = field(default_factory=set)
     live: LiveSlice | None = None  # the thread's slice this batch's index shares (live_index)
     started: bool = False
+    block_keys: dict[str, tuple[PersonFeatures, list[tuple[str, str]]]] = field(default_factory=dict)
+
+    def keys_of(self, f: PersonFeatures, rules: list) -> list[tuple[str, str]]:
+        """`block_keys(f)`, computed once per features object in the batch."""
+        known = self.block_keys.get(f.ref)
+        if known is not None and known[0] is f:
+            return known[1]
+        keys = block_keys(f, rules)
+        self.block_keys[f.ref] = (f, keys)
+        return keys
 
 
 class IdentityLinker:
@@ -119,23 +129,22 @@ class IdentityLinker:
     def corroborate(self, session: Session, refs: Sequence[str]) -> set[str]:
         """Link open review pairs touching `refs` whose records agree on the name and are, in
         the same role, relatives of one person or of records at one address."""
-        reviews = repo.open_reviews_touching(session, refs)
+        reviews = repo.open_review_pairs(session, refs)
         if not reviews:
             return set()
         pair_refs = {r for row in reviews for r in (row.ref_a, row.ref_b)}
         relatives = repo.relatives_for(session, pair_refs)
         kin = {other for edges in relatives.values() for other, _role in edges}
-        feats = repo.features_for(session, pair_refs | kin)
+        feats = repo.features_for(session, pair_refs | kin, self.caches.get())
         owner = repo.persons_of(session, pair_refs | kin)
         homes = {ref: f.postcode for ref, f in feats.items() if f.postcode}
         scores = [self.scorer.score(feats[row.ref_a], feats[row.ref_b]) for row in reviews
                   if row.ref_a in feats and row.ref_b in feats]
         by_pair = {(row.ref_a, row.ref_b): row for row in reviews}
         merged = self._merge_related(session, [(s.ref_a, s.ref_b) for s in corroborate(scores, relatives, owner, homes)])
-        for ref_a, ref_b in merged:
-            row = by_pair.get((ref_a, ref_b)) or by_pair.get((ref_b, ref_a))
-            row.status, row.decided_by, row.decided_at = "resolved", "identity-index", utcnow()
-            row.reason = "linked by rule shared_relative: same name, relatives of one person in the same role"
+        repo.resolve_reviews(session, [(by_pair.get((a, b)) or by_pair[(b, a)]).id for a, b in merged],
+                             decided_by="identity-index",
+                             reason="linked by rule shared_relative: same name, relatives of one person in the same role")
         return set(repo.persons_of(session, {r for pair in merged for r in pair}).values())
 
     def _merge_related(self, session: Session, pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
@@ -146,7 +155,7 @@ class IdentityLinker:
             return []
         owner = repo.persons_of(session, {r for pair in pairs for r in pair})
         groups = {pid: set(refs) for pid, refs in repo.members(session, set(owner.values())).items()}
-        feats = repo.features_for(session, {r for refs in groups.values() for r in refs})
+        feats = repo.features_for(session, {r for refs in groups.values() for r in refs}, self.caches.get())
         cannot = {(a, b) for a, b, same in repo.constraints_touching(session, feats) if not same}
         nhs = {pid: {feats[r].nhs for r in refs if r in feats and feats[r].nhs} for pid, refs in groups.items()}
         parent: dict[str, str] = {}
@@ -236,7 +245,7 @@ class IdentityLinker:
         batch = self._batch(session)
         index = batch.index
         unprepared = [f for f in feats if f.ref not in batch.placing
-                      or not set(block_keys(f, self.rules)) <= batch.keys]
+                      or not set(batch.keys_of(f, self.rules)) <= batch.keys]
         if unprepared:
             self._load(session, batch, unprepared)
         stored = repo.persons_of(session, [f.ref for f in feats])
@@ -256,7 +265,7 @@ class IdentityLinker:
             placement = index.place(f, current_person=current,
                                     can_merge=lambda ids: self._can_merge(session, index, ids))
             pid = placement.person_id
-            saves[f.ref] = (f, block_keys(f, self.rules), f.ref in stored)
+            saves[f.ref] = (f, batch.keys_of(f, self.rules), f.ref in stored)
             for retired in placement.assignment.merge:
                 moved_here = sorted(r for r, p in placed.items() if p == retired)
                 placed.update({r: pid for r in moved_here})
@@ -322,14 +331,14 @@ class IdentityLinker:
 
     def _resolve_settled_many(self, session: Session, refs: set[str]) -> None:
         """Open pairs of these records with records now in their own person need no steward."""
-        rows = repo.open_reviews_touching(session, refs)
+        rows = repo.open_review_pairs(session, refs)
         if not rows:
             return
         owner = repo.persons_of(session, {r for row in rows for r in (row.ref_a, row.ref_b)})
-        for row in rows:
-            if owner.get(row.ref_a) and owner.get(row.ref_a) == owner.get(row.ref_b):
-                row.status, row.decided_by, row.decided_at = "resolved", "identity-index", utcnow()
-                row.reason = "linked automatically after the pair was queued: no decision needed"
+        repo.resolve_reviews(session, [row.id for row in rows
+                                       if owner.get(row.ref_a) and owner.get(row.ref_a) == owner.get(row.ref_b)],
+                             decided_by="identity-index",
+                             reason="linked automatically after the pair was queued: no decision needed")
 
     def _can_merge(self, session: Session, index: IncrementalIndex, person_ids: list[str]) -> bool:
         """`can_merge` over the stored members and those this batch placed but has not written yet."""
@@ -433,7 +442,7 @@ class IdentityLinker:
         return found
 
     def _load(self, session: Session, batch: _Batch, feats: Sequence[PersonFeatures]) -> None:
-        keys = {k for f in feats for k in block_keys(f, self.rules)} - batch.keys
+        keys = {k for f in feats for k in batch.keys_of(f, self.rules)} - batch.keys
         placing = {f.ref for f in feats}
         if batch.live is not None and not batch.started:  # the batch's first load: from the kept slice
             batch.started = True
@@ -444,4 +453,8 @@ class IdentityLinker:
             repo.load_slice(session, batch.index, keys, placing - batch.placing, cache)
         batch.keys |= keys
         batch.placing |= placing
+        index = batch.index
+        if isinstance(index, CachedIndex):  # derived once here; the next batch's re-read of them hits
+            for f in feats:
+                index.cache.remember(f, IncrementalIndex._keys(index, f))
 

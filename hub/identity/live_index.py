@@ -400,18 +400,45 @@ class LiveSlice:
             self.key_refs.move_to_end(k)
 
     def _refresh(self, session: Session, refs: set[str]) -> None:
-        """Drop these records and re-read those now filed under a loaded key."""
+        """Re-read these records: those now filed under a loaded key are put back as stored, the
+        others dropped. A record the slice holds as the very features object its stored text
+        decodes to (the cache's; mostly the records the last batch placed itself) keeps its
+        blocks and row, which are those features' already: only its person and keys are set."""
         self.refreshed += len(refs)
-        for ref in refs:
-            self._drop(ref)
         if not self.key_refs:
+            for ref in refs:
+                self._drop(ref)
             return
         found: dict[str, set[Key]] = defaultdict(set)
         for part in chunks(sorted(refs)):
             for ref, rule, key in session.execute(select(_BK.ref_key, _BK.rule, _BK.key).where(_BK.ref_key.in_(part))):
                 if (rule, key) in self.key_refs:
                     found[ref].add((rule, key))
-        self._read(session, found)
+        for ref in refs:
+            if ref not in found:
+                self._drop(ref)
+        for part in chunks(sorted(found)):
+            for ref, pid, stored in session.execute(select(_IR.ref_key, _IR.person_id, cast(_IR.features, Text))
+                                                    .where(_IR.ref_key.in_(part))):
+                f = self.cache.features(ref, stored, self)  # type: ignore[arg-type]
+                self.loaded += 1
+                if self.records.get(ref) is f and ref in self.row_of:
+                    self._file(ref, pid, found.pop(ref))
+                else:
+                    self._put(ref, f, pid, found.pop(ref))
+        for ref in found:  # filed under a key but no record row (a writer mid-way): as `_read` leaves it
+            self._drop(ref)
+
+    def _file(self, ref: str, pid: str, keys: set[Key]) -> None:
+        """`_put` for a record whose features, row and blocks are in place: its person and keys."""
+        self.person[ref] = pid
+        for k in self.in_keys.get(ref, ()):
+            refs = self.key_refs.get(k)
+            if refs is not None:
+                refs.discard(ref)
+        self.in_keys[ref] = keys
+        for k in keys:
+            self.key_refs[k].add(ref)
 
     def _evict(self) -> None:
         """Whole keys, least recently used first, until the records fit."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Text, bindparam, cast, delete, insert, or_, select, update
 from sqlalchemy.orm import Session
@@ -200,13 +200,46 @@ def persons_of(session: Session, refs: Iterable[str]) -> dict[str, str]:
     return out
 
 
-def features_for(session: Session, refs: Iterable[str]) -> dict[str, PersonFeatures]:
+def features_for(session: Session, refs: Iterable[str], cache: SliceCache | None = None) -> dict[str, PersonFeatures]:
+    """The stored features of these records; with a `cache`, read as text and decoded only
+    when the cache does not hold that very text already (`SliceCache.stored`)."""
     out = {}
+    column = cast(IdentityRecordRow.features, Text) if cache is not None else IdentityRecordRow.features
     for part in chunks(sorted(set(refs))):
-        for ref, features in session.execute(select(IdentityRecordRow.ref_key, IdentityRecordRow.features).where(
+        for ref, features in session.execute(select(IdentityRecordRow.ref_key, column).where(
                 IdentityRecordRow.ref_key.in_(part))):
-            out[ref] = PersonFeatures.from_json(features)
+            out[ref] = cache.stored(ref, features) if cache is not None else PersonFeatures.from_json(features)
     return out
+
+
+class ReviewPair(NamedTuple):
+    id: int
+    ref_a: str
+    ref_b: str
+
+
+def open_review_pairs(session: Session, refs: Iterable[str]) -> list[ReviewPair]:
+    """`open_reviews_touching` without loading the rows (their evidence is JSON): the pairs'
+    ids and refs, for `resolve_reviews`."""
+    out: dict[int, ReviewPair] = {}
+    t = IdentityReviewRow.__table__
+    for part in chunks(sorted(set(refs))):
+        for side in (t.c.ref_a, t.c.ref_b):
+            for row_id, a, b, status in session.execute(select(t.c.id, t.c.ref_a, t.c.ref_b, t.c.status)
+                                                        .where(side.in_(part))):
+                if status == "open":
+                    out[row_id] = ReviewPair(row_id, a, b)
+    return [out[i] for i in sorted(out)]
+
+
+def resolve_reviews(session: Session, ids: Sequence[int], *, decided_by: str, reason: str) -> None:
+    """Mark these review pairs resolved (one executemany)."""
+    if not ids:
+        return
+    t = IdentityReviewRow.__table__
+    session.execute(update(t).where(t.c.id == bindparam("b_id")).values(
+        status="resolved", decided_by=decided_by, reason=reason, decided_at=bindparam("b_at")),
+        [{"b_id": i, "b_at": utcnow()} for i in ids])
 
 
 def open_reviews_touching(session: Session, refs: Iterable[str]) -> list[IdentityReviewRow]:

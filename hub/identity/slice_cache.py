@@ -90,6 +90,25 @@ class SliceCache:
         d = self._by_ref.get(f.ref)
         return d if d is not None and d.features is f else None
 
+    def remember(self, f: PersonFeatures, keys: list[tuple[str, str]]) -> None:
+        """Features this worker computed and is about to store: the text they will be stored as
+        (SQLite's JSON column holds `json.dumps` of `to_json`), so the next batch's re-read of the
+        record is a hit instead of a decode, and this batch's index finds their keys and row.
+        `keys` are the index keys of `f` (`IncrementalIndex._keys`). Encoding here interns the
+        record's strings in the order the batch places it, as placing it would have."""
+        self._by_ref[f.ref] = Derived(json.dumps(f.to_json()), f, keys, Encoder.row(self.pair_scorer.encoder, f))
+        self._by_ref.move_to_end(f.ref)
+        while len(self._by_ref) > self.max_records:
+            self._by_ref.popitem(last=False)
+
+    def stored(self, ref: str, text: str) -> PersonFeatures:
+        """The features stored as `text`: the cached object on a hit, else decoded without
+        caching (nothing is interned: the encoder sees records in the order the index loads them)."""
+        d = self._by_ref.get(ref)
+        if d is not None and d.text == text:
+            return d.features
+        return PersonFeatures.from_json(json.loads(text))
+
     def features(self, ref: str, text: str, index: IncrementalIndex) -> PersonFeatures:
         """The features stored as `text` (decoded, keyed and encoded only on a miss)."""
         d = self._by_ref.get(ref)
