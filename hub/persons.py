@@ -9,7 +9,7 @@ through the `PersonLinker` port and replaces it.
 from __future__ import annotations
 
 import uuid
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable
 from typing import Any, Protocol
 
@@ -104,7 +104,7 @@ def refresh_persons(session: Session, person_ids: Iterable[str]) -> int:
             versions[pid] = version
             if merged_into:  # a redirect keeps no golden record of its own
                 retired.add(pid)
-    sor = system_of_record(session) if members else None
+    sor = _Owners(system_of_record(session)) if members else None
     now = utcnow()
     inserts, updates, identifiers = [], [], []
     ids = [pid for pid in ids if pid not in retired]
@@ -122,14 +122,46 @@ def refresh_persons(session: Session, person_ids: Iterable[str]) -> int:
             updates.append({"id": pid, "version": (versions[pid] or 0) + 1, **fields})
         else:
             inserts.append({"id": pid, "version": 1, "created_at": now, **fields})
-        identifiers += [{"person_id": pid, "scheme": i["scheme"], "value": i["value"], "record_key": m.ref_key}
-                        for m in rows for i in (m.canonical or {}).get("identifiers", [])]
+        identifiers.append((pid, [{"person_id": pid, "scheme": i["scheme"], "value": i["value"], "record_key": m.ref_key}
+                                  for m in rows for i in (m.canonical or {}).get("identifiers", [])]))
     insert_rows(session, PersonRow.__table__, inserts)
     update_rows(session, PersonRow.__table__, "id", updates)
-    for part in _chunks(ids):
-        session.execute(delete(PersonIdentifierRow).where(PersonIdentifierRow.person_id.in_(part)))
-    insert_rows(session, PersonIdentifierRow.__table__, identifiers)
+    _replace_identifiers(session, identifiers)
     return len(ids)
+
+
+class _Owners:
+    """The matrix's `owner`, remembered for one refresh: every member of every person asks it
+    about the same few (system, field) pairs, and each answer walks the overrides."""
+
+    def __init__(self, sor: Any) -> None:
+        self.sor, self.known = sor, {}
+
+    def owner(self, system: str, entity: str, field: str) -> str:
+        key = (system, entity, field)
+        found = self.known.get(key)
+        if found is None:
+            found = self.known[key] = self.sor.owner(system, entity, field)
+        return found
+
+
+def _replace_identifiers(session: Session, wanted: list[tuple[str, list[dict[str, Any]]]]) -> None:
+    """Each person's identifier rows become `wanted`'s; a person whose rows are those already
+    is left alone (most refreshes change no identifier: no delete, insert or change-log rows)."""
+    have: dict[str, Counter] = defaultdict(Counter)
+    for part in _chunks([pid for pid, _rows in wanted]):
+        for pid, scheme, value, record_key in session.execute(select(
+                PersonIdentifierRow.person_id, PersonIdentifierRow.scheme, PersonIdentifierRow.value,
+                PersonIdentifierRow.record_key).where(PersonIdentifierRow.person_id.in_(part))):
+            have[pid][(scheme, value, record_key)] += 1
+    changed, rows = [], []
+    for pid, new in wanted:
+        if Counter((r["scheme"], r["value"], r["record_key"]) for r in new) != have.get(pid, Counter()):
+            changed.append(pid)
+            rows += new
+    for part in _chunks(changed):
+        session.execute(delete(PersonIdentifierRow).where(PersonIdentifierRow.person_id.in_(part)))
+    insert_rows(session, PersonIdentifierRow.__table__, rows)
 
 
 def _chunks(values: list[str], size: int = 500) -> Iterable[list[str]]:

@@ -459,9 +459,12 @@ class LiveSlice:
         for part in chunks(missing):
             for pid in part:
                 self.nhs_ids[pid] = []
-            for pid, value, record_key in session.execute(select(_PI.person_id, _PI.value, _PI.record_key).where(
-                    _PI.person_id.in_(part), _PI.scheme == "nhs_number")):
-                self.nhs_ids[pid].append((value, record_key))
+            # the scheme is checked here: with it in SQL, SQLite searches the (scheme, value) index,
+            # i.e. reads every NHS number in the store, instead of these persons' few rows
+            for pid, scheme, value, record_key in session.execute(select(
+                    _PI.person_id, _PI.scheme, _PI.value, _PI.record_key).where(_PI.person_id.in_(part))):
+                if scheme == "nhs_number":
+                    self.nhs_ids[pid].append((value, record_key))
 
     def _load_constraints(self, session: Session) -> None:
         self.constraints = {}

@@ -70,10 +70,10 @@ def load_slice(session: Session, index: IncrementalIndex, keys: Iterable[tuple[s
             persons.add(pid)
     for part in chunks(sorted(persons)):
         nhs: dict[str, set[str]] = defaultdict(set)
-        for pid, value, record_key in session.execute(select(
-                PersonIdentifierRow.person_id, PersonIdentifierRow.value, PersonIdentifierRow.record_key).where(
-                PersonIdentifierRow.person_id.in_(part), PersonIdentifierRow.scheme == "nhs_number")):
-            if record_key not in placing:
+        for pid, scheme, value, record_key in session.execute(select(  # scheme checked here: see live_index
+                PersonIdentifierRow.person_id, PersonIdentifierRow.scheme, PersonIdentifierRow.value,
+                PersonIdentifierRow.record_key).where(PersonIdentifierRow.person_id.in_(part))):
+            if scheme == "nhs_number" and record_key not in placing:
                 nhs[pid].add(value)
         for pid, values in nhs.items():
             index.load_person_nhs(pid, values)
