@@ -146,22 +146,30 @@ class _Owners:
 
 
 def _replace_identifiers(session: Session, wanted: list[tuple[str, list[dict[str, Any]]]]) -> None:
-    """Each person's identifier rows become `wanted`'s; a person whose rows are those already
-    is left alone (most refreshes change no identifier: no delete, insert or change-log rows)."""
-    have: dict[str, Counter] = defaultdict(Counter)
+    """Each person's identifier rows become `wanted`'s: the rows no longer wanted are deleted and
+    only the missing ones inserted (a refresh mostly adds a record's identifiers or changes none:
+    no rewrite of the person's other rows, nor change-log rows for them)."""
+    have: dict[str, dict[tuple[str, str, str], list[int]]] = defaultdict(lambda: defaultdict(list))
     for part in _chunks([pid for pid, _rows in wanted]):
-        for pid, scheme, value, record_key in session.execute(select(
-                PersonIdentifierRow.person_id, PersonIdentifierRow.scheme, PersonIdentifierRow.value,
-                PersonIdentifierRow.record_key).where(PersonIdentifierRow.person_id.in_(part))):
-            have[pid][(scheme, value, record_key)] += 1
-    changed, rows = [], []
-    for pid, new in wanted:
-        if Counter((r["scheme"], r["value"], r["record_key"]) for r in new) != have.get(pid, Counter()):
-            changed.append(pid)
-            rows += new
-    for part in _chunks(changed):
-        session.execute(delete(PersonIdentifierRow).where(PersonIdentifierRow.person_id.in_(part)))
-    insert_rows(session, PersonIdentifierRow.__table__, rows)
+        for row_id, pid, scheme, value, record_key in session.execute(select(
+                PersonIdentifierRow.id, PersonIdentifierRow.person_id, PersonIdentifierRow.scheme,
+                PersonIdentifierRow.value, PersonIdentifierRow.record_key).where(PersonIdentifierRow.person_id.in_(part))):
+            have[pid][(scheme, value, record_key)].append(row_id)
+    gone: list[int] = []
+    added: list[dict[str, Any]] = []
+    for pid, rows in wanted:
+        stored = have.get(pid, {})
+        count = Counter((r["scheme"], r["value"], r["record_key"]) for r in rows)
+        for key, ids in stored.items():
+            gone += ids[count.get(key, 0):]
+        for r in rows:
+            key = (r["scheme"], r["value"], r["record_key"])
+            if count[key] > len(stored.get(key, ())):
+                count[key] -= 1
+                added.append(r)
+    for part in _chunks(sorted(gone)):
+        session.execute(delete(PersonIdentifierRow).where(PersonIdentifierRow.id.in_(part)))
+    insert_rows(session, PersonIdentifierRow.__table__, added)
 
 
 def _chunks(values: list[str], size: int = 500) -> Iterable[list[str]]:
