@@ -15,6 +15,7 @@ from canonical.version import SCHEMA_VERSION
 class MessageType(StrEnum):
     RECORD_UPSERTED = "source.record.upserted"
     RECORD_DELETED = "source.record.deleted"
+    RECORD_BATCH = "source.record.batch"  # many upserts and deletions of one system: see `batch_items`
     IDENTITY_LINKED = "identity.linked"
     IDENTITY_MERGED = "identity.merged"
     IDENTITY_UNMERGED = "identity.unmerged"
@@ -24,7 +25,7 @@ class MessageType(StrEnum):
 
 
 def _now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
+    return dt.datetime.now(dt.UTC)
 
 
 class Envelope(BaseModel):
@@ -48,5 +49,16 @@ class Envelope(BaseModel):
         return self.model_dump_json()
 
     @classmethod
-    def from_json(cls, data: str | bytes) -> "Envelope":
+    def from_json(cls, data: str | bytes) -> Envelope:
         return cls.model_validate_json(data)
+
+
+def batch_items(payload: dict[str, Any]) -> list[dict[str, Any]]:
+    """The items of a `source.record.batch` payload, in order: each is `{"record": <source record>}`
+    (an upsert, as a `source.record.upserted` payload) or `{"deleted": {"ref": …, "version": n}}`
+    (as a `source.record.deleted` payload). One message per adapter batch instead of one per record:
+    the broker, the outbox, the journal and the inbox then cost per batch, not per record."""
+    items = payload.get("items")
+    if not isinstance(items, list):
+        raise TypeError("a record batch carries a list under 'items'")
+    return items

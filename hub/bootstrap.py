@@ -69,8 +69,10 @@ def bootstrap(config: HubConfig | None = None, *, migrate: bool = True, bus: Bus
     routing = build_services(store, systems, relay, journal, max_attempts=config.bus.max_attempts,
                              base_dir=Path(config.source_path).resolve().parent if config.source_path else Path.cwd())
     ingest: IngestService = routing.pop("ingest")  # refuses systems whose adapter is off in their phase
+    ingest.records_per_message = config.ingest.records_per_message
     return Hub(config=config, store=store, bus=bus, journal=journal, systems=systems, relay=relay,
                ingest=ingest, extras=routing,
                worker=RecordsWorker(store, journal=journal, linker=IdentityLinker(
                                         load_model(), candidate_records=config.worker.candidate_records),
-                                    routing=routing["routing_config"]))
+                                    routing=routing["routing_config"],
+                                    records_per_transaction=config.worker.records_per_transaction))

@@ -35,8 +35,17 @@ class BusConfig(_Section):
     visibility_timeout_s: float = 60.0
 
 
+class IngestConfig(_Section):
+    # records an ingest announces per `source.record.batch` message (one outbox row, bus message,
+    # journal entry and inbox row each); 1 gives one message per record
+    records_per_message: int = Field(200, ge=1)
+
+
 class WorkerConfig(_Section):
-    batch_size: int = 200
+    batch_size: int = 200  # messages per delivery
+    # records per worker transaction: a delivery's messages are applied in transactions of about
+    # this many records (a message is never split); the inbox makes a redelivery after a crash harmless
+    records_per_transaction: int = Field(1000, ge=1)
     idle_sleep_s: float = 0.2
     # identity candidates kept between batches per worker (~1.9 KB each): a load sweeps every person
     # once per system, so below the estate's person records the least-recently-used ones churn
@@ -57,6 +66,7 @@ class WebConfig(_Section):
 class HubConfig(_Section):
     store: StoreConfig = StoreConfig()
     bus: BusConfig = BusConfig()
+    ingest: IngestConfig = IngestConfig()
     worker: WorkerConfig = WorkerConfig()
     systems: SystemsConfig = SystemsConfig()
     web: WebConfig = WebConfig()

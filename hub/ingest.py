@@ -9,6 +9,7 @@ therefore loses nothing and a restart re-announces nothing already committed.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import time
 import uuid
 from collections import Counter
@@ -44,6 +45,7 @@ class RunFigures:
     quarantined: int = 0
     failures: int = 0
     records_announced: int = 0
+    messages_published: int = 0  # record batches: up to `records_per_message` records each
     duration_s: float = 0.0
     status: str = "ok"
     error: str | None = None
@@ -56,8 +58,10 @@ class RunFigures:
 
 
 class IngestService:
-    def __init__(self, store: Store, systems: SystemRegistry, relay: OutboxRelay | None = None) -> None:
+    def __init__(self, store: Store, systems: SystemRegistry, relay: OutboxRelay | None = None, *,
+                 records_per_message: int = 200) -> None:
         self.store, self.systems, self.relay = store, systems, relay
+        self.records_per_message = records_per_message
 
     def run(self, system: str, *, trigger: str = "manual") -> RunFigures:
         """Run `system`'s adapter now; figures are recorded on the run row whatever happens."""
@@ -93,8 +97,7 @@ class IngestService:
     def _commit_batch(self, defn: Any, state: StoreAdapterState, batch: ExtractBatch, figures: RunFigures,
                       open_entries: _OpenEntries) -> None:
         extracted_at = utcnow()
-        upserts = UpsertMessages(defn.name, dt.datetime.now(dt.UTC))
-        messages: list[Outbound] = []
+        announced = RecordMessages(defn.name, dt.datetime.now(dt.UTC), self.records_per_message)
         quarantine: list[dict[str, Any]] = []
         row_changes: dict[str, dict[str, RowState | None]] = {}
         settled: list[tuple[str, str, str]] = []  # (entity, source_id, why) whose open quarantine entry is done
@@ -108,8 +111,7 @@ class IngestService:
             if change.deleted:
                 if previous:
                     figures.deleted += 1
-                    messages += map(Outbound.from_envelope,
-                                    _deletions(defn.name, previous.record_keys, previous.version + 1))
+                    announced.delete(previous.record_keys, previous.version + 1)
                     staged[change.source_id] = None
                 if open_entries.may_have(change.entity, change.source_id):
                     settled.append((change.entity, change.source_id, "the row was deleted at the source"))
@@ -128,7 +130,7 @@ class IngestService:
                 continue
             figures.new += previous is None
             figures.changed += previous is not None
-            messages += upserts.announce(records, version, previous.record_keys if previous else [])
+            announced.announce(records, version, previous.record_keys if previous else [])
             digest = records[0].content_hash if records else content_hash(dict(change.raw))  # hashed once
             staged[change.source_id] = RowState(digest, version, [r.ref.key for r in records])
             figures.by_entity.update(r.ref.entity.value for r in records)
@@ -137,11 +139,13 @@ class IngestService:
                                 "a corrected version of the row arrived and translated"))
         for failure in batch.failures:
             figures.failures += 1
-            quarantine.append(dict(system=defn.name, entity="(unreadable input)", source_id=None,
-                                   location=failure.location, raw={"excerpt": failure.raw_excerpt},
-                                   reasons=list(failure.reasons), run_id=figures.run_id, status="open",
-                                   supersedes=False))
-        figures.records_announced += len(messages)
+            quarantine.append({"system": defn.name, "entity": "(unreadable input)", "source_id": None,
+                                   "location": failure.location, "raw": {"excerpt": failure.raw_excerpt},
+                                   "reasons": list(failure.reasons), "run_id": figures.run_id, "status": "open",
+                                   "supersedes": False})
+        figures.records_announced += len(announced)
+        messages = announced.messages()
+        figures.messages_published += len(messages)
         with self.store.transaction() as s:
             if self.relay is not None:
                 self.relay.write(s, messages)  # a bus in the store takes them in this transaction
@@ -195,32 +199,55 @@ def announce(system: str, records: list[SourceRecord], version: int, previous_ke
     return out + _deletions(system, [k for k in previous_keys if k not in current], version)
 
 
-class UpsertMessages:
-    """`announce`'s messages as the outbox stores them, each serialised in one pydantic pass over
-    the typed record: no dump to a dict, no envelope model, no second dump of that dict. The
-    envelope's fields around the payload are rendered by pydantic once per batch (all of a batch's
-    messages occur at the same time), so a body is byte for byte `Envelope.to_json()`."""
+class RecordMessages:
+    """What an ingest batch announces, as `source.record.batch` messages of at most `per_message`
+    items each (upserts, and deletions of the records a row no longer produces, in order): one
+    outbox row, one bus message, one journal entry and one inbox row per message instead of per
+    record. Each record is serialised in one pydantic pass over the typed record; the envelope
+    around the items is rendered by pydantic once per batch, so a body parses as an `Envelope`."""
 
     _NO_ID = str(uuid.UUID(int=0))
 
-    def __init__(self, system: str, occurred_at: dt.datetime) -> None:
-        self.system = system
+    def __init__(self, system: str, occurred_at: dt.datetime, per_message: int = 200) -> None:
+        self.system, self.per_message = system, max(1, per_message)
         template = Envelope.model_construct(
-            message_id=uuid.UUID(int=0), type=MessageType.RECORD_UPSERTED, source_system=system,
+            message_id=uuid.UUID(int=0), type=MessageType.RECORD_BATCH, source_system=system,
             occurred_at=occurred_at, schema_version=SCHEMA_VERSION, correlation_id=None, payload={}).to_json()
         self._start, rest = template.split(self._NO_ID, 1)
         self._middle = rest.removesuffix("{}}")  # ends with '"payload":'
+        self._items: list[str] = []
+        self._keys: list[str] = []
 
-    def announce(self, records: list[SourceRecord], version: int, previous_keys: list[str]) -> list[Outbound]:
-        out = []
+    def __len__(self) -> int:
+        """Records announced so far (upserts and deletions)."""
+        return len(self._items)
+
+    def announce(self, records: list[SourceRecord], version: int, previous_keys: list[str]) -> None:
+        """Upserts of `records` at `version`, and deletions of the previous keys they no longer cover."""
         for record in records:
-            message_id = str(uuid.uuid4())
             payload = record.model_copy(update={"version": version}).model_dump_json()
-            out.append(Outbound(message_id, MessageType.RECORD_UPSERTED.value, self.system,
-                                f"{self._start}{message_id}{self._middle}{payload}}}", None, record.ref.key))
+            self._items.append(f'{{"record":{payload}}}')
+            self._keys.append(record.ref.key)
         current = {r.ref.key for r in records}
-        gone = _deletions(self.system, [k for k in previous_keys if k not in current], version)
-        return out + [Outbound.from_envelope(e) for e in gone]
+        self.delete([k for k in previous_keys if k not in current], version)
+
+    def delete(self, record_keys: list[str], version: int) -> None:
+        from canonical.records import SourceRef
+
+        for key in record_keys:
+            ref = json.dumps(SourceRef.parse(key).model_dump(mode="json"), separators=(",", ":"))
+            self._items.append(f'{{"deleted":{{"ref":{ref},"version":{int(version)}}}}}')
+            self._keys.append(key)
+
+    def messages(self) -> list[Outbound]:
+        out = []
+        for i in range(0, len(self._items), self.per_message):
+            message_id = str(uuid.uuid4())
+            items = ",".join(self._items[i:i + self.per_message])
+            out.append(Outbound(message_id, MessageType.RECORD_BATCH.value, self.system,
+                                f'{self._start}{message_id}{self._middle}{{"items":[{items}]}}}}', None, None,
+                                tuple(self._keys[i:i + self.per_message])))
+        return out
 
 
 def _versioned(record: SourceRecord, version: int) -> dict[str, Any]:
@@ -240,9 +267,9 @@ def _deletions(system: str, record_keys: list[str], version: int) -> list[Envelo
 
 def _quarantine_row(system: str, change: RawChange, reasons: list[str], run_id: int,
                     supersedes: bool) -> dict[str, Any]:
-    return dict(system=system, entity=change.entity, source_id=change.source_id, location=change.location,
-                raw=_jsonable(dict(change.raw or {})), reasons=reasons, run_id=run_id, status="open",
-                supersedes=supersedes)
+    return {"system": system, "entity": change.entity, "source_id": change.source_id, "location": change.location,
+                "raw": _jsonable(dict(change.raw or {})), "reasons": reasons, "run_id": run_id, "status": "open",
+                "supersedes": supersedes}
 
 
 def _settle(session: Session, system: str, rows: list[tuple[str, str, str]]) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import threading
 from collections.abc import Sequence
+from typing import Self
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -18,7 +19,7 @@ from hub.bus.outbound import Outbound
 from hub.bus.port import Bus
 from hub.store.base import utcnow
 from hub.store.engine import Store
-from hub.store.tables.messaging import OutboxRow
+from hub.store.tables.messaging import MessageRecordRow, OutboxRow
 
 
 def add_to_outbox(session: Session, envelopes: Sequence[Envelope]) -> None:
@@ -29,12 +30,16 @@ def add_to_outbox(session: Session, envelopes: Sequence[Envelope]) -> None:
 def add_serialized_to_outbox(session: Session, messages: Sequence[Outbound],
                              published_at: dt.datetime | None = None) -> None:
     """`add_to_outbox` for messages already serialised; `published_at` when a bus in the store
-    takes them in the same transaction."""
+    takes them in the same transaction. The records each record batch carries are noted with it
+    (`message_record`), so the console finds a record's messages."""
     if messages:
         now = utcnow()
         insert_rows(session, OutboxRow.__table__, [
             {"message_id": m.message_id, "type": m.type, "source_system": m.source_system, "body": m.body,
              "created_at": now, "published_at": published_at} for m in messages])
+        carried = [{"ref_key": k, "message_id": m.message_id} for m in messages for k in dict.fromkeys(m.ref_keys)]
+        if carried:
+            insert_rows(session, MessageRecordRow.__table__, carried)
 
 
 class OutboxRelay:
@@ -130,7 +135,7 @@ class BackgroundRelay:
         self._error: BaseException | None = None
         self._thread: threading.Thread | None = None
 
-    def __enter__(self) -> BackgroundRelay:
+    def __enter__(self) -> Self:
         if self.relay is not None and self.relay.publishes_in_transaction:
             self.relay.relay_all()
         if self._threaded:

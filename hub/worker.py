@@ -1,6 +1,7 @@
 """The records worker: consumes source-record messages and mirrors them into the store.
 
-Each batch is one transaction, set-based: inbox claim (idempotency), one read of every
+Each batch (of about `records_per_transaction` records: a message may carry a batch of records)
+is one transaction, set-based: inbox claim (idempotency), one read of every
 stored row the batch names, its upserts and deletes applied in order in memory (an older
 version never overwrites a newer one), bulk writes, the linker placing all the batch's
 person records at once, one golden-record refresh of every touched person, the
@@ -17,9 +18,10 @@ from types import SimpleNamespace
 from sqlalchemy.orm import Session
 
 from canonical.codes import EntityKind
-from canonical.messages import Envelope
+from canonical.messages import Envelope, MessageType
 from canonical.person import Person
 from hub import worker_batch as wb
+from hub.bulk import insert_rows
 from hub.bus.bindings import RECORDS_QUEUE
 from hub.bus.journal import Journal, JournalEvent, NullJournal
 from hub.bus.port import Bus
@@ -28,6 +30,7 @@ from hub.persons import DeterministicLinker, PersonLinker, refresh_persons
 from hub.routing_worker import note_change, publish_changes
 from hub.store.base import utcnow
 from hub.store.engine import Store
+from hub.store.tables.records import QuarantineRow
 from hub.worker_locks import op_lock_keys, take_advisory_locks
 from identity_index.features import features_from_canonical
 from routing.rules import RoutingConfig
@@ -42,32 +45,47 @@ class RecordsWorker:
     to the routing worker (None: announce every change)."""
 
     def __init__(self, store: Store, *, linker: PersonLinker | None = None, journal: Journal | None = None,
-                 routing: RoutingConfig | None = None) -> None:
+                 routing: RoutingConfig | None = None, records_per_transaction: int = 1000) -> None:
         self.store = store
         self.linker = linker or DeterministicLinker()
         self.journal = journal or NullJournal()
         self.routing = routing
+        self.records_per_transaction = records_per_transaction
 
     def handle(self, batch: list[Envelope]) -> None:
-        ops = [(str(e.message_id), op) for e in batch if (op := wb.parse(e)) is not None]  # validated once
+        """Apply a delivery in transactions of about `records_per_transaction` records (a message is
+        never split). A crash between two of them redelivers the whole delivery; the inbox skips
+        the messages already committed."""
+        parsed = [(e, *wb.parse_message(e)) for e in batch]  # validated once
+        for group in _transactions(parsed, self.records_per_transaction):
+            self._handle(group)
+
+    def _handle(self, group: list[tuple[Envelope, list[wb.Op], list[wb.BadItem]]]) -> None:
         with self.store.transaction() as session:
             postgres = self.store.dialect == "postgresql"
             if postgres:  # competing workers: one links a new person, the other waits
-                take_advisory_locks(session, op_lock_keys([op for _m, op in ops], self.linker))
-            fresh = claim_unseen(session, CONSUMER, [str(e.message_id) for e in batch])
-            todo, claimed = [], set()
-            for message_id, op in ops:
+                take_advisory_locks(session, op_lock_keys([op for _e, ops, _b in group for op in ops], self.linker))
+            fresh = claim_unseen(session, CONSUMER, [str(e.message_id) for e, _o, _b in group])
+            todo: list[wb.Op] = []
+            quarantine: list[dict] = []
+            claimed: set[str] = set()
+            for env, ops, bad in group:
+                message_id = str(env.message_id)
                 if message_id in fresh and message_id not in claimed:
                     claimed.add(message_id)
-                    todo.append(op)
+                    todo += ops
+                    quarantine += wb.quarantine_rows(env, bad)
+            if quarantine:  # a batch's invalid items: kept whole with the reason, the rest applied
+                insert_rows(session, QuarantineRow.__table__, quarantine)
             if todo:
                 self._apply(session, todo, lock=postgres)
             now = utcnow()
             self.journal.record([
                 JournalEvent.of(e, "processed", queue=RECORDS_QUEUE,
                                 latency_ms=int((now - e.occurred_at).total_seconds() * 1000),
-                                detail=None if str(e.message_id) in fresh else "duplicate: already processed")
-                for e in batch], session)
+                                detail=_processed_detail(e, ops, bad) if str(e.message_id) in fresh
+                                else "duplicate: already processed")
+                for e, ops, bad in group], session)
 
     def _apply(self, session: Session, ops: list[wb.Op], *, lock: bool) -> None:
         rows = wb.load_rows(session, sorted({op.key for op in ops}), lock=lock)
@@ -132,6 +150,28 @@ class RecordsWorker:
             for r in relations:
                 touched |= one(session, SimpleNamespace(ref_key=r.ref_key, canonical=r.canonical))
         return touched
+
+
+def _transactions(parsed: list[tuple[Envelope, list[wb.Op], list[wb.BadItem]]],
+                  limit: int) -> list[list[tuple[Envelope, list[wb.Op], list[wb.BadItem]]]]:
+    """Consecutive messages grouped up to `limit` records (at least one message per group)."""
+    groups: list[list[tuple[Envelope, list[wb.Op], list[wb.BadItem]]]] = []
+    size = limit
+    for item in parsed:
+        n = max(1, len(item[1]) + len(item[2]))
+        if size + n > limit:
+            groups.append([])
+            size = 0
+        groups[-1].append(item)
+        size += n
+    return groups
+
+
+def _processed_detail(env: Envelope, ops: list[wb.Op], bad: list[wb.BadItem]) -> str | None:
+    """A record batch says how many records it carried and how many of them were quarantined."""
+    if env.type != MessageType.RECORD_BATCH:
+        return None
+    return f"{len(ops)} record(s)" + (f", {len(bad)} quarantined (invalid)" if bad else "")
 
 
 def run_worker(bus: Bus, worker: RecordsWorker, *, batch_size: int = 200, max_messages: int | None = None,

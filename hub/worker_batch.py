@@ -7,13 +7,15 @@ write what changed with one bulk INSERT and one bulk UPDATE.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from canonical.messages import Envelope, MessageType
+from canonical.messages import Envelope, MessageType, batch_items
 from canonical.records import SourceRecord, SourceRef
 from hub.bulk import insert_rows, update_rows
 from hub.store.base import utcnow
@@ -38,14 +40,75 @@ class Op:
 
 
 def parse(env: Envelope) -> Op | None:
-    """The record operation a message carries (None for a type the records worker ignores)."""
+    """The record operation a one-record message carries (None for a type the records worker ignores)."""
     if env.type == MessageType.RECORD_UPSERTED:
-        record = SourceRecord.model_validate(env.payload)
-        return Op(str(env.message_id), record.ref, record.version, record)
+        return _upsert(str(env.message_id), env.payload)
     if env.type == MessageType.RECORD_DELETED:
-        return Op(str(env.message_id), SourceRef.model_validate(env.payload["ref"]),
-                  int(env.payload.get("version", 0)), None)
+        return _deletion(str(env.message_id), env.payload)
     return None
+
+
+@dataclass(frozen=True)
+class BadItem:
+    """An item of a record batch that is no valid record: quarantined, the rest of the batch applied."""
+
+    index: int
+    item: Any
+    reason: str
+
+
+def parse_message(env: Envelope) -> tuple[list[Op], list[BadItem]]:
+    """Every record operation a message carries, in order, and the batch items that are invalid.
+
+    A one-record message that is invalid raises (the bus retries it, then dead-letters it whole);
+    a record batch keeps its valid items and names the others, so one bad record costs only itself."""
+    if env.type != MessageType.RECORD_BATCH:
+        op = parse(env)
+        return ([op] if op is not None else []), []
+    message_id = str(env.message_id)
+    ops, bad = [], []
+    for i, item in enumerate(batch_items(env.payload)):
+        try:
+            if not isinstance(item, dict) or len(item) != 1 or not ({"record", "deleted"} & item.keys()):
+                raise ValueError("an item is {\"record\": …} or {\"deleted\": …}")
+            ops.append(_upsert(message_id, item["record"]) if "record" in item else
+                       _deletion(message_id, item["deleted"]))
+        except (ValidationError, ValueError, TypeError, KeyError) as exc:
+            bad.append(BadItem(i, item, _reason(exc)))
+    return ops, bad
+
+
+def quarantine_rows(env: Envelope, bad: list[BadItem]) -> list[dict[str, Any]]:
+    """Quarantine entries for a batch's invalid items, kept whole with the reason. No source id:
+    the item is not a legacy row a re-run could translate again; the next ingest of the row, once
+    corrected at the source, announces it afresh (or the entry is accepted with a reason)."""
+    return [{"system": env.source_system, "entity": "(record batch item)", "source_id": None,
+                 "location": f"message {env.message_id}, item {b.index}", "raw": {"message_id": str(env.message_id),
+                                                                           "item": _jsonable(b.item)},
+                 "reasons": [b.reason], "status": "open", "run_id": None, "created_at": utcnow()} for b in bad]
+
+
+def _upsert(message_id: str, payload: Any) -> Op:
+    record = SourceRecord.model_validate(payload)
+    return Op(message_id, record.ref, record.version, record)
+
+
+def _deletion(message_id: str, payload: Any) -> Op:
+    return Op(message_id, SourceRef.model_validate(payload["ref"]), int(payload.get("version", 0)), None)
+
+
+def _reason(exc: Exception) -> str:
+    if isinstance(exc, ValidationError):
+        return "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _jsonable(item: Any) -> Any:
+    try:
+        json.dumps(item)
+        return item
+    except (TypeError, ValueError):
+        return repr(item)
 
 
 @dataclass

@@ -21,9 +21,10 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from canonical.codes import EntityKind, IdentifierScheme
-from canonical.messages import Envelope, MessageType
+from canonical.messages import Envelope
 from canonical.person import Person
 from canonical.records import SourceRecord, SourceRef
+from hub.worker_batch import parse_message
 
 STRONG_SCHEMES = (IdentifierScheme.NHS_NUMBER, IdentifierScheme.UPN)
 
@@ -45,13 +46,7 @@ def _letters(value: str) -> str:
 
 def batch_lock_keys(batch: Sequence[Envelope], linker: object) -> list[int]:
     """Sorted, de-duplicated 64-bit lock ids for every record of the batch."""
-    records: list[SourceRecord | SourceRef] = []
-    for env in batch:
-        if env.type == MessageType.RECORD_UPSERTED:
-            records.append(SourceRecord.model_validate(env.payload))
-        elif env.type == MessageType.RECORD_DELETED:
-            records.append(SourceRef.model_validate(env.payload["ref"]))
-    return record_lock_keys(records, linker)
+    return op_lock_keys([op for env in batch for op in parse_message(env)[0]], linker)
 
 
 def op_lock_keys(ops: Sequence[object], linker: object) -> list[int]:

@@ -11,8 +11,10 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from canonical.messages import Envelope
+from canonical.messages import Envelope, MessageType
 from hub.bus.journal import JournalEvent, carried_ref_key
+
+RECORD_BATCH = MessageType.RECORD_BATCH.value
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,6 +25,7 @@ class Outbound:
     body: str
     correlation_id: str | None = None
     ref_key: str | None = None  # the source record carried, for the journal
+    ref_keys: tuple[str, ...] = ()  # the source records a record batch carried (`message_record`)
 
     @property
     def routing_key(self) -> str:
@@ -30,7 +33,10 @@ class Outbound:
 
     @classmethod
     def of(cls, message_id: str, type_: str, source_system: str, body: str) -> Outbound:
-        """From an outbox row; one stdlib JSON parse for the journal's ref key and the correlation id."""
+        """From an outbox row; one stdlib JSON parse for the journal's ref key and the correlation id
+        (none for a record batch: it names no one record, and an ingest correlates nothing)."""
+        if type_ == RECORD_BATCH:
+            return cls(message_id, type_, source_system, body)
         data = json.loads(body)
         payload = data.get("payload")
         ref = payload.get("ref") if isinstance(payload, dict) else None

@@ -74,13 +74,36 @@ def message_payload(store: Store, policy: AccessPolicy, roles: list[str], messag
                            f"Your role sees {category or system} records at '{level.label}' level, so the "
                            "payload is withheld. The message's journey is shown in full.")
     fields = {f: clearance.field(f) for f in FIELDS}
-    shown, withheld = _redact(payload, fields)
     raw_allowed = level >= Level.FULL and all(v >= Level.SUMMARY for v in fields.values())
+    if isinstance(payload.get("items"), list):  # a record batch: each record redacted as one alone
+        shown, withheld = _redact_batch(payload, fields, raw_allowed)
+    else:
+        shown, withheld = _redact_record(payload, fields, raw_allowed)
+    return PayloadView(True, level.label, envelope, shown, withheld,
+                       f"Shown at '{level.label}' level for {category or system} records.")
+
+
+def _redact_record(payload: dict[str, Any], fields: dict[str, Level],
+                   raw_allowed: bool) -> tuple[dict[str, Any], list[str]]:
+    shown, withheld = _redact(payload, fields)
     if not raw_allowed and "raw" in shown:
         shown.pop("raw")
         withheld.append("raw legacy row")
-    return PayloadView(True, level.label, envelope, shown, withheld,
-                       f"Shown at '{level.label}' level for {category or system} records.")
+    return shown, withheld
+
+
+def _redact_batch(payload: dict[str, Any], fields: dict[str, Level],
+                  raw_allowed: bool) -> tuple[dict[str, Any], list[str]]:
+    items, withheld = [], []
+    for item in payload["items"]:
+        if isinstance(item, dict) and isinstance(item.get("record"), dict):
+            record, gone = _redact_record(item["record"], fields, raw_allowed)
+            item = {**item, "record": record}
+            withheld += [w for w in gone if w not in withheld]
+        elif not (isinstance(item, dict) and set(item) == {"deleted"}):  # neither a record nor a deletion
+            item = "(an invalid item: withheld)"
+        items.append(item)
+    return {**payload, "items": items}, withheld
 
 
 def _redact(payload: dict[str, Any], fields: dict[str, Level]) -> tuple[dict[str, Any], list[str]]:

@@ -15,13 +15,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, func, select, true
+from sqlalchemy import and_, func, or_, select, true
 
 from hub.bus.bindings import DEFAULT_BINDINGS
 from hub.bus.journal import EVENTS
 from hub.bus.port import Bus
 from hub.store.engine import Store
-from hub.store.tables.messaging import MessageJournalRow
+from hub.store.tables.messaging import MessageJournalRow, MessageRecordRow
 from hub.store.tables.records import SourceRecordRow
 
 QUEUES = tuple(b.queue for b in DEFAULT_BINDINGS)
@@ -78,12 +78,12 @@ def list_messages(store: Store, q: MessageQuery) -> MessagePage:
     if q.until:
         conditions.append(life.c.first_at < q.until)
     if q.ref_key:
-        conditions.append(life.c.ref_key == q.ref_key)
+        conditions.append(_carrying(life, [q.ref_key]))
     with store.transaction() as s:
         if q.person_id:
             keys = s.execute(select(SourceRecordRow.ref_key)
                              .where(SourceRecordRow.person_id == q.person_id)).scalars().all()
-            conditions.append(life.c.ref_key.in_(keys))
+            conditions.append(_carrying(life, keys))
         joined = life.join(last, last.c.id == life.c.last_id)
         where = and_(true(), *conditions)
         total = s.execute(select(func.count()).select_from(joined).where(where)).scalar_one()
@@ -107,9 +107,12 @@ def message_journey(store: Store, message_id: str) -> dict[str, Any]:
                "latency_ms": r.latency_ms, "after_ms": int((_aware(r.at) - _aware(first)).total_seconds() * 1000)}
               for r in rows]
     ref_key = next((r.ref_key for r in rows if r.ref_key), None)
+    with store.transaction() as s:  # a record batch: the records it carried
+        carried = s.execute(select(MessageRecordRow.ref_key).where(MessageRecordRow.message_id == message_id)
+                            .order_by(MessageRecordRow.ref_key)).scalars().all()
     return {"message_id": message_id, "type": rows[0].type, "source_system": rows[0].source_system,
             "ref_key": ref_key, "status": rows[-1].event, "attempts": 1 + sum(r.event == "retried" for r in rows),
-            "events": events}
+            "events": events, "records": list(carried)}
 
 
 def dead_letters(bus: Bus, queues: Sequence[str] = QUEUES, limit: int = 100) -> list[dict[str, Any]]:
@@ -139,6 +142,13 @@ def replay(bus: Bus, message_ids: Sequence[str] | None = None, queues: Sequence[
         result["not_found"] = total_missing = len(set(message_ids)) - total
         result["detail"] = f"{total_missing} of the named message(s) were not dead letters"
     return result
+
+
+def _carrying(life: Any, keys: Sequence[str]) -> Any:
+    """Messages that carried any of `keys`: one record each (the journal's ref key) or a record
+    batch (`message_record`)."""
+    batches = select(MessageRecordRow.message_id).where(MessageRecordRow.ref_key.in_(list(keys)))
+    return or_(life.c.ref_key.in_(list(keys)), life.c.message_id.in_(batches))
 
 
 def _summary(r: Any) -> dict[str, Any]:

@@ -209,8 +209,10 @@ def test_the_flows_panel_refreshes_itself(page_as, base_url):
 
 def test_trace_a_message_to_the_golden_record(page_as, base_url):
     page = page_as("admin")
-    page.goto(base_url + "/console/messages?system=education&status=processed&type=source.record.upserted")
-    page.locator("#messages a[href^='/console/trace']", has_text="/person/").first.click()
+    page.goto(base_url + "/console/messages?system=education&status=processed&type=source.record.batch")
+    page.locator("#messages a[href^='/console/messages/']").first.click()
+    expect(page.locator("#carried-records")).to_be_visible()
+    page.locator("#carried-records a[href^='/console/trace']", has_text="/person/").first.click()
     expect(page.locator("#trace-records")).to_be_visible()
     golden = page.locator("#trace-records a[href^='/persons/']").first
     person_id = golden.text_content()

@@ -25,6 +25,16 @@ class OutboxRow(Base):
     published_at: Mapped[dt.datetime | None] = mapped_column(nullable=True)
 
 
+class MessageRecordRow(Base):
+    """The source records a record-batch message carried (migration 0013_message_record): the
+    journal names one record per message, a batch carries hundreds."""
+
+    __tablename__ = "message_record"
+
+    ref_key: Mapped[str] = mapped_column(String(300), primary_key=True)
+    message_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+
+
 class InboxRow(Base):
     """Messages a consumer has processed: redelivery of one of these is a no-op."""
 

@@ -176,3 +176,27 @@ def test_api_lists_reads_and_replays_for_the_console_permission_only(hub):
     spec = client.get("/api/v1/openapi.json", headers=ops).get_json()
     assert {"/api/v1/messages", "/api/v1/messages/{message_id}", "/api/v1/dead-letters",
             "/api/v1/dead-letters/replay", "/api/v1/queues"} <= spec["paths"].keys()
+
+
+def test_a_record_batch_is_found_by_each_record_it_carried_and_by_its_person(hub):
+    from hub.ingest import RecordMessages
+    from hub.outbox import add_serialized_to_outbox
+    from hub.services.persons import SearchQuery, search_persons
+
+    records = [person_record("social_care", f"B{i}", f"Given{i}", "Smith", dt.date(2015, 1, 1 + i),
+                             nhs=valid_nhs_number(10 + i)) for i in range(3)]
+    announced = RecordMessages("social_care", dt.datetime.now(dt.UTC))
+    announced.announce(records, 1, [])
+    [batch] = announced.messages()
+    with hub.store.transaction() as s:
+        add_serialized_to_outbox(s, [batch])
+    hub.relay.relay_all()
+    assert run_worker(hub.bus, hub.worker, batch_size=10, idle_timeout_s=1.0) == 1
+    found = svc.list_messages(hub.store, svc.MessageQuery(ref_key="social_care/person/B1"))
+    assert [m["message_id"] for m in found.results] == [batch.message_id]
+    assert found.results[0]["detail"] == "3 record(s)"
+    person = search_persons(hub.store, SearchQuery(identifier=valid_nhs_number(12))).results[0]
+    assert [m["message_id"] for m in svc.list_messages(hub.store, svc.MessageQuery(
+        person_id=person["id"])).results] == [batch.message_id]
+    journey = svc.message_journey(hub.store, batch.message_id)
+    assert journey["records"] == [f"social_care/person/B{i}" for i in range(3)] and journey["ref_key"] is None
