@@ -42,7 +42,7 @@ class IngestConfig(_Section):
 
 
 class WorkerConfig(_Section):
-    batch_size: int = 200  # messages per delivery
+    batch_size: int = 5  # messages per delivery: 5 record batches of 200 make one transaction of 1,000
     # records per worker transaction: a delivery's messages are applied in transactions of about
     # this many records (a message is never split); the inbox makes a redelivery after a crash harmless
     records_per_transaction: int = Field(1000, ge=1)
