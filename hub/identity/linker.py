@@ -135,8 +135,7 @@ class IdentityLinker:
         pair_refs = {r for row in reviews for r in (row.ref_a, row.ref_b)}
         relatives = repo.relatives_for(session, pair_refs)
         kin = {other for edges in relatives.values() for other, _role in edges}
-        feats = repo.features_for(session, pair_refs | kin, self.caches.get())
-        owner = repo.persons_of(session, pair_refs | kin)
+        owner, feats = repo.persons_and_features(session, pair_refs | kin, self.caches.get())
         homes = {ref: f.postcode for ref, f in feats.items() if f.postcode}
         scores = [self.scorer.score(feats[row.ref_a], feats[row.ref_b]) for row in reviews
                   if row.ref_a in feats and row.ref_b in feats]
@@ -154,8 +153,8 @@ class IdentityLinker:
         if not pairs:
             return []
         owner = repo.persons_of(session, {r for pair in pairs for r in pair})
-        groups = {pid: set(refs) for pid, refs in repo.members(session, set(owner.values())).items()}
-        feats = repo.features_for(session, {r for refs in groups.values() for r in refs}, self.caches.get())
+        members, feats = repo.members_and_features(session, set(owner.values()), self.caches.get())
+        groups = {pid: set(refs) for pid, refs in members.items()}
         cannot = {(a, b) for a, b, same in repo.constraints_touching(session, feats) if not same}
         nhs = {pid: {feats[r].nhs for r in refs if r in feats and feats[r].nhs} for pid, refs in groups.items()}
         parent: dict[str, str] = {}
@@ -300,8 +299,7 @@ class IdentityLinker:
             out.touched |= self.corroborate(session, sorted(queued))
         if grown_refs:
             grown = {index.person_of.get(r, placed[r]) for r in grown_refs}
-            member_refs = [r for refs in repo.members(session, grown).values() for r in refs]
-            kin = {other for edges in repo.relatives_for(session, member_refs).values() for other, _role in edges}
+            kin = {other for edges in repo.relatives_of_persons(session, grown).values() for other, _role in edges}
             if kin:
                 out.touched |= self.corroborate(session, sorted(kin))
             self._resolve_settled_many(session, grown_refs)
