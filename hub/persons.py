@@ -20,6 +20,7 @@ from canonical.codes import IdentifierScheme
 from canonical.person import Person
 from hub.bulk import insert_rows, update_rows
 from hub.golden import golden_record
+from hub.identity.lookup import rows_in
 from hub.store.base import utcnow
 from hub.store.tables.records import PersonIdentifierRow, PersonRow, SourceRecordRow
 
@@ -150,11 +151,10 @@ def _replace_identifiers(session: Session, wanted: list[tuple[str, list[dict[str
     only the missing ones inserted (a refresh mostly adds a record's identifiers or changes none:
     no rewrite of the person's other rows, nor change-log rows for them)."""
     have: dict[str, dict[tuple[str, str, str], list[int]]] = defaultdict(lambda: defaultdict(list))
-    for part in _chunks([pid for pid, _rows in wanted]):
-        for row_id, pid, scheme, value, record_key in session.execute(select(
-                PersonIdentifierRow.id, PersonIdentifierRow.person_id, PersonIdentifierRow.scheme,
-                PersonIdentifierRow.value, PersonIdentifierRow.record_key).where(PersonIdentifierRow.person_id.in_(part))):
-            have[pid][(scheme, value, record_key)].append(row_id)
+    for row_id, pid, scheme, value, record_key in rows_in(
+            session, PersonIdentifierRow.__table__, ["id", "person_id", "scheme", "value", "record_key"], "person_id",
+            [pid for pid, _rows in wanted]):
+        have[pid][(scheme, value, record_key)].append(row_id)
     gone: list[int] = []
     added: list[dict[str, Any]] = []
     for pid, rows in wanted:

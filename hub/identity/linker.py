@@ -13,6 +13,7 @@ same for one record (the worker's `PersonLinker` port).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -453,6 +454,7 @@ class IdentityLinker:
         batch.placing |= placing
         index = batch.index
         if isinstance(index, CachedIndex):  # derived once here; the next batch's re-read of them hits
+            dumps = getattr(session.get_bind().dialect, "_json_serializer", None) or json.dumps  # as stored
             for f in feats:
-                index.cache.remember(f, IncrementalIndex._keys(index, f))
+                index.cache.remember(f, IncrementalIndex._keys(index, f), dumps(f.to_json()))
 

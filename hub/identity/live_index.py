@@ -59,8 +59,6 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
-    Text,
-    cast,
     delete,
     event,
     func,
@@ -72,6 +70,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
+from hub.identity.lookup import rows_in
 from hub.identity.repository import chunks
 from hub.identity.slice_cache import CachedIndex, SliceCache
 from hub.store.tables.identity import IdentityBlockKeyRow, IdentityConstraintRow, IdentityRecordRow
@@ -92,6 +91,7 @@ CHANGE = Table("identity_change", _meta, Column("seq", BigInteger, primary_key=T
 HORIZON = Table("identity_change_horizon", _meta, Column("id", Integer, primary_key=True),
                 Column("seq", BigInteger), Column("xid", BigInteger))
 _BK, _IR, _IC, _PI = IdentityBlockKeyRow, IdentityRecordRow, IdentityConstraintRow, PersonIdentifierRow
+_BKT, _IRT = _BK.__table__, _IR.__table__
 
 Key = tuple[str, str]
 
@@ -294,8 +294,7 @@ class LiveSlice:
             nhs = records[ref].nhs
             if nhs:
                 person_nhs[pid].add(nhs)
-        for part in chunks(sorted(placing)):
-            persons.update(session.execute(select(_IR.person_id).where(_IR.ref_key.in_(part))).scalars())
+        persons.update(pid for (pid,) in rows_in(session, _IRT, ["person_id"], "ref_key", sorted(placing)))
         self._fetch_nhs(session, persons)
         for pid in persons:
             values = [v for v, record_key in self.nhs_ids[pid] if record_key not in placing]
@@ -369,11 +368,10 @@ class LiveSlice:
 
     def _read(self, session: Session, found: dict[str, set[Key]]) -> None:
         """Load these records (as stored now), filed under these loaded keys."""
-        for part in chunks(sorted(found)):
-            for ref, pid, stored in session.execute(select(_IR.ref_key, _IR.person_id, cast(_IR.features, Text))
-                                                    .where(_IR.ref_key.in_(part))):
-                self._put(ref, self.cache.features(ref, stored, self), pid, found[ref])  # type: ignore[arg-type]
-                self.loaded += 1
+        for ref, pid, stored in rows_in(session, _IRT, ["ref_key", "person_id", "features"], "ref_key",
+                                        sorted(found), as_text=("features",)):
+            self._put(ref, self.cache.features(ref, stored, self), pid, found[ref])  # type: ignore[arg-type]
+            self.loaded += 1
 
     def _ensure(self, session: Session, keys: set[Key], placing: set[str]) -> None:
         """Every key in `keys` loaded whole (the records being placed left out: they are dirty)."""
@@ -384,17 +382,15 @@ class LiveSlice:
             by_rule[k[0]].append(k[1])
         new: dict[str, set[Key]] = defaultdict(set)
         for rule, values in by_rule.items():
-            for part in chunks(sorted(values)):
-                for ref, key in session.execute(select(_BK.ref_key, _BK.key).where(_BK.rule == rule,
-                                                                                   _BK.key.in_(part))):
-                    if ref in placing:
-                        continue
-                    held = self.in_keys.get(ref)
-                    if held is not None:
-                        held.add((rule, key))
-                        self.key_refs[(rule, key)].add(ref)
-                    else:
-                        new[ref].add((rule, key))
+            for ref, key in rows_in(session, _BKT, ["ref_key", "key"], "key", sorted(values), {"rule": rule}):
+                if ref in placing:
+                    continue
+                held = self.in_keys.get(ref)
+                if held is not None:
+                    held.add((rule, key))
+                    self.key_refs[(rule, key)].add(ref)
+                else:
+                    new[ref].add((rule, key))
         self._read(session, new)
         for k in keys:
             self.key_refs.move_to_end(k)
@@ -410,22 +406,20 @@ class LiveSlice:
                 self._drop(ref)
             return
         found: dict[str, set[Key]] = defaultdict(set)
-        for part in chunks(sorted(refs)):
-            for ref, rule, key in session.execute(select(_BK.ref_key, _BK.rule, _BK.key).where(_BK.ref_key.in_(part))):
-                if (rule, key) in self.key_refs:
-                    found[ref].add((rule, key))
+        for ref, rule, key in rows_in(session, _BKT, ["ref_key", "rule", "key"], "ref_key", sorted(refs)):
+            if (rule, key) in self.key_refs:
+                found[ref].add((rule, key))
         for ref in refs:
             if ref not in found:
                 self._drop(ref)
-        for part in chunks(sorted(found)):
-            for ref, pid, stored in session.execute(select(_IR.ref_key, _IR.person_id, cast(_IR.features, Text))
-                                                    .where(_IR.ref_key.in_(part))):
-                f = self.cache.features(ref, stored, self)  # type: ignore[arg-type]
-                self.loaded += 1
-                if self.records.get(ref) is f and ref in self.row_of:
-                    self._file(ref, pid, found.pop(ref))
-                else:
-                    self._put(ref, f, pid, found.pop(ref))
+        for ref, pid, stored in rows_in(session, _IRT, ["ref_key", "person_id", "features"], "ref_key",
+                                        sorted(found), as_text=("features",)):
+            f = self.cache.features(ref, stored, self)  # type: ignore[arg-type]
+            self.loaded += 1
+            if self.records.get(ref) is f and ref in self.row_of:
+                self._file(ref, pid, found.pop(ref))
+            else:
+                self._put(ref, f, pid, found.pop(ref))
         for ref in found:  # filed under a key but no record row (a writer mid-way): as `_read` leaves it
             self._drop(ref)
 
@@ -456,15 +450,14 @@ class LiveSlice:
         if len(self.nhs_ids) > 4 * self.max_refs:
             self.nhs_ids.clear()
         missing = sorted(p for p in persons if p not in self.nhs_ids)
-        for part in chunks(missing):
-            for pid in part:
-                self.nhs_ids[pid] = []
-            # the scheme is checked here: with it in SQL, SQLite searches the (scheme, value) index,
-            # i.e. reads every NHS number in the store, instead of these persons' few rows
-            for pid, scheme, value, record_key in session.execute(select(
-                    _PI.person_id, _PI.scheme, _PI.value, _PI.record_key).where(_PI.person_id.in_(part))):
-                if scheme == "nhs_number":
-                    self.nhs_ids[pid].append((value, record_key))
+        for pid in missing:
+            self.nhs_ids[pid] = []
+        # the scheme is checked here: with it in SQL, SQLite searches the (scheme, value) index,
+        # i.e. reads every NHS number in the store, instead of these persons' few rows
+        for pid, scheme, value, record_key in rows_in(session, _PI.__table__, ["person_id", "scheme", "value",
+                                                                               "record_key"], "person_id", missing):
+            if scheme == "nhs_number":
+                self.nhs_ids[pid].append((value, record_key))
 
     def _load_constraints(self, session: Session) -> None:
         self.constraints = {}
@@ -504,4 +497,5 @@ def live_slice(cache: SliceCache) -> LiveSlice:
     if live is None:
         live = cache.live = LiveSlice(cache)  # type: ignore[attr-defined]
     return live
+
 

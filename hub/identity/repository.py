@@ -9,6 +9,7 @@ stewards' constraints.
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from typing import Any, NamedTuple
@@ -17,6 +18,7 @@ from sqlalchemy import Text, bindparam, cast, delete, insert, or_, select, updat
 from sqlalchemy.orm import Session
 
 from hub.bulk import insert_rows, update_rows
+from hub.identity.lookup import rows_in
 from hub.identity.slice_cache import SliceCache
 from hub.store.base import utcnow
 from hub.store.tables.identity import (
@@ -35,6 +37,7 @@ from identity_index.households import INVERSE
 from identity_index.scoring import PairScore
 
 CHUNK = 500
+_IR, _BK = IdentityRecordRow.__table__, IdentityBlockKeyRow.__table__
 
 
 def chunks(values: Sequence[Any], size: int = CHUNK) -> Iterable[Sequence[Any]]:
@@ -96,10 +99,8 @@ def current_person(session: Session, ref: str) -> str | None:
 
 def members(session: Session, person_ids: Iterable[str]) -> dict[str, list[str]]:
     out: dict[str, list[str]] = defaultdict(list)
-    for part in chunks(sorted(set(person_ids))):
-        for ref, pid in session.execute(select(IdentityRecordRow.ref_key, IdentityRecordRow.person_id).where(
-                IdentityRecordRow.person_id.in_(part))):
-            out[pid].append(ref)
+    for ref, pid in rows_in(session, _IR, ["ref_key", "person_id"], "person_id", sorted(set(person_ids))):
+        out[pid].append(ref)
     return out
 
 
@@ -130,11 +131,9 @@ def save_records(session: Session, rows: Sequence[tuple[PersonFeatures, str, Seq
                for f, pid, _keys, existed in rows if not existed]
     update_rows(session, IdentityRecordRow.__table__, "ref_key", updates)
     stored: dict[str, dict[tuple[str, str], list[int]]] = defaultdict(lambda: defaultdict(list))
-    for part in chunks([u["ref_key"] for u in updates]):
-        for row_id, ref, rule, key in session.execute(select(
-                IdentityBlockKeyRow.id, IdentityBlockKeyRow.ref_key, IdentityBlockKeyRow.rule,
-                IdentityBlockKeyRow.key).where(IdentityBlockKeyRow.ref_key.in_(part))):
-            stored[ref][(rule, key)].append(row_id)
+    for row_id, ref, rule, key in rows_in(session, _BK, ["id", "ref_key", "rule", "key"], "ref_key",
+                                          [u["ref_key"] for u in updates]):
+        stored[ref][(rule, key)].append(row_id)
     gone: list[int] = []
     added: list[dict[str, str]] = []
     for f, _pid, ks, existed in rows:
@@ -184,31 +183,23 @@ def save_relationships(session: Session, edges: Sequence[tuple[str, str, str, st
 
 def relatives_for(session: Session, refs: Iterable[str]) -> dict[str, set[tuple[str, str]]]:
     out: dict[str, set[tuple[str, str]]] = defaultdict(set)
-    for part in chunks(sorted(set(refs))):
-        for ref, other, role in session.execute(select(
-                IdentityRelativeRow.ref_key, IdentityRelativeRow.relative_ref, IdentityRelativeRow.role).where(
-                IdentityRelativeRow.ref_key.in_(part))):
-            out[ref].add((other, role))
+    for ref, other, role in rows_in(session, IdentityRelativeRow.__table__, ["ref_key", "relative_ref", "role"],
+                                    "ref_key", sorted(set(refs))):
+        out[ref].add((other, role))
     return out
 
 
 def persons_of(session: Session, refs: Iterable[str]) -> dict[str, str]:
-    out = {}
-    for part in chunks(sorted(set(refs))):
-        out.update(dict(session.execute(select(IdentityRecordRow.ref_key, IdentityRecordRow.person_id)
-                                        .where(IdentityRecordRow.ref_key.in_(part))).all()))
-    return out
+    return dict(rows_in(session, _IR, ["ref_key", "person_id"], "ref_key", sorted(set(refs))))
 
 
 def features_for(session: Session, refs: Iterable[str], cache: SliceCache | None = None) -> dict[str, PersonFeatures]:
     """The stored features of these records; with a `cache`, read as text and decoded only
     when the cache does not hold that very text already (`SliceCache.stored`)."""
     out = {}
-    column = cast(IdentityRecordRow.features, Text) if cache is not None else IdentityRecordRow.features
-    for part in chunks(sorted(set(refs))):
-        for ref, features in session.execute(select(IdentityRecordRow.ref_key, column).where(
-                IdentityRecordRow.ref_key.in_(part))):
-            out[ref] = cache.stored(ref, features) if cache is not None else PersonFeatures.from_json(features)
+    for ref, features in rows_in(session, _IR, ["ref_key", "features"], "ref_key", sorted(set(refs)),
+                                 as_text=("features",)):
+        out[ref] = cache.stored(ref, features) if cache is not None else PersonFeatures.from_json(json.loads(features))
     return out
 
 
@@ -217,12 +208,10 @@ def persons_and_features(session: Session, refs: Iterable[str],
     """`persons_of` and `features_for` of the same records in one read."""
     owner: dict[str, str] = {}
     out: dict[str, PersonFeatures] = {}
-    column = cast(IdentityRecordRow.features, Text) if cache is not None else IdentityRecordRow.features
-    for part in chunks(sorted(set(refs))):
-        for ref, pid, features in session.execute(select(IdentityRecordRow.ref_key, IdentityRecordRow.person_id,
-                                                         column).where(IdentityRecordRow.ref_key.in_(part))):
-            owner[ref] = pid
-            out[ref] = cache.stored(ref, features) if cache is not None else PersonFeatures.from_json(features)
+    for ref, pid, features in rows_in(session, _IR, ["ref_key", "person_id", "features"], "ref_key",
+                                      sorted(set(refs)), as_text=("features",)):
+        owner[ref] = pid
+        out[ref] = cache.stored(ref, features) if cache is not None else PersonFeatures.from_json(json.loads(features))
     return owner, out
 
 
@@ -231,12 +220,10 @@ def members_and_features(session: Session, person_ids: Iterable[str],
     """`members` of these persons and `features_for` of those members, in one read."""
     groups: dict[str, list[str]] = defaultdict(list)
     out: dict[str, PersonFeatures] = {}
-    column = cast(IdentityRecordRow.features, Text) if cache is not None else IdentityRecordRow.features
-    for part in chunks(sorted(set(person_ids))):
-        for ref, pid, features in session.execute(select(IdentityRecordRow.ref_key, IdentityRecordRow.person_id,
-                                                         column).where(IdentityRecordRow.person_id.in_(part))):
-            groups[pid].append(ref)
-            out[ref] = cache.stored(ref, features) if cache is not None else PersonFeatures.from_json(features)
+    for ref, pid, features in rows_in(session, _IR, ["ref_key", "person_id", "features"], "person_id",
+                                      sorted(set(person_ids)), as_text=("features",)):
+        groups[pid].append(ref)
+        out[ref] = cache.stored(ref, features) if cache is not None else PersonFeatures.from_json(json.loads(features))
     return groups, out
 
 
@@ -263,9 +250,9 @@ def open_review_pairs(session: Session, refs: Iterable[str]) -> list[ReviewPair]
     ids and refs, for `resolve_reviews`."""
     out: dict[int, ReviewPair] = {}
     t = IdentityReviewRow.__table__
-    for part in chunks(sorted(set(refs))):  # each side by its own index (SQLite: a multi-index OR)
-        for row_id, a, b, status in session.execute(select(t.c.id, t.c.ref_a, t.c.ref_b, t.c.status)
-                                                    .where(or_(t.c.ref_a.in_(part), t.c.ref_b.in_(part)))):
+    keys = sorted(set(refs))
+    for side in ("ref_a", "ref_b"):  # each side by its own index
+        for row_id, a, b, status in rows_in(session, t, ["id", "ref_a", "ref_b", "status"], side, keys):
             if status == "open":
                 out[row_id] = ReviewPair(row_id, a, b)
     return [out[i] for i in sorted(out)]
@@ -443,8 +430,7 @@ def person_versions(session: Session, person_ids: Iterable[str]) -> dict[str, in
     """The version each person will have after its next refresh."""
     out: dict[str, int] = {}
     ids = sorted(set(person_ids))
-    for part in chunks(ids):
-        out.update(session.execute(select(PersonRow.id, PersonRow.version).where(PersonRow.id.in_(part))).all())
+    out.update(rows_in(session, PersonRow.__table__, ["id", "version"], "id", ids))
     return {pid: (out.get(pid) or 0) + 1 for pid in ids}
 
 

@@ -90,13 +90,13 @@ class SliceCache:
         d = self._by_ref.get(f.ref)
         return d if d is not None and d.features is f else None
 
-    def remember(self, f: PersonFeatures, keys: list[tuple[str, str]]) -> None:
-        """Features this worker computed and is about to store: the text they will be stored as
-        (SQLite's JSON column holds `json.dumps` of `to_json`), so the next batch's re-read of the
-        record is a hit instead of a decode, and this batch's index finds their keys and row.
-        `keys` are the index keys of `f` (`IncrementalIndex._keys`). Encoding here interns the
-        record's strings in the order the batch places it, as placing it would have."""
-        self._by_ref[f.ref] = Derived(json.dumps(f.to_json()), f, keys, Encoder.row(self.pair_scorer.encoder, f))
+    def remember(self, f: PersonFeatures, keys: list[tuple[str, str]], text: str) -> None:
+        """Features this worker computed and is about to store as `text` (the store's JSON
+        serializer applied to `to_json`; SQLite keeps exactly that text), so the next batch's
+        re-read of the record is a hit instead of a decode, and this batch's index finds their
+        keys and row. `keys` are the index keys of `f` (`IncrementalIndex._keys`). Encoding here
+        interns the record's strings in the order the batch places it, as placing it would have."""
+        self._by_ref[f.ref] = Derived(text, f, keys, Encoder.row(self.pair_scorer.encoder, f))
         self._by_ref.move_to_end(f.ref)
         while len(self._by_ref) > self.max_records:
             self._by_ref.popitem(last=False)
