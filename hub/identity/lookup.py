@@ -29,6 +29,8 @@ def rows_in(session: Session, table: Table, columns: Sequence[str], key: str, va
         return []
     equal = equal or {}
     out: list[tuple] = []
+    if session.autoflush and (session.new or session.deleted or session.dirty):
+        session.flush()  # as a query by ORM attributes would (a select of table columns does not)
     if session.get_bind().dialect.name != "sqlite":
         cols = [cast(table.c[c], Text) if c in as_text else table.c[c] for c in columns]
         for i in range(0, len(values), chunk):
@@ -37,8 +39,6 @@ def rows_in(session: Session, table: Table, columns: Sequence[str], key: str, va
                 query = query.where(table.c[column] == value)
             out += [tuple(row) for row in session.execute(query)]
         return out
-    if session.autoflush and (session.new or session.deleted or session.dirty):
-        session.flush()
     driver = session.connection().connection.driver_connection
     head = (f"SELECT {', '.join(_quote(table.name, c) for c in columns)} FROM \"{table.name}\" WHERE "
             + "".join(f"{_quote(table.name, c)} = ? AND " for c in equal) + f"{_quote(table.name, key)} IN (")
