@@ -111,15 +111,19 @@ class _Run:
                  sampler: probes.MemorySampler) -> None:
         self.hub, self.deployment, self.estate, self.work = hub, deployment, estate, work
         self.workers, self.sampler = workers, sampler
+        # embedded with --workers 0: the records worker in this process after the ingest (as `hub demo`)
+        self.in_process = deployment == "embedded" and workers == 0
         self.processes: list[subprocess.Popen] = []
         self._routing_stop = threading.Event()
         self._routing_thread: threading.Thread | None = None
 
     def start_workers(self, config_path: Path) -> None:
-        """The records workers and the routing worker, as the deployment runs them: on `amqp`,
-        processes (`hub worker`, `hub routing run`); embedded, the routing worker on a thread
-        of the hub's process (as `hub demo` does) and the records worker in `drain`."""
-        if self.deployment != "amqp":
+        """The records workers and the routing worker, as a deployment runs them: processes
+        (`hub worker`, `hub routing run`) consuming while the ingest publishes, on either bus (the
+        embedded bus is in the SQLite store, which the processes share); or, embedded with
+        `--workers 0`, the routing worker on a thread of the hub's process and the records worker
+        in `drain` after the ingest (as `hub demo` runs them)."""
+        if self.in_process:
             from hub.routing_worker import run_routing_worker
 
             self._routing_thread = threading.Thread(
@@ -151,7 +155,7 @@ class _Run:
 
     def drain(self, expected: int, timeout_s: float) -> None:
         """Until the worker(s) processed `expected` messages in all."""
-        if self.deployment == "embedded":
+        if self.in_process:
             run_worker(self.hub.bus, self.hub.worker, batch_size=self.hub.config.worker.batch_size,
                        idle_timeout_s=0.0)
             return
@@ -202,7 +206,7 @@ class _Run:
         for name, records, took in per_system:
             figures.add(f"  ingest rate: {name}", records / took if took else float("nan"), "records/s",
                         f"{records:,} records")
-        if self.deployment == "embedded":
+        if self.in_process:
             worker_s = wall - ingested
             figures.add("records worker rate (after the ingest)", announced / worker_s if worker_s else float("nan"),
                         "records/s")
@@ -225,7 +229,7 @@ class _Run:
             t = time.perf_counter()
             run = self.hub.ingest.run(change.system, trigger="bench")
             adapter_runs.setdefault(change.system, []).append(time.perf_counter() - t)
-            if self.deployment == "embedded":  # the records worker runs in this process; on amqp it is running
+            if self.in_process:  # the records worker runs in this process; otherwise it is running
                 self.drain(run.messages_published, timeout_s=VISIBLE_TIMEOUT_S)
             while not probes.visible(self.hub.store, change):
                 if time.perf_counter() - started > VISIBLE_TIMEOUT_S:
@@ -336,7 +340,8 @@ def bench(people: int, deployment: str, workers: int, changes: int, queries: int
     _write_config(config_path, config)
     server = serve_youth_justice_in_thread(estate, token=YJ_TOKEN)
     sampler = probes.MemorySampler()
-    sampler.watch("hub (ingest" + (" + worker)" if deployment == "embedded" else ")"), os.getpid())
+    sampler.watch("hub (ingest" + (" + worker)" if deployment == "embedded" and workers == 0 else ")"),
+                  os.getpid())
     hub = None
     try:
         with environment(HUB_ESTATE_DIR=str(estate), YJ_API_URL=server.url, YJ_API_TOKEN=YJ_TOKEN):
@@ -371,17 +376,23 @@ def bench(people: int, deployment: str, workers: int, changes: int, queries: int
 @click.command("estate")
 @click.option("--people", type=click.IntRange(min=50), default=10_000, show_default=True)
 @click.option("--deployment", type=click.Choice(["embedded", "amqp"]), default="embedded", show_default=True,
-              help="embedded: SQLite store and bus, one process; amqp: PostgreSQL + RabbitMQ, worker processes")
-@click.option("--workers", type=click.IntRange(min=1), default=2, show_default=True, help="worker processes (amqp)")
+              help="embedded: SQLite store and bus; amqp: PostgreSQL + RabbitMQ")
+@click.option("--workers", type=click.IntRange(min=0), default=None,
+              help="records worker processes, consuming during the ingest (default: 2 on amqp, 1 embedded); "
+                   "embedded 0: the worker in the bench's process after the ingest, as `hub demo` runs it")
 @click.option("--changes", type=click.IntRange(min=1), default=30, show_default=True, help="freshness samples")
 @click.option("--queries", type=click.IntRange(min=1), default=200, show_default=True, help="search/view samples")
 @click.option("--seed", type=int, default=1, show_default=True)
 @click.option("--work-dir", type=click.Path(file_okay=False), default=None,
               help="keep the estate and store here (default: a temporary directory, removed)")
 @click.pass_context
-def command(ctx: click.Context, people: int, deployment: str, workers: int, changes: int, queries: int,
+def command(ctx: click.Context, people: int, deployment: str, workers: int | None, changes: int, queries: int,
             seed: int, work_dir: str | None) -> None:
     """The whole path on a generated estate: load, freshness, search, memory, size, with baselines."""
+    if workers is None:
+        workers = 2 if deployment == "amqp" else 1
+    if deployment == "amqp" and workers == 0:
+        raise click.ClickException("--deployment amqp needs at least one worker process")
     if deployment == "amqp" and importlib.util.find_spec("hub.bus.amqp") is None:
         raise click.ClickException("--deployment amqp needs hub.bus.amqp (the RabbitMQ bus), which is not installed")
     try:
@@ -397,5 +408,5 @@ def command(ctx: click.Context, people: int, deployment: str, workers: int, chan
         if not work_dir:
             shutil.rmtree(work, ignore_errors=True)
     click.echo(f"hub bench estate --people {people} --deployment {deployment}"
-               + (f" --workers {workers}" if deployment == "amqp" else ""))
+               + f" --workers {workers}")
     click.echo(render(("figure", "value", "unit", "baseline", "hub / baseline"), figures.rows))
