@@ -73,10 +73,10 @@ class IncrementalIndex:
         self._store_row(features)
         self.person_of[features.ref] = person_id
         self.members[person_id].add(features.ref)
-        for key in self._keys(features):
-            block = self.blocks.get(hash(key))
+        for block_id in self._block_ids(features):
+            block = self.blocks.get(block_id)
             if block is None:
-                self.blocks[hash(key)] = [features.ref]
+                self.blocks[block_id] = [features.ref]
             else:
                 block.append(features.ref)
         if features.nhs:
@@ -95,6 +95,11 @@ class IncrementalIndex:
         """The blocks `f` is filed in: every (rule, key), and each refined key of a rule that
         splits its large blocks (`blocking.SPLIT_AT`)."""
         return list({k for rule in self.rules for key in rule.keys(f) for k in refined_keys(rule, key, f)})
+
+    def _block_ids(self, f: PersonFeatures) -> list[int]:
+        """`_keys` as the hashes `blocks` is keyed by (what a cache of them keeps: a fraction of
+        the memory of the keys' strings)."""
+        return [hash(k) for k in self._keys(f)]
 
     def candidates(self, f: PersonFeatures) -> set[str]:
         """Records sharing a block with `f`, as `blocking.candidate_pair_array` pairs them: a
@@ -183,12 +188,12 @@ class IncrementalIndex:
         if row is not None:
             self._free.append(row)
         if old is not None:
-            for key in self._keys(old):
-                block = self.blocks.get(hash(key))
+            for block_id in self._block_ids(old):
+                block = self.blocks.get(block_id)
                 if block is not None and ref in block:
                     block.remove(ref)
                     if not block:
-                        del self.blocks[hash(key)]
+                        del self.blocks[block_id]
             if old.nhs and pid is not None and not any(
                     self.records[r].nhs == old.nhs for r in self.members.get(pid, ()) if r in self.records):
                 self.person_nhs[pid].discard(old.nhs)

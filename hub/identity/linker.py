@@ -456,5 +456,5 @@ class IdentityLinker:
         if isinstance(index, CachedIndex):  # derived once here; the next batch's re-read of them hits
             dumps = getattr(session.get_bind().dialect, "_json_serializer", None) or json.dumps  # as stored
             for f in feats:
-                index.cache.remember(f, IncrementalIndex._keys(index, f), dumps(f.to_json()))
+                index.cache.remember(f, IncrementalIndex._block_ids(index, f), dumps(f.to_json()))
 

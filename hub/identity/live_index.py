@@ -323,9 +323,9 @@ class LiveSlice:
         self.constraints = None
         self.mark = self.pending = None
 
-    def _keys(self, f: PersonFeatures) -> list[Key]:
+    def _block_ids(self, f: PersonFeatures) -> list[int]:
         d = self.cache.derived_of(f)
-        return d.keys if d is not None else IncrementalIndex._keys(self, f)  # type: ignore[arg-type]
+        return d.blocks if d is not None else [hash(k) for k in IncrementalIndex._keys(self, f)]  # type: ignore[arg-type]
 
     def _put(self, ref: str, f: PersonFeatures, pid: str, keys: set[Key]) -> None:
         self._drop(ref)
@@ -337,10 +337,10 @@ class LiveSlice:
             self.rows = grown
         self.rows[row] = self.cache.pair_scorer.encoder.row(f)
         self.row_of[ref] = row
-        for key in self._keys(f):
-            block = self.blocks.get(hash(key))
+        for block_id in self._block_ids(f):
+            block = self.blocks.get(block_id)
             if block is None:
-                self.blocks[hash(key)] = [ref]
+                self.blocks[block_id] = [ref]
             else:
                 block.append(ref)
         self.person[ref] = pid
@@ -354,12 +354,12 @@ class LiveSlice:
         if row is not None:
             self.free.append(row)
         if f is not None:
-            for key in self._keys(f):
-                block = self.blocks.get(hash(key))
+            for block_id in self._block_ids(f):
+                block = self.blocks.get(block_id)
                 if block is not None and ref in block:
                     block.remove(ref)
                     if not block:
-                        del self.blocks[hash(key)]
+                        del self.blocks[block_id]
         self.person.pop(ref, None)
         for k in self.in_keys.pop(ref, ()):
             refs = self.key_refs.get(k)

@@ -34,7 +34,7 @@ MAX_STRINGS = 500_000
 class Derived:
     text: str
     features: PersonFeatures
-    keys: list[tuple[str, str]]
+    blocks: list[int]  # the hash of each block the features are filed in (`IncrementalIndex._block_ids`)
     row: list[int]
 
 
@@ -58,9 +58,9 @@ class CachedIndex(IncrementalIndex):
         self.cache = cache
         self.pair_scorer = cache.pair_scorer
 
-    def _keys(self, f: PersonFeatures) -> list[tuple[str, str]]:
+    def _block_ids(self, f: PersonFeatures) -> list[int]:
         d = self.cache.derived_of(f)
-        return d.keys if d is not None else super()._keys(f)
+        return d.blocks if d is not None else super()._block_ids(f)
 
 
 class SliceCache:
@@ -90,13 +90,13 @@ class SliceCache:
         d = self._by_ref.get(f.ref)
         return d if d is not None and d.features is f else None
 
-    def remember(self, f: PersonFeatures, keys: list[tuple[str, str]], text: str) -> None:
+    def remember(self, f: PersonFeatures, blocks: list[int], text: str) -> None:
         """Features this worker computed and is about to store as `text` (the store's JSON
         serializer applied to `to_json`; SQLite keeps exactly that text), so the next batch's
         re-read of the record is a hit instead of a decode, and this batch's index finds their
-        keys and row. `keys` are the index keys of `f` (`IncrementalIndex._keys`). Encoding here
+        blocks and row. `blocks`: those of `f` (`IncrementalIndex._block_ids`). Encoding here
         interns the record's strings in the order the batch places it, as placing it would have."""
-        self._by_ref[f.ref] = Derived(text, f, keys, Encoder.row(self.pair_scorer.encoder, f))
+        self._by_ref[f.ref] = Derived(text, f, blocks, Encoder.row(self.pair_scorer.encoder, f))
         self._by_ref.move_to_end(f.ref)
         while len(self._by_ref) > self.max_records:
             self._by_ref.popitem(last=False)
@@ -118,9 +118,9 @@ class SliceCache:
             return d.features
         self.misses += 1
         f = PersonFeatures.from_json(json.loads(text))
-        keys = IncrementalIndex._keys(index, f)
+        blocks = [hash(k) for k in IncrementalIndex._keys(index, f)]
         row = Encoder.row(self.pair_scorer.encoder, f)
-        self._by_ref[ref] = Derived(text, f, keys, row)
+        self._by_ref[ref] = Derived(text, f, blocks, row)
         self._by_ref.move_to_end(ref)
         while len(self._by_ref) > self.max_records:
             self._by_ref.popitem(last=False)
