@@ -74,7 +74,8 @@ class IdentityLinker:
     def __init__(self, model: Model, *, publish_events: bool = True, live_index: bool = True,
                  candidate_records: int | None = None) -> None:
         self.model = model
-        # records kept between batches per worker thread (~1.9 KB each): past it, least recently used go
+        # records kept between batches per worker thread (~8 KB each with their derived values, measured
+        # on the 100k-person estate): past it, least recently used go
         self.limits = {"max_records": candidate_records} if candidate_records else {}
         self.rules = rules_named(model.blocking_rules)
         self.scorer = Scorer(model)
