@@ -4,7 +4,8 @@ On SQLite they go straight through the driver, in the session's own transaction 
 changes are flushed first, as a query would). For a few hundred keys SQLAlchemy's statement
 building, IN-list expansion and row processing cost about three times SQLite's own work
 (measured on a 20,000-person store: 585 µs against 161 µs for 200 keys), and a records-worker
-batch makes dozens of them. Elsewhere (PostgreSQL) they are ordinary SQLAlchemy statements.
+batch makes dozens of them. On PostgreSQL likewise through the driver, with the keys as one
+array parameter (`= ANY(%s)`): one statement text per look-up.
 
 Only for columns read as stored (text and integers): no type processing is applied.
 """
@@ -31,7 +32,10 @@ def rows_in(session: Session, table: Table, columns: Sequence[str], key: str, va
     out: list[tuple] = []
     if session.autoflush and (session.new or session.deleted or session.dirty):
         session.flush()  # as a query by ORM attributes would (a select of table columns does not)
-    if session.get_bind().dialect.name != "sqlite":
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        return _rows_any(session, table, columns, key, values, equal, as_text, chunk)
+    if dialect != "sqlite":
         cols = [cast(table.c[c], Text) if c in as_text else table.c[c] for c in columns]
         for i in range(0, len(values), chunk):
             query = select(*cols).where(table.c[key].in_(values[i:i + chunk]))
@@ -46,6 +50,24 @@ def rows_in(session: Session, table: Table, columns: Sequence[str], key: str, va
     for i in range(0, len(values), chunk):
         part = values[i:i + chunk]
         out += driver.execute(head + ", ".join("?" * len(part)) + ")", fixed + list(part)).fetchall()
+    return out
+
+
+def _rows_any(session: Session, table: Table, columns: Sequence[str], key: str, values: Sequence[Any],
+              equal: dict[str, Any], as_text: Sequence[str], chunk: int) -> list[tuple]:
+    """PostgreSQL: `key = ANY(%s)` with the keys as one array parameter, straight through psycopg.
+    An IN list is a different statement for every length, so each look-up was compiled, expanded
+    and parsed afresh (~18 % of a records worker on PostgreSQL); one text per look-up is
+    converted once. Never prepared: the generic plan of `= ANY($1)` knows no array length and
+    was slower than planning each look-up (20,000-person drain 72.5 s → 108 s prepared, 66.6 s not)."""
+    driver = session.connection().connection.driver_connection
+    sql = (f"SELECT {', '.join(_quote(table.name, c) + ('::text' if c in as_text else '') for c in columns)} "
+           f"FROM \"{table.name}\" WHERE " + "".join(f"{_quote(table.name, c)} = %s AND " for c in equal)
+           + f"{_quote(table.name, key)} = ANY(%s)")
+    fixed = list(equal.values())
+    out: list[tuple] = []
+    for i in range(0, len(values), chunk):
+        out += driver.execute(sql, [*fixed, list(values[i:i + chunk])], prepare=False).fetchall()
     return out
 
 
