@@ -36,14 +36,14 @@ def _live(store) -> dict[str, int]:
                               .where(SourceRecordRow.deleted.is_(False))).all())
 
 
-def test_a_batch_applies_every_record_and_quarantines_only_the_invalid_item(sqlite_store):
-    worker = RecordsWorker(sqlite_store, linker=IdentityLinker(load_model()), journal=StoreJournal(sqlite_store))
+def test_a_batch_applies_every_record_and_quarantines_only_the_invalid_item(store):
+    worker = RecordsWorker(store, linker=IdentityLinker(load_model()), journal=StoreJournal(store))
     inv = {"record": involvement_record("sys_a", "I1", "P1").model_dump(mode="json")}
     bad = {"record": {**_person("P9", "Ada")["record"], "version": "not a number"}}
     env = _batch(_person("P1", "Ada"), bad, inv, {"nonsense": 1})
     worker.handle([env])
-    assert _live(sqlite_store) == {"sys_a/person/P1": 1, "sys_a/involvement/I1": 1}
-    with sqlite_store.transaction() as s:
+    assert _live(store) == {"sys_a/person/P1": 1, "sys_a/involvement/I1": 1}
+    with store.transaction() as s:
         entries = s.execute(select(QuarantineRow).order_by(QuarantineRow.id)).scalars().all()
         assert [(q.system, q.status, q.source_id) for q in entries] == [("sys_a", "open", None)] * 2
         assert "version" in entries[0].reasons[0] and entries[0].raw["item"] == bad
@@ -54,28 +54,28 @@ def test_a_batch_applies_every_record_and_quarantines_only_the_invalid_item(sqli
     assert detail == "2 record(s), 2 quarantined (invalid)"
 
 
-def test_a_redelivered_batch_is_a_no_op_and_deletions_apply_in_order(sqlite_store):
-    worker = RecordsWorker(sqlite_store, linker=IdentityLinker(load_model()))
+def test_a_redelivered_batch_is_a_no_op_and_deletions_apply_in_order(store):
+    worker = RecordsWorker(store, linker=IdentityLinker(load_model()))
     first = _batch(_person("P1", "Ada"), _person("P2", "Bea"))
     worker.handle([first])
     worker.handle([first])  # redelivered: the inbox has it
     later = _batch(_person("P1", "Ada", version=2),
                    {"deleted": {"ref": {"system": "sys_a", "entity": "person", "source_id": "P2"}, "version": 2}})
     worker.handle([later])
-    assert _live(sqlite_store) == {"sys_a/person/P1": 2}
-    with sqlite_store.transaction() as s:
+    assert _live(store) == {"sys_a/person/P1": 2}
+    with store.transaction() as s:
         assert s.execute(select(InboxRow.message_id)).scalars().all().__len__() == 2
         assert s.execute(select(QuarantineRow.id)).first() is None
 
 
-def test_a_delivery_is_applied_in_transactions_of_about_records_per_transaction(sqlite_store):
+def test_a_delivery_is_applied_in_transactions_of_about_records_per_transaction(store):
     envs = [_batch(*[_person(f"P{b}{i}", f"N{b}{i}") for i in range(3)]) for b in range(4)]
     parsed = [(e, *parse_message(e)) for e in envs]
     assert [len(g) for g in _transactions(parsed, 6)] == [2, 2]
     assert [len(g) for g in _transactions(parsed, 2)] == [1, 1, 1, 1]  # a message is never split
     commits = []
-    worker = RecordsWorker(sqlite_store, linker=IdentityLinker(load_model()), records_per_transaction=6)
+    worker = RecordsWorker(store, linker=IdentityLinker(load_model()), records_per_transaction=6)
     original = worker._handle
     worker._handle = lambda group: (commits.append(len(group)), original(group))
     worker.handle(envs)
-    assert commits == [2, 2] and len(_live(sqlite_store)) == 12
+    assert commits == [2, 2] and len(_live(store)) == 12
