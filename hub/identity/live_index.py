@@ -436,7 +436,8 @@ class LiveSlice:
 
     def _evict(self) -> None:
         """Whole keys, least recently used first, until the records fit."""
-        while len(self.records) > self.max_refs and self.key_refs:
+        gone: list[str] = []
+        while len(self.records) - len(gone) > self.max_refs and self.key_refs:
             key, refs = self.key_refs.popitem(last=False)
             self.evicted += 1
             for ref in refs:
@@ -444,7 +445,34 @@ class LiveSlice:
                 if held is not None:
                     held.discard(key)
                     if not held:
-                        self._drop(ref)
+                        gone.append(ref)
+        self._drop_many(gone)
+
+    def _drop_many(self, refs: list[str]) -> None:
+        """`_drop` of many records (eviction): each block they leave is filtered once, where a
+        `list.remove` per record scans a large block once per record."""
+        leaving: dict[int, set[str]] = defaultdict(set)
+        for ref in refs:
+            f = self.records.pop(ref, None)
+            row = self.row_of.pop(ref, None)
+            if row is not None:
+                self.free.append(row)
+            if f is not None:
+                for block_id in self._block_ids(f):
+                    leaving[block_id].add(ref)
+            self.person.pop(ref, None)
+            for k in self.in_keys.pop(ref, ()):
+                held = self.key_refs.get(k)
+                if held is not None:
+                    held.discard(ref)
+        for block_id, out in leaving.items():
+            block = self.blocks.get(block_id)
+            if block is not None:
+                kept = [r for r in block if r not in out]
+                if kept:
+                    self.blocks[block_id] = kept
+                else:
+                    del self.blocks[block_id]
 
     def _fetch_nhs(self, session: Session, persons: set[str]) -> None:
         if len(self.nhs_ids) > 4 * self.max_refs:
