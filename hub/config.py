@@ -47,7 +47,7 @@ class WorkerConfig(_Section):
     # this many records (a message is never split); the inbox makes a redelivery after a crash harmless
     records_per_transaction: int = Field(1000, ge=1)
     idle_sleep_s: float = 0.2
-    # identity candidates kept between batches per worker (~1.9 KB each): a load sweeps every person
+    # identity candidates kept between batches per worker (~8 KB each, measured): a load sweeps every person
     # once per system, so below the estate's person records the least-recently-used ones churn
     candidate_records: int = 400_000
 
