@@ -349,22 +349,7 @@ class LiveSlice:
             self.key_refs[k].add(ref)
 
     def _drop(self, ref: str) -> None:
-        f = self.records.pop(ref, None)
-        row = self.row_of.pop(ref, None)
-        if row is not None:
-            self.free.append(row)
-        if f is not None:
-            for block_id in self._block_ids(f):
-                block = self.blocks.get(block_id)
-                if block is not None and ref in block:
-                    block.remove(ref)
-                    if not block:
-                        del self.blocks[block_id]
-        self.person.pop(ref, None)
-        for k in self.in_keys.pop(ref, ()):
-            refs = self.key_refs.get(k)
-            if refs is not None:
-                refs.discard(ref)
+        self._drop_many([ref])
 
     def _read(self, session: Session, found: dict[str, set[Key]]) -> None:
         """Load these records (as stored now), filed under these loaded keys."""
