@@ -38,6 +38,7 @@ from routing.rules import RoutingConfig
 CONSUMER = "records-worker"
 GC_GEN0 = 10_000  # allocations between young collections (CPython's default of 700 cost ~18% of a worker)
 PERSON, RELATIONSHIP = EntityKind.PERSON.value, EntityKind.RELATIONSHIP.value
+Parsed = tuple[Envelope, list[wb.Op], list[wb.BadItem]]  # a message, its record operations, its invalid items
 
 
 class RecordsWorker:
@@ -60,7 +61,7 @@ class RecordsWorker:
         for group in _transactions(parsed, self.records_per_transaction):
             self._handle(group)
 
-    def _handle(self, group: list[tuple[Envelope, list[wb.Op], list[wb.BadItem]]]) -> None:
+    def _handle(self, group: list[Parsed]) -> None:
         with self.store.transaction() as session:
             postgres = self.store.dialect == "postgresql"
             if postgres:  # competing workers: one links a new person, the other waits
@@ -152,10 +153,9 @@ class RecordsWorker:
         return touched
 
 
-def _transactions(parsed: list[tuple[Envelope, list[wb.Op], list[wb.BadItem]]],
-                  limit: int) -> list[list[tuple[Envelope, list[wb.Op], list[wb.BadItem]]]]:
+def _transactions(parsed: list[Parsed], limit: int) -> list[list[Parsed]]:
     """Consecutive messages grouped up to `limit` records (at least one message per group)."""
-    groups: list[list[tuple[Envelope, list[wb.Op], list[wb.BadItem]]]] = []
+    groups: list[list[Parsed]] = []
     size = limit
     for item in parsed:
         n = max(1, len(item[1]) + len(item[2]))
