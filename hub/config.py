@@ -50,6 +50,10 @@ class WorkerConfig(_Section):
     # identity candidates kept between batches per worker (~8 KB each, measured): a load sweeps every person
     # once per system, so below the estate's person records the least-recently-used ones churn
     candidate_records: int = 400_000
+    # from this many messages waiting on the records queue (an initial load: 20 record batches are
+    # ~4,000 records), new person records are linked in bulk once the backlog is gone, rather than
+    # one batch at a time (hub/identity/bulk_link.py); 0: always one batch at a time
+    bulk_link_backlog: int = Field(20, ge=0)
 
 
 class SystemsConfig(_Section):

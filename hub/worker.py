@@ -12,6 +12,8 @@ events. The bus acknowledges only after it commits.
 from __future__ import annotations
 
 import gc
+import logging
+import threading
 from collections.abc import Callable
 from types import SimpleNamespace
 
@@ -25,13 +27,14 @@ from hub.bulk import insert_rows
 from hub.bus.bindings import RECORDS_QUEUE
 from hub.bus.journal import Journal, JournalEvent, NullJournal
 from hub.bus.port import Bus
+from hub.identity import bulk_link
 from hub.inbox import claim_unseen
 from hub.persons import DeterministicLinker, PersonLinker, refresh_persons
 from hub.routing_worker import note_change, publish_changes
 from hub.store.base import utcnow
 from hub.store.engine import Store
 from hub.store.tables.records import QuarantineRow
-from hub.worker_locks import op_lock_keys, take_advisory_locks
+from hub.worker_locks import bulk_link_turn, op_lock_keys, take_advisory_locks
 from identity_index.features import features_from_canonical
 from routing.rules import RoutingConfig
 
@@ -39,29 +42,137 @@ CONSUMER = "records-worker"
 GC_GEN0 = 10_000  # allocations between young collections (CPython's default of 700 cost ~18% of a worker)
 PERSON, RELATIONSHIP = EntityKind.PERSON.value, EntityKind.RELATIONSHIP.value
 Parsed = tuple[Envelope, list[wb.Op], list[wb.BadItem]]  # a message, its record operations, its invalid items
+BULK_RATIO = 0.25  # pending records, as a share of those linked, from which one clustering beats placing each
+log = logging.getLogger(__name__)
 
 
 class RecordsWorker:
     """`routing`: the routes and alerts in force, so only changes they can act on are announced
-    to the routing worker (None: announce every change)."""
+    to the routing worker (None: announce every change).
+
+    `bulk_link_backlog`: from this many messages waiting on the records queue (an initial load),
+    new person records are stored unlinked and held (hub/identity/bulk_link.py), with the changes
+    the routing worker would act on; once the backlog is below it, a thread of this worker links
+    them all at once and announces the changes. While anything is held, every worker holds its
+    new person records too, so no record is placed on its own beside a pending match. 0: never.
+    `backlog` (messages waiting) is set by `run_worker` from the bus."""
 
     def __init__(self, store: Store, *, linker: PersonLinker | None = None, journal: Journal | None = None,
-                 routing: RoutingConfig | None = None, records_per_transaction: int = 1000) -> None:
+                 routing: RoutingConfig | None = None, records_per_transaction: int = 1000,
+                 bulk_link_backlog: int = 0) -> None:
         self.store = store
         self.linker = linker or DeterministicLinker()
         self.journal = journal or NullJournal()
         self.routing = routing
         self.records_per_transaction = records_per_transaction
+        self.bulk_link_backlog = bulk_link_backlog
+        self.backlog: Callable[[], int] | None = None
+        self._release_lock = threading.Lock()
+        self._release: threading.Thread | None = None
+        self._releasing = False  # a thread of this worker is linking what is held
+        self._checked_held = False
+        self.release_error: BaseException | None = None
 
     def handle(self, batch: list[Envelope]) -> None:
         """Apply a delivery in transactions of about `records_per_transaction` records (a message is
         never split). A crash between two of them redelivers the whole delivery; the inbox skips
         the messages already committed."""
         parsed = [(e, *wb.parse_message(e)) for e in batch]  # validated once
+        behind = self._behind()
+        hold = behind or self._held()
         for group in _transactions(parsed, self.records_per_transaction):
-            self._handle(group)
+            self._handle(group, hold=hold)
+        if hold and not (behind and self._behind()):
+            self._start_release()
 
-    def _handle(self, group: list[Parsed]) -> None:
+    def _behind(self) -> bool:
+        if not self.bulk_link_backlog or self.backlog is None:
+            return False
+        return self.backlog() >= self.bulk_link_backlog
+
+    def _held(self) -> bool:
+        """Whether records are held (by any worker) or being linked by this one."""
+        if self._releasing:
+            return True
+        if not self.bulk_link_backlog and self._checked_held:
+            return False
+        self._checked_held = True  # with bulk linking off, only a worker's first delivery looks
+        with self.store.transaction() as s:
+            return bulk_link.has_pending(s)
+
+    def _start_release(self) -> None:
+        with self._release_lock:
+            if self._releasing:
+                return
+            self._releasing = True
+            self._release = threading.Thread(target=self._release_held, name="bulk-link", daemon=True)
+            self._release.start()
+
+    def wait_for_release(self, timeout_s: float | None = None) -> None:
+        """Until the held records are linked (run_worker calls it before returning)."""
+        thread = self._release
+        if thread is not None:
+            thread.join(timeout_s)
+
+    def _release_held(self) -> None:
+        """Link what is held and announce the held changes, again while more was held meanwhile.
+        On PostgreSQL one worker at a time does it, for every worker's held records."""
+        try:
+            with bulk_link_turn(self.store) as mine:
+                while mine:
+                    self.link_held()
+                    with self._release_lock, self.store.transaction() as s:
+                        if not bulk_link.has_pending(s):
+                            self._releasing = False
+                            return
+        except Exception as exc:  # kept and logged; the next delivery tries again
+            self.release_error = exc
+            log.exception("linking the held records failed; they stay held and are retried")
+        with self._release_lock:
+            self._releasing = False
+
+    def link_held(self) -> None:
+        """Link every held person record (in bulk, or one transaction at a time when they are few
+        beside the records already linked), then announce the held changes."""
+        with self.store.transaction() as s:
+            pending, linked = bulk_link.pending_count(s), bulk_link.linked_count(s)
+        model = getattr(self.linker, "model", None)
+        if pending and model is not None and pending >= BULK_RATIO * linked:
+            report = bulk_link.link(self.store, model, records_per_transaction=self.records_per_transaction)
+            log.info("bulk link: %s", report)
+        elif pending:
+            self._place_held()
+        self._announce_held()
+
+    def _place_held(self) -> None:
+        while True:
+            with self.store.transaction() as s:
+                refs = bulk_link.pending_refs(s, bulk_link.LINK, self.records_per_transaction)
+                if not refs:
+                    return
+                rows = wb.load_rows(s, refs, lock=self.store.dialect == "postgresql")
+                place = [r for r in rows.values() if r.entity == PERSON and not r.deleted and not r.person_id]
+                persons, touched = self._link(s, place)
+                wb.set_persons(s, {r.ref_key: persons[r.ref_key] for r in place})
+                refresh_persons(s, touched)
+                bulk_link.drop(s, bulk_link.LINK, refs)
+
+    def _announce_held(self) -> None:
+        """`route.changed` for the held changes, now that their records are linked."""
+        while True:
+            with self.store.transaction() as s:
+                held = bulk_link.held_routes(s, self.records_per_transaction)
+                if not held:
+                    return
+                rows = wb.load_rows(s, sorted(ref for ref, _before in held), lock=False)
+                for ref, before in held:
+                    row = rows.get(ref)
+                    if row is not None and not row.deleted:
+                        note_change(s, row, before)
+                publish_changes(s, self.routing)
+                bulk_link.drop(s, bulk_link.ROUTE, [ref for ref, _before in held])
+
+    def _handle(self, group: list[Parsed], *, hold: bool = False) -> None:
         with self.store.transaction() as session:
             postgres = self.store.dialect == "postgresql"
             if postgres:  # competing workers: one links a new person, the other waits
@@ -79,7 +190,7 @@ class RecordsWorker:
             if quarantine:  # a batch's invalid items: kept whole with the reason, the rest applied
                 insert_rows(session, QuarantineRow.__table__, quarantine)
             if todo:
-                self._apply(session, todo, lock=postgres)
+                self._apply(session, todo, lock=postgres, hold=hold)
             now = utcnow()
             self.journal.record([
                 JournalEvent.of(e, "processed", queue=RECORDS_QUEUE,
@@ -88,7 +199,7 @@ class RecordsWorker:
                                 else "duplicate: already processed")
                 for e, ops, bad in group], session)
 
-    def _apply(self, session: Session, ops: list[wb.Op], *, lock: bool) -> None:
+    def _apply(self, session: Session, ops: list[wb.Op], *, lock: bool, hold: bool = False) -> None:
         rows = wb.load_rows(session, sorted({op.key for op in ops}), lock=lock)
         wb.apply(rows, ops)
         changed = [r for r in rows.values() if r.dirty]
@@ -104,6 +215,9 @@ class RecordsWorker:
                 forget(session, key)
         place = [r for r in changed if r.entity == PERSON and not r.deleted
                  and (r.content_changed or not r.person_id)]
+        held = [r.ref_key for r in place if not r.person_id] if hold else []
+        if held:  # new person records wait to be linked in bulk; records already linked are re-placed now
+            place = [r for r in place if r.person_id]
         persons, more = self._link(session, place)
         touched |= more
         relations = [r for r in changed if r.entity == RELATIONSHIP and r.upserted and not r.deleted]
@@ -114,7 +228,11 @@ class RecordsWorker:
         for r in changed:
             if r.upserted and not r.deleted:
                 note_change(session, r, r.before)
-        publish_changes(session, self.routing)  # route.changed for the routing worker, in this same transaction
+        if hold:  # announced once their persons are known
+            notes = session.info.pop("route_changes", [])
+            bulk_link.hold(session, held, [(n[0], n[5]) for n in notes])
+        else:
+            publish_changes(session, self.routing)  # route.changed for the routing worker, in this same transaction
 
     def _link(self, session: Session, place: list[wb.Row]) -> tuple[dict[str, str], set[str]]:
         """The person of each record to place, and every person whose records changed."""
@@ -178,8 +296,13 @@ def run_worker(bus: Bus, worker: RecordsWorker, *, batch_size: int = 200, max_me
                idle_timeout_s: float | None = None, should_stop: Callable[[], bool] | None = None) -> int:
     """Consume the records queue until told to stop (or idle/limit for tests and demos)."""
     tune_gc()
-    return bus.consume(RECORDS_QUEUE, worker.handle, batch_size=batch_size, max_messages=max_messages,
-                       idle_timeout_s=idle_timeout_s, should_stop=should_stop)
+    if worker.bulk_link_backlog:
+        worker.backlog = lambda: bus.stats(RECORDS_QUEUE).ready
+    try:
+        return bus.consume(RECORDS_QUEUE, worker.handle, batch_size=batch_size, max_messages=max_messages,
+                           idle_timeout_s=idle_timeout_s, should_stop=should_stop)
+    finally:
+        worker.wait_for_release()
 
 
 def tune_gc() -> None:

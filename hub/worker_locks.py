@@ -15,7 +15,8 @@ A linker can name its own keys by defining `lock_keys(record) -> Iterable[str]`.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
@@ -24,6 +25,7 @@ from canonical.codes import EntityKind, IdentifierScheme
 from canonical.messages import Envelope
 from canonical.person import Person
 from canonical.records import SourceRecord, SourceRef
+from hub.store.engine import Store
 from hub.worker_batch import parse_message
 
 STRONG_SCHEMES = (IdentifierScheme.NHS_NUMBER, IdentifierScheme.UPN)
@@ -80,3 +82,25 @@ def take_advisory_locks(session: Session, lock_ids: Iterable[int]) -> None:
     if ids:
         session.execute(text("SELECT count(pg_advisory_xact_lock(k)) FROM unnest(CAST(:ids AS bigint[])) AS k"),
                         {"ids": ids})
+
+
+BULK_LINK_LOCK = int.from_bytes(hashlib.sha256(b"hub:bulk-link").digest()[:8], "big", signed=True)
+
+
+@contextmanager
+def bulk_link_turn(store: Store) -> Iterator[bool]:
+    """Whether this worker may link the pending records now: on PostgreSQL one worker at a time
+    (a session advisory lock on a connection of its own, not waited for: the worker that holds
+    it links every worker's pending records); SQLite serialises writers anyway."""
+    if store.dialect != "postgresql":
+        yield True
+        return
+    with store.engine.connect() as connection:
+        got = bool(connection.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": BULK_LINK_LOCK}).scalar())
+        connection.commit()
+        try:
+            yield got
+        finally:
+            if got:
+                connection.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": BULK_LINK_LOCK})
+                connection.commit()

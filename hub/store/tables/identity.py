@@ -134,3 +134,17 @@ class IdentityRelativeRow(Base):
 # 0009_person_redirect_index): only redirects are indexed.
 Index("ix_person_merged_into", PersonRow.merged_into, postgresql_where=PersonRow.merged_into.isnot(None),
       sqlite_where=PersonRow.merged_into.isnot(None))
+
+
+class IdentityPendingRow(Base):
+    """Work the records worker set aside while it was behind (migration 0014_identity_pending):
+    `link`, a new person record to link in bulk once the backlog is gone; `route`, a change to
+    announce to the routing worker once its records are linked (`before`: the record's canonical
+    form before the change, None when it was new). hub/identity/bulk_link.py empties it."""
+
+    __tablename__ = "identity_pending"
+
+    kind: Mapped[str] = mapped_column(String(5), primary_key=True)
+    ref_key: Mapped[str] = mapped_column(String(300), primary_key=True)
+    before: Mapped[dict[str, Any] | None]
+    held_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

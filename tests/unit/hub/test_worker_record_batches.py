@@ -76,6 +76,6 @@ def test_a_delivery_is_applied_in_transactions_of_about_records_per_transaction(
     commits = []
     worker = RecordsWorker(store, linker=IdentityLinker(load_model()), records_per_transaction=6)
     original = worker._handle
-    worker._handle = lambda group: (commits.append(len(group)), original(group))
+    worker._handle = lambda group, **kw: (commits.append(len(group)), original(group, **kw))
     worker.handle(envs)
     assert commits == [2, 2] and len(_live(store)) == 12

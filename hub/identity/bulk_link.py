@@ -1,0 +1,228 @@
+"""Linking in bulk: how the records worker gets through a backlog (an initial load).
+
+Placing each new person record against the index, a batch at a time, is most of a records
+worker's work, and it grows as the index fills. A worker far behind its queue stores new person
+records unlinked and holds them here (`hold`); once the backlog is gone, `link` clusters them all
+at once, with the records already linked as context (`identity_index.engine.link_batch`: the
+blocking, scoring, clustering and household corroboration `hub identity rebuild` uses), then
+writes the persons a few thousand records per transaction, so an ingest or another worker can
+write between them. A record already linked keeps its person: a pending record joins the person
+most of its cluster's linked records have, or a new person with the rest of its cluster.
+Pair reviews are queued as the incremental linker would queue them.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from hub.bulk import update_rows
+from hub.identity import repository as repo
+from hub.persons import new_person_id, refresh_persons
+from hub.store.base import utcnow
+from hub.store.engine import Store
+from hub.store.tables.identity import (
+    IdentityConstraintRow,
+    IdentityPendingRow,
+    IdentityRecordRow,
+    IdentityRelativeRow,
+    IdentityReviewRow,
+)
+from hub.store.tables.records import SourceRecordRow
+from identity_index.blocking import block_keys, rules_named
+from identity_index.engine import link_batch
+from identity_index.features import PersonFeatures, features_from_canonical
+from identity_index.model import Model
+
+LINK, ROUTE = "link", "route"
+MADE_BY = "bulk"  # identity_link.made_by of a link made here
+READ_CHUNK = 5000
+_P = IdentityPendingRow.__table__
+_S = SourceRecordRow.__table__
+
+
+@dataclass
+class BulkLinkReport:
+    records: int = 0  # pending person records linked
+    context: int = 0  # records already linked, clustered with them
+    persons_created: int = 0
+    joined_existing: int = 0  # pending records that joined a person already stored
+    pairs_compared: int = 0
+    reviews_added: int = 0
+    transactions: int = 0
+    seconds: float = 0.0
+
+
+def hold(session: Session, links: Iterable[str] = (), routes: Iterable[tuple[str, dict[str, Any] | None]] = ()) -> None:
+    """Set aside new person records to link later, and changes to announce once they are linked.
+    A record already held keeps its first entry (for a change: the state before the first one)."""
+    now = utcnow()
+    rows = [{"kind": LINK, "ref_key": ref, "before": None, "held_at": now} for ref in dict.fromkeys(links)]
+    seen: set[str] = set()
+    for ref, before in routes:
+        if ref not in seen:
+            seen.add(ref)
+            rows.append({"kind": ROUTE, "ref_key": ref, "before": before, "held_at": now})
+    if not rows:
+        return
+    dialect = session.connection().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    session.execute(insert(_P).on_conflict_do_nothing(index_elements=["kind", "ref_key"]), rows)
+
+
+def pending_count(session: Session, kind: str = LINK) -> int:
+    return int(session.execute(select(func.count()).select_from(_P).where(_P.c.kind == kind)).scalar_one())
+
+
+def has_pending(session: Session) -> bool:
+    return session.execute(select(_P.c.ref_key).limit(1)).first() is not None
+
+
+def pending_refs(session: Session, kind: str, limit: int | None = None) -> list[str]:
+    query = select(_P.c.ref_key).where(_P.c.kind == kind).order_by(_P.c.ref_key)
+    return list(session.execute(query.limit(limit) if limit else query).scalars())
+
+
+def held_routes(session: Session, limit: int) -> list[tuple[str, dict[str, Any] | None]]:
+    return [(r.ref_key, r.before) for r in session.execute(
+        select(_P.c.ref_key, _P.c.before).where(_P.c.kind == ROUTE).order_by(_P.c.ref_key).limit(limit))]
+
+
+def drop(session: Session, kind: str, refs: Sequence[str]) -> None:
+    for part in repo.chunks(list(refs)):
+        session.execute(delete(_P).where(_P.c.kind == kind, _P.c.ref_key.in_(part)))
+
+
+def linked_count(session: Session) -> int:
+    return int(session.execute(select(func.count()).select_from(IdentityRecordRow)).scalar_one())
+
+
+def link(store: Store, model: Model, *, records_per_transaction: int = 2000) -> BulkLinkReport:
+    """Link every pending person record at once (see the module's docstring). Reads in one
+    transaction, clusters in memory, writes in transactions of about `records_per_transaction`
+    records (a person's pending records always in one). Safe to run again after a crash: what
+    was written is no longer pending."""
+    started = time.perf_counter()
+    report = BulkLinkReport()
+    with store.transaction() as s:
+        feats, stale = _pending_features(s)
+        context, linked = _linked_features(s) if feats else ([], {})
+        refs = {f.ref for f in feats} | set(linked)
+        constraints = [(a, b, same) for a, b, same in s.execute(select(
+            IdentityConstraintRow.ref_a, IdentityConstraintRow.ref_b, IdentityConstraintRow.same))
+            if a in refs and b in refs]
+        relationships = _relationships(s) if feats else []
+    if stale:  # deleted, or linked meanwhile by an incremental batch: nothing to do
+        with store.transaction() as s:
+            drop(s, LINK, stale)
+    if not feats:
+        report.seconds = time.perf_counter() - started
+        return report
+    result = link_batch(feats + context, model, must_link=[(a, b) for a, b, same in constraints if same],
+                        cannot_link=[(a, b) for a, b, same in constraints if not same],
+                        relationships=relationships, distinct_scores=False)
+    del context
+    report.records, report.context, report.pairs_compared = len(feats), len(linked), result.pairs_compared
+    by_ref = {f.ref: f for f in feats}
+    del feats
+    persons: dict[str, list[str]] = {}  # person → its pending records
+    for members in result.clusters.clusters().values():
+        pending = [r for r in members if r in by_ref]
+        if not pending:
+            continue
+        votes = Counter(linked[r] for r in members if r in linked)
+        pid = votes.most_common(1)[0][0] if votes else new_person_id()
+        if votes:
+            report.joined_existing += len(pending)
+        else:
+            report.persons_created += 1
+        persons.setdefault(pid, []).extend(pending)
+    rules = rules_named(model.blocking_rules)
+    part: list[tuple[str, list[str]]] = []
+    size = 0
+    for pid, pending in persons.items():
+        part.append((pid, pending))
+        size += len(pending)
+        if size >= records_per_transaction:
+            _write(store, part, by_ref, rules, result, model)
+            report.transactions += 1
+            part, size = [], 0
+    if part:
+        _write(store, part, by_ref, rules, result, model)
+        report.transactions += 1
+    reviews = [r for r in result.clusters.reviews if r.ref_a in by_ref or r.ref_b in by_ref]
+    for chunk in repo.chunks(reviews, records_per_transaction):
+        with store.transaction() as s:
+            before = s.execute(select(func.count()).select_from(IdentityReviewRow)).scalar_one()
+            repo.add_reviews(s, list(chunk), model_version=model.version, prior_weight=model.prior_weight)
+            report.reviews_added += s.execute(select(func.count()).select_from(IdentityReviewRow)).scalar_one() - before
+    with store.transaction() as s:
+        repo.audit(s, "identity-index", "bulk-link", {
+            "records": report.records, "context": report.context, "persons_created": report.persons_created,
+            "joined_existing": report.joined_existing, "model_version": model.version})
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _pending_features(s: Session) -> tuple[list[PersonFeatures], list[str]]:
+    """Features of the pending records still to link; the refs of the others (deleted, not a
+    person record, or linked meanwhile)."""
+    query = (select(_P.c.ref_key, _S.c.entity, _S.c.deleted, _S.c.person_id, _S.c.canonical)
+             .select_from(_P.outerjoin(_S, _S.c.ref_key == _P.c.ref_key)).where(_P.c.kind == LINK)
+             .order_by(_P.c.ref_key).execution_options(yield_per=READ_CHUNK))
+    feats, stale = [], []
+    for ref, entity, deleted, person_id, canonical in s.execute(query):
+        if entity != "person" or deleted or person_id or not canonical:
+            stale.append(ref)
+        else:
+            feats.append(features_from_canonical(ref, canonical))
+    return feats, stale
+
+
+def _linked_features(s: Session) -> tuple[list[PersonFeatures], dict[str, str]]:
+    """Every record the index holds, as context: its features (as stored) and its person."""
+    feats, persons = [], {}
+    index = IdentityRecordRow.__table__
+    for ref, pid, stored in s.execute(select(index.c.ref_key, index.c.person_id, index.c.features)
+                                      .execution_options(yield_per=READ_CHUNK)):
+        feats.append(PersonFeatures.from_json(stored))
+        persons[ref] = pid
+    return feats, persons
+
+
+def _relationships(s: Session) -> list[tuple[str, str, str]]:
+    """(subject, related, kind) of every household edge the index holds, from one of its two
+    `identity_relative` rows (either side gives the same relatives: the roles are inverses)."""
+    out, seen = [], set()
+    rel = IdentityRelativeRow.__table__
+    for ref, relative, role, relationship in s.execute(
+            select(rel.c.ref_key, rel.c.relative_ref, rel.c.role, rel.c.relationship_ref)
+            .execution_options(yield_per=READ_CHUNK)):
+        if relationship not in seen:
+            seen.add(relationship)
+            out.append((relative, ref, role))
+    return out
+
+
+def _write(store: Store, part: list[tuple[str, list[str]]], feats: dict[str, PersonFeatures], rules: Any,
+           result: Any, model: Model) -> None:
+    """One transaction: the index rows, block keys, persons, link evidence and golden records of
+    these persons' pending records, and their pending entries gone."""
+    refs = [r for _pid, pending in part for r in pending]
+    person_of = {r: pid for pid, pending in part for r in pending}
+    links = result.clusters.links
+    with store.transaction() as s:
+        repo.save_records(s, [(feats[r], person_of[r], block_keys(feats[r], rules), False) for r in refs])
+        update_rows(s, _S, "ref_key", [{"ref_key": r, "person_id": person_of[r]} for r in refs])
+        repo.add_links(s, [repo.link_row(r, person_of[r], made_by=MADE_BY, model_version=model.version,
+                                         score=links.get(r), prior_weight=model.prior_weight) for r in refs])
+        refresh_persons(s, [pid for pid, _pending in part])
+        drop(s, LINK, refs)
+
