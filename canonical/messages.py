@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Sequence
 from enum import StrEnum
 from typing import Any
 
@@ -19,7 +20,9 @@ class MessageType(StrEnum):
     IDENTITY_LINKED = "identity.linked"
     IDENTITY_MERGED = "identity.merged"
     IDENTITY_UNMERGED = "identity.unmerged"
+    IDENTITY_BATCH = "identity.batch"  # the identity events of one records-worker step: see `batch_items`
     ROUTE_CHANGED = "route.changed"  # a mirrored record changed: evaluate routing and alert rules
+    ROUTE_CHANGED_BATCH = "route.changed.batch"  # many `route.changed` of one system: see `batch_items`
     ROUTE_APPLY = "route.apply"
     ALERT_RAISED = "alert.raised"
 
@@ -53,12 +56,71 @@ class Envelope(BaseModel):
         return cls.model_validate_json(data)
 
 
-def batch_items(payload: dict[str, Any]) -> list[dict[str, Any]]:
-    """The items of a `source.record.batch` payload, in order: each is `{"record": <source record>}`
-    (an upsert, as a `source.record.upserted` payload) or `{"deleted": {"ref": …, "version": n}}`
-    (as a `source.record.deleted` payload). One message per adapter batch instead of one per record:
-    the broker, the outbox, the journal and the inbox then cost per batch, not per record."""
+# events per `route.changed.batch` / `identity.batch` message: a records-worker transaction of
+# ~1,000 records announces a few hundred changes, so usually one message of each kind
+EVENTS_PER_MESSAGE = 500
+BATCH_TYPES = (MessageType.RECORD_BATCH, MessageType.ROUTE_CHANGED_BATCH, MessageType.IDENTITY_BATCH)
+# the one-item message types an `identity.batch` item may be
+IDENTITY_EVENTS = (MessageType.IDENTITY_LINKED, MessageType.IDENTITY_MERGED, MessageType.IDENTITY_UNMERGED)
+
+
+def batch_items(payload: dict[str, Any]) -> list[Any]:
+    """The items of a batch message's payload, in order. One message per batch instead of one per
+    item: the broker, the outbox, the journal and the inbox then cost per batch, not per item.
+
+    - `source.record.batch`: `{"record": <source record>}` (an upsert, as a `source.record.upserted`
+      payload) or `{"deleted": {"ref": …, "version": n}}` (as a `source.record.deleted` payload);
+    - `route.changed.batch`: each a `route.changed` payload (`ref`, `version`, `created`, `changed`);
+    - `identity.batch`: `{"type": "identity.linked" | "identity.merged" | "identity.unmerged",
+      "payload": <that message's payload>}`.
+
+    Items are not validated here: a consumer checks each and sets the invalid ones aside."""
     items = payload.get("items")
     if not isinstance(items, list):
-        raise TypeError("a record batch carries a list under 'items'")
+        raise TypeError("a batch message carries a list under 'items'")
     return items
+
+
+def batch_envelopes(kind: MessageType, source_system: str, items: Sequence[Any], *,
+                    per_message: int = EVENTS_PER_MESSAGE) -> list[Envelope]:
+    """`items` as messages of `kind` of at most `per_message` items each, in order (none for no items)."""
+    step = max(1, per_message)
+    return [Envelope(type=kind, source_system=source_system, payload={"items": list(items[i:i + step])})
+            for i in range(0, len(items), step)]
+
+
+def identity_item(kind: MessageType, payload: dict[str, Any]) -> dict[str, Any]:
+    """An `identity.batch` item: the type and payload the one-event message would have had."""
+    return {"type": kind.value, "payload": payload}
+
+
+def _ref_key(ref: Any) -> str | None:
+    if isinstance(ref, dict) and all(isinstance(ref.get(k), str) and ref.get(k) for k in ("system", "entity",
+                                                                                          "source_id")):
+        return f"{ref['system']}/{ref['entity']}/{ref['source_id']}"
+    return None
+
+
+def carried_ref_keys(envelope: Envelope) -> tuple[str, ...]:
+    """The source records (`system/entity/source_id`) an event batch names, in order, each once: the
+    record of each `route.changed`; the record each `identity.linked` placed and the records each
+    `identity.merged` / `identity.unmerged` moved. Invalid items name nothing. A record batch's
+    keys are taken while it is built (`hub/ingest.py`); any other message names at most one,
+    the journal's `ref_key`."""
+    if envelope.type not in (MessageType.ROUTE_CHANGED_BATCH, MessageType.IDENTITY_BATCH):
+        return ()
+    items = envelope.payload.get("items")
+    keys: list[str] = []
+    for item in items if isinstance(items, list) else ():
+        if not isinstance(item, dict):
+            continue
+        if envelope.type == MessageType.ROUTE_CHANGED_BATCH:
+            key = _ref_key(item.get("ref"))
+            keys += [key] if key else []
+            continue
+        payload = item.get("payload")
+        if not isinstance(payload, dict):
+            continue
+        refs = [payload.get("ref")] + (payload.get("refs") if isinstance(payload.get("refs"), list) else [])
+        keys += [r for r in refs if isinstance(r, str) and r.count("/") >= 2]
+    return tuple(dict.fromkeys(keys))

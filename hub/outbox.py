@@ -4,15 +4,22 @@ consumers' inbox makes that harmless."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import threading
 from collections.abc import Sequence
-from typing import Self
+from typing import Any, Self
 
-from sqlalchemy import select, update
+from sqlalchemy import event, select, update
 from sqlalchemy.orm import Session
 
-from canonical.messages import Envelope
+from canonical.messages import (
+    EVENTS_PER_MESSAGE,
+    Envelope,
+    MessageType,
+    batch_envelopes,
+    carried_ref_keys,
+)
 from hub.bulk import insert_rows
 from hub.bus.journal import Journal, JournalEvent, NullJournal
 from hub.bus.outbound import Outbound
@@ -23,15 +30,52 @@ from hub.store.tables.messaging import MessageRecordRow, OutboxRow
 
 
 def add_to_outbox(session: Session, envelopes: Sequence[Envelope]) -> None:
-    """One bulk insert in the session's transaction (Core executemany; COPY on PostgreSQL)."""
-    add_serialized_to_outbox(session, [Outbound.from_envelope(e) for e in envelopes])
+    """One bulk insert in the session's transaction (Core executemany; COPY on PostgreSQL). The
+    records an event batch (`route.changed.batch`, `identity.batch`) names are noted with it."""
+    add_serialized_to_outbox(session, [_outbound(e) for e in envelopes])
+
+
+_AT_COMMIT, _HOOKED = "outbox_at_commit", "outbox_at_commit_hooked"
+
+
+def add_items_at_commit(session: Session, kind: MessageType, source_system: str, items: Sequence[Any], *,
+                        per_message: int = EVENTS_PER_MESSAGE) -> None:
+    """Items of batch messages of `kind` (see `batch_items`), written to the outbox as the session
+    commits: every step of a transaction that adds items of one kind and source adds them to the
+    same messages (one, up to `per_message` items), in the order added. A rollback drops them
+    with the rest of the transaction."""
+    if not items:
+        return
+    if not session.info.get(_HOOKED):
+        event.listen(session, "before_commit", _write_at_commit)
+        event.listen(session, "after_rollback", _drop_at_commit)
+        session.info[_HOOKED] = True
+    session.info.setdefault(_AT_COMMIT, {}).setdefault((kind, source_system, per_message), []).extend(items)
+
+
+def _write_at_commit(session: Session) -> None:
+    pending = session.info.pop(_AT_COMMIT, None)
+    if pending:
+        add_to_outbox(session, [env for (kind, system, per_message), items in pending.items()
+                                for env in batch_envelopes(kind, system, items, per_message=per_message)])
+
+
+def _drop_at_commit(session: Session) -> None:
+    session.info.pop(_AT_COMMIT, None)
+
+
+def _outbound(envelope: Envelope) -> Outbound:
+    """The envelope serialised, with the source records it names when it is an event batch."""
+    message = Outbound.from_envelope(envelope)
+    keys = carried_ref_keys(envelope)
+    return dataclasses.replace(message, ref_keys=keys) if keys else message
 
 
 def add_serialized_to_outbox(session: Session, messages: Sequence[Outbound],
                              published_at: dt.datetime | None = None) -> None:
     """`add_to_outbox` for messages already serialised; `published_at` when a bus in the store
-    takes them in the same transaction. The records each record batch carries are noted with it
-    (`message_record`), so the console finds a record's messages."""
+    takes them in the same transaction. The records each batch carries (records, or the records its
+    events name) are noted with it (`message_record`), so the console finds a record's messages."""
     if messages:
         now = utcnow()
         insert_rows(session, OutboxRow.__table__, [

@@ -1,4 +1,5 @@
-"""Set-based look-ups for a batch of `route.changed` messages (the routing worker's reads).
+"""Set-based look-ups for a batch of `route.changed` messages (the routing worker's reads), and
+the changes a message carries (`change_items`: one, or a `route.changed.batch` of many).
 
 Each function answers for every person or record of a batch with a few queries, where the
 worker used to ask once per message: the source rows by ref_key, the persons of subjects,
@@ -17,6 +18,7 @@ from typing import Any
 from sqlalchemy import case, null, or_, select
 from sqlalchemy.orm import Session
 
+from canonical.messages import Envelope, MessageType, batch_items
 from hub.store.tables.alerts import AlertPersonRow
 from hub.store.tables.lifecycle import AlertRow
 from hub.store.tables.records import PersonRow, SourceRecordRow
@@ -28,6 +30,69 @@ _R = SourceRecordRow
 
 def ref_key(ref: dict[str, Any]) -> str:
     return f"{ref['system']}/{ref['entity']}/{ref['source_id']}"
+
+
+@dataclass(frozen=True)
+class ChangeItem:
+    """One announced change: a `route.changed` message, or an item of a `route.changed.batch`
+    (`index`: its place in the batch). What it causes correlates with `message`."""
+
+    message: Envelope
+    index: int | None
+    ref: dict[str, str]
+    created: bool
+    changed: dict[str, Any]
+
+    @property
+    def key(self) -> str:
+        return ref_key(self.ref)
+
+
+@dataclass(frozen=True)
+class BadChange:
+    """An item of a `route.changed.batch` that is no valid change: journalled with the reason, the
+    other items handled."""
+
+    index: int
+    reason: str
+
+
+def change_items(env: Envelope) -> tuple[list[ChangeItem], list[BadChange]]:
+    """The changes a message carries, in order, and the batch items that are invalid (none for a
+    message of another type). An invalid one-change message raises `TypeError`: the bus retries
+    it alone, then dead-letters it, as before batches; a batch keeps its valid items."""
+    if env.type == MessageType.ROUTE_CHANGED:
+        return [_change(env, None, env.payload)], []
+    if env.type != MessageType.ROUTE_CHANGED_BATCH:
+        return [], []
+    items, bad = [], []
+    try:
+        payloads = batch_items(env.payload)
+    except TypeError as exc:
+        return [], [BadChange(0, str(exc))]
+    for i, item in enumerate(payloads):
+        try:
+            items.append(_change(env, i, item))
+        except TypeError as exc:
+            bad.append(BadChange(i, str(exc)))
+    return items, bad
+
+
+def _change(env: Envelope, index: int | None, payload: Any) -> ChangeItem:
+    if not isinstance(payload, dict):
+        raise TypeError(f"a change is an object, not {type(payload).__name__}")
+    ref = payload.get("ref")
+    if not isinstance(ref, dict):
+        raise TypeError("ref: missing (an object with system, entity and source_id)")
+    for part in ("system", "entity", "source_id"):
+        if not isinstance(ref.get(part), str) or not ref[part]:
+            raise TypeError(f"ref.{part}: missing or not a string")
+    created, changed = payload.get("created", False), payload.get("changed") or {}
+    if not isinstance(created, bool):
+        raise TypeError(f"created: {created!r} is not true or false")
+    if not isinstance(changed, dict):
+        raise TypeError(f"changed: an object of paths, not {type(changed).__name__}")
+    return ChangeItem(env, index, {k: ref[k] for k in ("system", "entity", "source_id")}, created, changed)
 
 
 def source_rows(s: Session, keys: Collection[str], *, canonical_of: Collection[str] = ()) -> dict[str, Any]:

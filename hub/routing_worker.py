@@ -1,16 +1,18 @@
 """The routing worker: consumes the `routing` queue.
 
-* `route.changed` (published by the records worker when a mirrored person or
-  involvement changed): evaluates the routing rules (deliveries to other systems,
-  sent on as `route.apply`) and the alert rules (alerts stored and published as
-  `alert.raised`).
+* `route.changed.batch` (published by the records worker, one per system and transaction,
+  for the mirrored persons and involvements that changed; `route.changed`, one change, is
+  handled the same way): evaluates the routing rules (deliveries to other systems, sent on
+  as `route.apply`) and the alert rules (alerts stored and published as `alert.raised`). An
+  invalid item of a batch is journalled with its reason; the others are handled.
 * `route.apply`: calls the target system's adapter `apply` with the `WriteBack` it
   carries (a write made through the hub, a propagation, or a routed change). A refusal
   is recorded; an adapter that raises (system down) makes the bus retry with back-off
   and, after the last attempt, dead-letter the message: the delivery stays `failing`
   and visible, never lost.
 
-Every message is journalled (`processed`, with what became of it).
+Every message is journalled (`processed`, with what became of it; a batch, with what became
+of each change that came to something). `identity.*` messages are journalled only.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from adapters.port import WriteBack
-from canonical.messages import Envelope, MessageType
+from canonical.messages import EVENTS_PER_MESSAGE, Envelope, MessageType, batch_envelopes
 from hub.bus.bindings import ROUTING_QUEUE
 from hub.bus.journal import Journal, JournalEvent, NullJournal
 from hub.bus.port import Bus
@@ -34,14 +36,16 @@ from hub.inbox import claim_unseen
 from hub.outbox import add_to_outbox
 from hub.reconcile import AdapterFactory, default_adapter_factory
 from hub.routing_batch import (
+    BadChange,
+    ChangeItem,
     RaisedAlerts,
+    change_items,
     facts_of,
     households,
     insert_alerts,
     involvements,
     persons_of_keys,
     raised_alerts,
-    ref_key,
     source_rows,
 )
 from hub.store.base import utcnow
@@ -56,8 +60,10 @@ from routing.lifecycle import Phase
 from routing.rules import AlertRule, Change, RoutingConfig, deliveries
 
 CONSUMER = "routing-worker"
+NOTHING_APPLIES = "no route or alert applies"
 RELAY_EVERY_S = 1.0
 ROUTED_ENTITIES = ("person", "involvement")
+CHANGES_PER_TRANSACTION = 1000  # changes evaluated per read and write transaction (a message is never split)
 
 
 # -- the records worker's side: announce what changed, in its transaction ---------------------
@@ -69,22 +75,27 @@ def note_change(session: Session, row: Any, before: dict[str, Any] | None) -> No
                                                             row.version, before, row.canonical))
 
 
-def publish_changes(session: Session, config: RoutingConfig | None = None) -> int:
-    """Put a `route.changed` message in the outbox of this transaction for each noted change
-    that a route or alert of `config` can act on (every change when no config is given)."""
+def publish_changes(session: Session, config: RoutingConfig | None = None, *,
+                    per_message: int = EVENTS_PER_MESSAGE) -> int:
+    """Announce, in the outbox of this transaction, each noted change that a route or alert of
+    `config` can act on (every change when no config is given): one `route.changed.batch` per
+    source system of up to `per_message` changes, each item a `route.changed` payload. Returns
+    how many changes were announced."""
     noted = session.info.pop("route_changes", [])
-    envelopes = []
+    by_system: dict[str, list[dict[str, Any]]] = {}
     for _ref_key, system, entity, source_id, version, before, after in noted:
         changed = changed_paths(entity, before, after) if before is not None else {}  # new: all of it
         if before is not None and not changed:
             continue
         if config is not None and not acts_on(config, system, entity, before is None, changed, after):
             continue
-        envelopes.append(Envelope(type=MessageType.ROUTE_CHANGED, source_system=system, payload={
+        by_system.setdefault(system, []).append({
             "ref": {"system": system, "entity": entity, "source_id": source_id}, "version": version,
-            "created": before is None, "changed": changed}))
-    add_to_outbox(session, envelopes)
-    return len(envelopes)
+            "created": before is None, "changed": changed})
+    add_to_outbox(session, [env for system, items in by_system.items()
+                            for env in batch_envelopes(MessageType.ROUTE_CHANGED_BATCH, system, items,
+                                                       per_message=per_message)])
+    return sum(len(items) for items in by_system.values())
 
 
 def acts_on(config: RoutingConfig, system: str, entity: str, created: bool, changed: dict[str, Any],
@@ -133,18 +144,32 @@ def record_delivery(session: Session, env: Envelope) -> None:
 # -- the routing worker ----------------------------------------------------------------------
 @dataclass
 class _Plan:
-    """What evaluating one `route.changed` message decided, written if its inbox claim holds:
-    route notes, `route.apply` messages, and each alert rule's decision (by rule index)."""
+    """What evaluating one change decided, written if its message's inbox claim holds: route
+    notes, `route.apply` messages, and each alert rule's decision (by rule index)."""
 
     notes: list[str] = field(default_factory=list)
     out: list[Envelope] = field(default_factory=list)
     alerts: list[tuple[int, AlertDecision | None]] = field(default_factory=list)
 
 
-def _may_alert(env: Envelope, row: Any) -> bool:
+@dataclass
+class _Message:
+    """A message of the batch with its changes (none for a type routing does not handle) and the
+    invalid items of a `route.changed.batch`."""
+
+    env: Envelope
+    changes: list[ChangeItem]
+    bad: list[BadChange]
+
+    @property
+    def size(self) -> int:
+        return max(1, len(self.changes) + len(self.bad))
+
+
+def _may_alert(change: ChangeItem, row: Any) -> bool:
     """Only a new or changed involvement or a move can change what a household's services are."""
-    changed = {group_of(p) for p in env.payload.get("changed") or {}}
-    return not (row.entity == "person" and (env.payload.get("created") or "address" not in changed))
+    changed = {group_of(p) for p in change.changed}
+    return not (row.entity == "person" and (change.created or "address" not in changed))
 
 
 def _window_start(rule: AlertRule, today: dt.date) -> dt.date:
@@ -178,28 +203,30 @@ class RoutingWorker:
         self._adapters: dict[str, Any] = {}
 
     def handle(self, batch: list[Envelope]) -> None:
-        """Rule evaluation for the whole batch at once (see `_changed`); each `apply` on its own (an
-        adapter call cannot be rolled back with the store)."""
-        evaluate = [e for e in batch if e.type != MessageType.ROUTE_APPLY]
-        if evaluate:
-            self._changed(evaluate)
+        """Rule evaluation set-based, `CHANGES_PER_TRANSACTION` changes at a time (see `_changed`);
+        each `apply` on its own (an adapter call cannot be rolled back with the store)."""
+        evaluate = [_Message(e, *change_items(e)) for e in batch if e.type != MessageType.ROUTE_APPLY]
+        for group in _groups(evaluate, CHANGES_PER_TRANSACTION):
+            self._changed(group)
         for env in batch:
             if env.type == MessageType.ROUTE_APPLY:
                 self._apply(env)
         if self.relay is not None:
             self.relay.relay_all()
 
-    # route.changed -> deliveries and alerts
-    def _changed(self, batch: list[Envelope]) -> None:
-        """Evaluate the batch set-based in a read transaction (no write lock held), then claim it and
-        write its deliveries, alerts, outbox and journal in one short write transaction. What must be
-        exact is read there: the inbox claim, and the alerts already raised naming the households
-        that would alert (by index, bounded by those households)."""
+    # route.changed(.batch) -> deliveries and alerts
+    def _changed(self, batch: list[_Message]) -> None:
+        """Evaluate the batch's changes set-based in a read transaction (no write lock held), then
+        claim its messages and write their deliveries, alerts, outbox and journal in one short write
+        transaction. What must be exact is read there: the inbox claim (per message: a redelivered
+        batch is a duplicate whole), and the alerts already raised naming the households that
+        would alert (by index, bounded by those households)."""
         today = self.today()
+        changes = [c for m in batch for c in m.changes]
         with self.store.read() as s:
-            plans = self._plan(s, batch, today)
+            plans = self._plan(s, changes, today)
         with self.store.transaction() as s:
-            fresh = claim_unseen(s, CONSUMER, [str(e.message_id) for e in batch])
+            fresh = claim_unseen(s, CONSUMER, [str(m.env.message_id) for m in batch])
             raised = {}
             for i, rule in enumerate(self.config.alert):
                 named = {p for plan in plans if isinstance(plan, _Plan) for j, d in plan.alerts if j == i and d
@@ -207,32 +234,25 @@ class RoutingWorker:
                 raised[i] = raised_alerts(s, rule.name, _window_start(rule, today), named)
             self._write(s, batch, plans, fresh, raised)
 
-    def _plan(self, s: Session, batch: list[Envelope], today: dt.date) -> list[_Plan | str]:
-        """For each message its plan (or its final detail when nothing can come of it)."""
-        changed = [e for e in batch if e.type == MessageType.ROUTE_CHANGED]
-        rows = source_rows(s, {ref_key(e.payload["ref"]) for e in changed},
-                           canonical_of={r.when.entity for r in self.config.route})
+    def _plan(self, s: Session, changes: list[ChangeItem], today: dt.date) -> list[_Plan | str]:
+        """For each change its plan (or its final detail when nothing can come of it)."""
+        rows = source_rows(s, {c.key for c in changes}, canonical_of={r.when.entity for r in self.config.route})
         live = {k: r for k, r in rows.items() if not r.deleted}
         subjects = persons_of_keys(s, {r.subject_key for r in live.values() if r.entity != "person" and r.subject_key})
         phases = {r.system: Phase(r.phase) for r in s.execute(select(SystemPhaseRow)).scalars()}
         person_of = {k: (r.person_id if r.entity == "person" else subjects.get(r.subject_key) if r.subject_key else None)
                      for k, r in live.items()}
-        alerting = {person_of[ref_key(e.payload["ref"])] for e in changed
-                    if (row := live.get(ref_key(e.payload["ref"]))) is not None and _may_alert(e, row)}
+        alerting = {person_of[c.key] for c in changes if (row := live.get(c.key)) is not None and _may_alert(c, row)}
         decisions = self._decide(s, alerting - {None}, today)
         plans: list[_Plan | str] = []
-        for env in batch:
-            if env.type != MessageType.ROUTE_CHANGED:
-                plans.append(f"no routing rule handles {env.type.value}")
-                continue
-            key = ref_key(env.payload["ref"])
-            row = live.get(key)
+        for change in changes:
+            row = live.get(change.key)
             if row is None:
-                plans.append("no route or alert applies")
+                plans.append(NOTHING_APPLIES)
                 continue
-            plan = self._route(s, env, row, phases, person_of[key])
-            if _may_alert(env, row) and person_of[key]:
-                plan.alerts = [(i, decisions[(person_of[key], i)]) for i in range(len(self.config.alert))]
+            plan = self._route(s, change, row, phases, person_of[change.key])
+            if _may_alert(change, row) and person_of[change.key]:
+                plan.alerts = [(i, decisions[(person_of[change.key], i)]) for i in range(len(self.config.alert))]
             plans.append(plan)
         return plans
 
@@ -249,13 +269,14 @@ class RoutingWorker:
                 out[(person, i)] = evaluate_household(rule, "+".join(members), members, facts_of(facts, members), today)
         return out
 
-    def _route(self, s: Session, env: Envelope, row: Any, phases: dict[str, Phase], person_id: str | None) -> _Plan:
+    def _route(self, s: Session, item: ChangeItem, row: Any, phases: dict[str, Phase],
+               person_id: str | None) -> _Plan:
         plan = _Plan()
         if not any(r.when.entity == row.entity for r in self.config.route):
             return plan  # no route can match (`matches` wants the entity): spare flattening the record
         current = flatten(row.entity, row.canonical)
-        created = bool(env.payload.get("created"))
-        changed = {p: v for p, v in current.items() if v is not None} if created else env.payload.get("changed") or {}
+        created = item.created
+        changed = {p: v for p, v in current.items() if v is not None} if created else item.changed
         change = Change(system=row.system, entity=row.entity, source_id=row.source_id, changed=dict(changed),
                         current=current, created=created)
         for d in deliveries(self.config, change):
@@ -270,37 +291,28 @@ class RoutingWorker:
                 block, legacy_id = legacy_row_of(s, target)
                 wb = WriteBack(entity=block, operation=d.operation, source_id=legacy_id, values=d.values)
                 plan.out.append(apply_envelope(d.target, wb, kind="route", canonical_entity=row.entity,
-                                               route=d.route, correlation_id=env.message_id))
+                                               route=d.route, correlation_id=item.message.message_id))
                 plan.notes.append(f"route {d.route}: sent {sorted(d.values)} to {target.ref_key}")
         return plan
 
-    def _write(self, s: Session, batch: list[Envelope], plans: list[_Plan | str], fresh: set[str],
+    def _write(self, s: Session, batch: list[_Message], plans: list[_Plan | str], fresh: set[str],
                raised: dict[int, RaisedAlerts]) -> None:
-        """The claimed messages' deliveries, alerts, outbox and journal, in the batch's order; an
-        alert is not raised twice for a household (alerts raised earlier in the batch count)."""
+        """The claimed messages' deliveries, alerts, outbox and journal, in the batch's order (each
+        change of a message in order); an alert is not raised twice for a household (alerts raised
+        earlier in the batch count)."""
         events, out, alerts, done = [], [], [], set()
-        for env, plan in zip(batch, plans, strict=True):
-            mid = str(env.message_id)
+        plan_of = iter(plans)
+        for message in batch:
+            env, mid = message.env, str(message.env.message_id)
+            own = [next(plan_of) for _ in message.changes]
             if mid not in fresh or mid in done:
                 detail = "duplicate: already processed"
-            elif isinstance(plan, str):
-                detail = plan
+            elif env.type not in (MessageType.ROUTE_CHANGED, MessageType.ROUTE_CHANGED_BATCH):
+                detail = f"no routing rule handles {env.type.value}"
             else:
-                notes = list(plan.notes)
-                out += plan.out
-                for i, decision in plan.alerts:
-                    if decision is None:
-                        continue
-                    rule, services = self.config.alert[i], set(decision.services)
-                    if raised[i].covers(decision.persons, services):
-                        notes.append(f"alert {rule.name}: already raised for this household")
-                        continue
-                    alert = _alert_envelope(env, decision)
-                    alerts.append(_alert_values(decision, alert))
-                    raised[i].note(decision.persons, services)
-                    out.append(alert)
-                    notes.append(f"alert {rule.name} raised to {decision.team}: {decision.explanation}")
-                detail = "; ".join(notes) or "no route or alert applies"
+                details = [self._settle(change, plan, out, alerts, raised)
+                           for change, plan in zip(message.changes, own, strict=True)]
+                detail = details[0] if env.type == MessageType.ROUTE_CHANGED else _batch_detail(message, details)
             done.add(mid)
             events.append(JournalEvent.of(env, "processed", queue=ROUTING_QUEUE, detail=detail))
         applies = [e for e in out if e.type == MessageType.ROUTE_APPLY]
@@ -309,6 +321,27 @@ class RoutingWorker:
         insert_alerts(s, alerts)
         add_to_outbox(s, out)
         self.journal.record(events, s)
+
+    def _settle(self, change: ChangeItem, plan: _Plan | str, out: list[Envelope], alerts: list[dict[str, Any]],
+                raised: dict[int, RaisedAlerts]) -> str:
+        """A claimed change's messages and alerts added to `out` and `alerts`; its journal detail."""
+        if isinstance(plan, str):
+            return plan
+        notes = list(plan.notes)
+        out += plan.out
+        for i, decision in plan.alerts:
+            if decision is None:
+                continue
+            rule, services = self.config.alert[i], set(decision.services)
+            if raised[i].covers(decision.persons, services):
+                notes.append(f"alert {rule.name}: already raised for this household")
+                continue
+            alert = _alert_envelope(change.message, decision)
+            alerts.append(_alert_values(decision, alert))
+            raised[i].note(decision.persons, services)
+            out.append(alert)
+            notes.append(f"alert {rule.name} raised to {decision.team}: {decision.explanation}")
+        return "; ".join(notes) or NOTHING_APPLIES
 
     # route.apply -> adapter.apply
     def _apply(self, env: Envelope) -> None:
@@ -347,6 +380,31 @@ class RoutingWorker:
         if system not in self._adapters:
             self._adapters[system] = self.adapter_factory(self.systems.get(system))
         return self._adapters[system]
+
+
+def _groups(messages: list[_Message], limit: int) -> list[list[_Message]]:
+    """Consecutive messages grouped up to `limit` changes (at least one message per group)."""
+    groups: list[list[_Message]] = []
+    size = limit
+    for m in messages:
+        if size + m.size > limit:
+            groups.append([])
+            size = 0
+        groups[-1].append(m)
+        size += m.size
+    return groups
+
+
+def _batch_detail(message: _Message, details: list[str]) -> str:
+    """A `route.changed.batch`'s journal detail: how many changes it carried and what came of them,
+    then one line per change that came to something and per invalid item, with its reason."""
+    lines = [f"{c.key}: {d}" for c, d in zip(message.changes, details, strict=True) if d != NOTHING_APPLIES]
+    lines += [f"item {b.index}: invalid, not handled: {b.reason}" for b in message.bad]
+    head = f"{len(message.changes)} change(s)"
+    if message.bad:
+        head += f", {len(message.bad)} invalid"
+    head += f"; {len(details) - sum(d == NOTHING_APPLIES for d in details)} with a route or alert outcome"
+    return "\n".join([head, *lines])
 
 
 def _settle_write(s: Session, write_id: str) -> None:

@@ -7,8 +7,9 @@ that log, loaded afresh (one query per rule); `place_many` then places the
 batch's records in order with the engine (`identity_index.engine.IncrementalIndex`)
 and writes, in bulk, the decisions with their evidence, the merges of persons a
 record proves to be one (the retired ids redirect to the survivor), the review pairs
-and the `identity.linked` / `identity.merged` events for the outbox. `link` is the
-same for one record (the worker's `PersonLinker` port).
+and the `identity.linked` / `identity.merged` events for the outbox, all of a
+transaction's in one `identity.batch` message (written as it commits). `link` is the
+same for one record (the worker's `PersonLinker` port), with one message per event.
 """
 
 from __future__ import annotations
@@ -20,13 +21,13 @@ from dataclasses import dataclass, field
 from sqlalchemy.orm import Session
 
 from canonical.codes import EntityKind
-from canonical.messages import Envelope, MessageType
+from canonical.messages import Envelope, MessageType, identity_item
 from canonical.person import Person
 from canonical.records import SourceRecord
 from hub.identity import repository as repo
 from hub.identity.live_index import LiveSlice, has_log, live_slice
 from hub.identity.slice_cache import CachedIndex, ThreadCaches
-from hub.outbox import add_to_outbox
+from hub.outbox import add_items_at_commit, add_to_outbox
 from hub.persons import new_person_id, refresh_persons, resolve
 from hub.store.base import utcnow
 from hub.store.tables.records import SourceRecordRow
@@ -323,9 +324,11 @@ class IdentityLinker:
         return events
 
     def _publish(self, session: Session, events: list[tuple[MessageType, str, dict]]) -> None:
-        """identity.linked / identity.merged, each with the version its person will have after this batch."""
+        """identity.linked / identity.merged, each with the version its person will have after this
+        batch, as items of the transaction's `identity.batch` (written as it commits: placing and
+        the corroborations that merge share one message, up to `EVENTS_PER_MESSAGE` events)."""
         versions = repo.person_versions(session, {pid for _kind, pid, _payload in events})
-        add_to_outbox(session, [Envelope(type=kind, source_system=EVENT_SOURCE, payload={
+        add_items_at_commit(session, MessageType.IDENTITY_BATCH, EVENT_SOURCE, [identity_item(kind, {
             "person_id": pid, "version": versions[pid], "model_version": self.model.version, **payload})
             for kind, pid, payload in events])
 

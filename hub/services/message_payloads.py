@@ -10,6 +10,11 @@ the source system's service category, with no relationship or break-glass raise
   at `summary` or above, and without the raw legacy row;
 - `full`: the canonical record likewise, and the raw legacy row only when every
   sensitive field is visible at `summary` or above (the raw row holds all of them).
+
+A `route.changed` carries the changed values as flat paths (`address.postcode`): those of a
+sensitive field the roles may not see at `summary` are withheld the same way. Batches
+(`source.record.batch`, `route.changed.batch`) are redacted item by item, as each item alone;
+an `identity.batch` carries ids, record keys and link evidence, no person data.
 """
 
 from __future__ import annotations
@@ -20,9 +25,11 @@ from typing import Any
 
 from sqlalchemy import select
 
+from canonical.messages import MessageType
 from hub.access.policy import FIELDS, AccessPolicy, Level
 from hub.store.engine import Store
 from hub.store.tables.messaging import BusMessageRow, OutboxRow
+from routing.fields import group_of
 
 # canonical keys of a record -> the policy's sensitive field that governs them
 CANONICAL_FIELDS = {
@@ -36,6 +43,7 @@ CANONICAL_FIELDS = {
     "language": "first_language",
     "health_conditions": "health_conditions",
 }
+INVALID_ITEM = "(an invalid item: withheld)"
 
 
 @dataclass(frozen=True)
@@ -75,7 +83,12 @@ def message_payload(store: Store, policy: AccessPolicy, roles: list[str], messag
                            "payload is withheld. The message's journey is shown in full.")
     fields = {f: clearance.field(f) for f in FIELDS}
     raw_allowed = level >= Level.FULL and all(v >= Level.SUMMARY for v in fields.values())
-    if isinstance(payload.get("items"), list):  # a record batch: each record redacted as one alone
+    kind = envelope.get("type")
+    if kind == MessageType.ROUTE_CHANGED_BATCH.value and isinstance(payload.get("items"), list):
+        shown, withheld = _redact_changes(payload, fields)
+    elif kind == MessageType.IDENTITY_BATCH.value and isinstance(payload.get("items"), list):
+        shown, withheld = _identity_batch(payload), []
+    elif isinstance(payload.get("items"), list):  # a record batch: each record redacted as one alone
         shown, withheld = _redact_batch(payload, fields, raw_allowed)
     else:
         shown, withheld = _redact_record(payload, fields, raw_allowed)
@@ -101,9 +114,29 @@ def _redact_batch(payload: dict[str, Any], fields: dict[str, Level],
             item = {**item, "record": record}
             withheld += [w for w in gone if w not in withheld]
         elif not (isinstance(item, dict) and set(item) == {"deleted"}):  # neither a record nor a deletion
-            item = "(an invalid item: withheld)"
+            item = INVALID_ITEM
         items.append(item)
     return {**payload, "items": items}, withheld
+
+
+def _redact_changes(payload: dict[str, Any], fields: dict[str, Level]) -> tuple[dict[str, Any], list[str]]:
+    """A `route.changed.batch`: each change redacted as a `route.changed` alone."""
+    items, withheld = [], []
+    for item in payload["items"]:
+        if isinstance(item, dict):
+            item, gone = _redact(item, fields)
+            withheld += [w for w in gone if w not in withheld]
+        else:
+            item = INVALID_ITEM
+        items.append(item)
+    return {**payload, "items": items}, withheld
+
+
+def _identity_batch(payload: dict[str, Any]) -> dict[str, Any]:
+    """An `identity.batch` as it is, but for items that are not an identity event."""
+    return {**payload, "items": [item if isinstance(item, dict) and isinstance(item.get("payload"), dict)
+                                 and isinstance(item.get("type"), str) and item["type"].startswith("identity.")
+                                 else INVALID_ITEM for item in payload["items"]]}
 
 
 def _redact(payload: dict[str, Any], fields: dict[str, Level]) -> tuple[dict[str, Any], list[str]]:
@@ -119,4 +152,14 @@ def _redact(payload: dict[str, Any], fields: dict[str, Level]) -> tuple[dict[str
                 continue
             kept[key] = value
         shown["canonical"] = kept
+    changed = shown.get("changed")
+    if isinstance(changed, dict):  # a route.changed: the new values, by flat path
+        kept = {}
+        for path, value in changed.items():
+            governing = CANONICAL_FIELDS.get(group_of(str(path)))
+            if governing and fields.get(governing, Level.NONE) < Level.SUMMARY:
+                withheld.append(f"changed.{path}")
+                continue
+            kept[path] = value
+        shown["changed"] = kept
     return shown, withheld

@@ -107,7 +107,7 @@ def message_journey(store: Store, message_id: str) -> dict[str, Any]:
                "latency_ms": r.latency_ms, "after_ms": int((_aware(r.at) - _aware(first)).total_seconds() * 1000)}
               for r in rows]
     ref_key = next((r.ref_key for r in rows if r.ref_key), None)
-    with store.transaction() as s:  # a record batch: the records it carried
+    with store.transaction() as s:  # a batch: the records it carried, or its changes and identity events name
         carried = s.execute(select(MessageRecordRow.ref_key).where(MessageRecordRow.message_id == message_id)
                             .order_by(MessageRecordRow.ref_key)).scalars().all()
     return {"message_id": message_id, "type": rows[0].type, "source_system": rows[0].source_system,
@@ -145,8 +145,9 @@ def replay(bus: Bus, message_ids: Sequence[str] | None = None, queues: Sequence[
 
 
 def _carrying(life: Any, keys: Sequence[str]) -> Any:
-    """Messages that carried any of `keys`: one record each (the journal's ref key) or a record
-    batch (`message_record`)."""
+    """Messages that carried any of `keys`: one record each (the journal's ref key) or a batch
+    (`message_record`: a record batch's records, the records a `route.changed.batch` or an
+    `identity.batch` names)."""
     batches = select(MessageRecordRow.message_id).where(MessageRecordRow.ref_key.in_(list(keys)))
     return or_(life.c.ref_key.in_(list(keys)), life.c.message_id.in_(batches))
 

@@ -4,6 +4,8 @@ rebuilds, events, and the review API."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from sqlalchemy import select
 
@@ -88,7 +90,8 @@ def test_a_batch_is_linked_with_explanations_reviews_and_events(hub):
     assert any(f["comparison"] == "dob" and f["level"] == "exact" for f in pair["fields"])
 
     with hub.store.transaction() as s:
-        types = [t for (t,) in s.execute(select(OutboxRow.type))]
+        types = [i["type"] for (body,) in s.execute(select(OutboxRow.body).where(OutboxRow.type == "identity.batch"))
+                 for i in json.loads(body)["payload"]["items"]]
     assert types.count("identity.linked") >= 5
 
 
@@ -114,7 +117,9 @@ def test_a_bridging_record_merges_persons_and_the_retired_id_still_resolves(hub)
     view = get_person(hub.store, retired)
     assert view["id"] == survivor and view["requested_id"] == retired
     with hub.store.transaction() as s:
-        merged = [r.body for r in s.execute(select(OutboxRow).where(OutboxRow.type == "identity.merged")).scalars()]
+        merged = [json.dumps(i["payload"]) for r in s.execute(select(OutboxRow).where(
+            OutboxRow.type == "identity.batch")).scalars()
+            for i in json.loads(r.body)["payload"]["items"] if i["type"] == "identity.merged"]
     assert merged and retired in merged[0]
 
 

@@ -49,7 +49,7 @@ def test_change_of_address_in_social_care_is_routed_to_education_and_journalled(
     delivery = list_deliveries(hub.store)[0]
     assert (delivery["kind"], delivery["route"], delivery["system"], delivery["status"]) == (
         "route", "address-change-from-social-care", "education", "applied")
-    changed = [j for j in journal(hub, type="route.changed", event="processed") if j.source_system == "social_care"]
+    changed = [j for j in journal(hub, type="route.changed.batch", event="processed") if j.source_system == "social_care"]
     assert any("sent ['address.line1', 'address.postcode'] to education/person/U1" in (j.detail or "")
                for j in changed)
     applied = journal(hub, message_id=delivery["message_id"])

@@ -56,9 +56,19 @@ def _person_of(store, ref_key: str) -> str | None:
 
 
 def _outbox(store, kind: MessageType) -> list[dict]:
+    """The payloads of `kind` in the outbox, in order: one-event messages and the items of the
+    batches that carry them (`route.changed.batch`, `identity.batch`)."""
+    out: list[dict] = []
     with store.transaction() as s:
-        return [json.loads(b)["payload"] for b in s.execute(select(OutboxRow.body).where(
-            OutboxRow.type == kind.value)).scalars()]
+        for t, body in s.execute(select(OutboxRow.type, OutboxRow.body).order_by(OutboxRow.id)):
+            payload = json.loads(body)["payload"]
+            if t == kind.value:
+                out.append(payload)
+            elif t == MessageType.ROUTE_CHANGED_BATCH and kind == MessageType.ROUTE_CHANGED:
+                out += payload["items"]
+            elif t == MessageType.IDENTITY_BATCH:
+                out += [i["payload"] for i in payload["items"] if i["type"] == kind.value]
+    return out
 
 
 def test_statements_per_batch_do_not_grow_with_the_batch(sqlite_store, worker):
