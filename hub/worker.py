@@ -138,7 +138,8 @@ class RecordsWorker:
             pending, linked = bulk_link.pending_count(s), bulk_link.linked_count(s)
         model = getattr(self.linker, "model", None)
         if pending and model is not None and pending >= BULK_RATIO * linked:
-            report = bulk_link.link(self.store, model, records_per_transaction=self.records_per_transaction)
+            report = bulk_link.link(self.store, model, records_per_transaction=self.records_per_transaction,
+                                    publish_events=getattr(self.linker, "publish_events", True))
             log.info("bulk link: %s", report)
         elif pending:
             self._place_held()

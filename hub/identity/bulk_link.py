@@ -23,8 +23,11 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from canonical.messages import MessageType, identity_item
 from hub.bulk import update_rows
 from hub.identity import repository as repo
+from hub.identity.linker import EVENT_SOURCE
+from hub.outbox import add_items_at_commit
 from hub.persons import new_person_id, refresh_persons
 from hub.store.base import utcnow
 from hub.store.engine import Store
@@ -104,7 +107,8 @@ def linked_count(session: Session) -> int:
     return int(session.execute(select(func.count()).select_from(IdentityRecordRow)).scalar_one())
 
 
-def link(store: Store, model: Model, *, records_per_transaction: int = 2000) -> BulkLinkReport:
+def link(store: Store, model: Model, *, records_per_transaction: int = 2000,
+         publish_events: bool = True) -> BulkLinkReport:
     """Link every pending person record at once (see the module's docstring). Reads in one
     transaction, clusters in memory, writes in transactions of about `records_per_transaction`
     records (a person's pending records always in one). Safe to run again after a crash: what
@@ -151,11 +155,11 @@ def link(store: Store, model: Model, *, records_per_transaction: int = 2000) -> 
         part.append((pid, pending))
         size += len(pending)
         if size >= records_per_transaction:
-            _write(store, part, by_ref, rules, result, model)
+            _write(store, part, by_ref, rules, result, model, publish_events)
             report.transactions += 1
             part, size = [], 0
     if part:
-        _write(store, part, by_ref, rules, result, model)
+        _write(store, part, by_ref, rules, result, model, publish_events)
         report.transactions += 1
     reviews = [r for r in result.clusters.reviews if r.ref_a in by_ref or r.ref_b in by_ref]
     for chunk in repo.chunks(reviews, records_per_transaction):
@@ -212,9 +216,10 @@ def _relationships(s: Session) -> list[tuple[str, str, str]]:
 
 
 def _write(store: Store, part: list[tuple[str, list[str]]], feats: dict[str, PersonFeatures], rules: Any,
-           result: Any, model: Model) -> None:
+           result: Any, model: Model, publish_events: bool) -> None:
     """One transaction: the index rows, block keys, persons, link evidence and golden records of
-    these persons' pending records, and their pending entries gone."""
+    these persons' pending records, their `identity.linked` events (in `identity.batch` messages,
+    as the incremental linker sends them) and their pending entries gone."""
     refs = [r for _pid, pending in part for r in pending]
     person_of = {r: pid for pid, pending in part for r in pending}
     links = result.clusters.links
@@ -224,5 +229,13 @@ def _write(store: Store, part: list[tuple[str, list[str]]], feats: dict[str, Per
         repo.add_links(s, [repo.link_row(r, person_of[r], made_by=MADE_BY, model_version=model.version,
                                          score=links.get(r), prior_weight=model.prior_weight) for r in refs])
         refresh_persons(s, [pid for pid, _pending in part])
+        if publish_events:
+            versions = repo.person_versions(s, person_of.values())  # after the refresh: the next one
+            add_items_at_commit(s, MessageType.IDENTITY_BATCH, EVENT_SOURCE, [identity_item(
+                MessageType.IDENTITY_LINKED, {"person_id": person_of[r], "version": versions[person_of[r]] - 1,
+                                              "model_version": model.version, "ref": r, "previous_person_id": None,
+                                              "made_by": MADE_BY, "rule": links[r].rule if r in links else None,
+                                              "probability": links[r].probability if r in links else None})
+                for r in refs])
         drop(s, LINK, refs)
 
