@@ -37,6 +37,7 @@ from hub.config import ConfigError, HubConfig, load_config
 from hub.estate import generate
 from hub.estate.mutations import mutate
 from hub.estate.youth_justice_api import serve_youth_justice_in_thread
+from hub.identity import bulk_link
 from hub.services.persons import SearchQuery, get_person, search_persons
 from hub.store.tables.messaging import InboxRow, OutboxRow
 from hub.store.tables.records import SourceRecordRow
@@ -95,6 +96,12 @@ def _processed(hub: Hub) -> int:
     with hub.store.transaction() as s:
         return int(s.execute(select(func.count()).select_from(InboxRow).where(InboxRow.consumer == CONSUMER))
                    .scalar_one())
+
+
+def _held(hub: Hub) -> bool:
+    """Whether records the workers held while behind are still waiting to be linked in bulk."""
+    with hub.store.transaction() as s:
+        return bulk_link.has_pending(s)
 
 
 def _routing_backlog(hub: Hub) -> int:
@@ -163,7 +170,7 @@ class _Run:
         while True:
             t = time.monotonic()
             done = _processed(self.hub)
-            if done >= expected:
+            if done >= expected and not _held(self.hub):  # every message applied, every record linked
                 return
             if time.monotonic() > deadline:
                 raise click.ClickException(f"workers processed {done} of {expected} messages "
