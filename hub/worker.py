@@ -14,6 +14,7 @@ from __future__ import annotations
 import gc
 import logging
 import threading
+import time
 from collections.abc import Callable
 from types import SimpleNamespace
 
@@ -42,6 +43,8 @@ CONSUMER = "records-worker"
 GC_GEN0 = 10_000  # allocations between young collections (CPython's default of 700 cost ~18% of a worker)
 PERSON, RELATIONSHIP = EntityKind.PERSON.value, EntityKind.RELATIONSHIP.value
 Parsed = tuple[Envelope, list[wb.Op], list[wb.BadItem]]  # a message, its record operations, its invalid items
+SETTLE_S = 2.0  # an empty queue for this long ends a load: the held records are linked
+TICK_S = 0.25  # how often an idle worker that holds records looks at its queue
 BULK_RATIO = 0.25  # pending records, as a share of those linked, from which one clustering beats placing each
 log = logging.getLogger(__name__)
 
@@ -53,13 +56,14 @@ class RecordsWorker:
     `bulk_link_backlog`: from this many messages waiting on the records queue (an initial load),
     new person records are stored unlinked and held (hub/identity/bulk_link.py), with the changes
     the routing worker would act on; once the backlog is below it, a thread of this worker links
-    them all at once and announces the changes. While anything is held, every worker holds its
-    new person records too, so no record is placed on its own beside a pending match. 0: never.
-    `backlog` (messages waiting) is set by `run_worker` from the bus."""
+    them all at once and announces the changes, once the queue has stayed empty for `settle_s`.
+    While anything is held, every worker holds its new person records too, so no record is placed
+    on its own beside a pending match. 0: never. `backlog` (messages waiting) is set by
+    `run_worker` from the bus."""
 
     def __init__(self, store: Store, *, linker: PersonLinker | None = None, journal: Journal | None = None,
                  routing: RoutingConfig | None = None, records_per_transaction: int = 1000,
-                 bulk_link_backlog: int = 0) -> None:
+                 bulk_link_backlog: int = 0, settle_s: float = SETTLE_S) -> None:
         self.store = store
         self.linker = linker or DeterministicLinker()
         self.journal = journal or NullJournal()
@@ -70,7 +74,11 @@ class RecordsWorker:
         self._release_lock = threading.Lock()
         self._release: threading.Thread | None = None
         self._releasing = False  # a thread of this worker is linking what is held
+        self._holding = False  # this worker held records that are not linked yet
         self._checked_held = False
+        self._checked_at = 0.0
+        self._idle_since: float | None = None
+        self.settle_s = settle_s
         self.release_error: BaseException | None = None
 
     def handle(self, batch: list[Envelope]) -> None:
@@ -78,17 +86,46 @@ class RecordsWorker:
         never split). A crash between two of them redelivers the whole delivery; the inbox skips
         the messages already committed."""
         parsed = [(e, *wb.parse_message(e)) for e in batch]  # validated once
-        behind = self._behind()
+        waiting = self._waiting()
+        behind = bool(self.bulk_link_backlog) and waiting >= self.bulk_link_backlog
         hold = behind or self._held()
         for group in _transactions(parsed, self.records_per_transaction):
             self._handle(group, hold=hold)
-        if hold and not (behind and self._behind()):
-            self._start_release()
+        if hold:
+            self._holding = True
+            self._maybe_release(self._waiting() if behind else waiting)
 
-    def _behind(self) -> bool:
-        if not self.bulk_link_backlog or self.backlog is None:
-            return False
-        return self.backlog() >= self.bulk_link_backlog
+    def tick(self) -> None:
+        """Between deliveries and while idle (`run_worker` calls it): link what is held once the
+        queue has stayed empty for `settle_s`."""
+        if not self._holding or self._releasing:
+            return
+        now = time.monotonic()
+        if now - self._checked_at >= TICK_S:
+            self._checked_at = now
+            self._maybe_release(self._waiting())
+
+    def finish(self) -> None:
+        """Link what is still held and wait for it (`run_worker` calls it before returning)."""
+        if self._holding:
+            self._start_release()
+        self.wait_for_release()
+
+    def _waiting(self) -> int:
+        """Messages waiting on the records queue (0 when the worker is not run by `run_worker`)."""
+        return self.backlog() if self.bulk_link_backlog and self.backlog is not None else 0
+
+    def _maybe_release(self, waiting: int) -> None:
+        """A queue that stays empty for `settle_s` is a load that has ended: a load's producer
+        pauses between batches, so an empty queue for a moment is not the end of it."""
+        if waiting:
+            self._idle_since = None
+            return
+        now = time.monotonic()
+        if self._idle_since is None:
+            self._idle_since = now
+        if now - self._idle_since >= self.settle_s:
+            self._start_release()
 
     def _held(self) -> bool:
         """Whether records are held (by any worker) or being linked by this one."""
@@ -105,6 +142,7 @@ class RecordsWorker:
             if self._releasing:
                 return
             self._releasing = True
+            self._idle_since = None
             self._release = threading.Thread(target=self._release_held, name="bulk-link", daemon=True)
             self._release.start()
 
@@ -123,7 +161,7 @@ class RecordsWorker:
                     self.link_held()
                     with self._release_lock, self.store.transaction() as s:
                         if not bulk_link.has_pending(s):
-                            self._releasing = False
+                            self._releasing = self._holding = False
                             return
         except Exception as exc:  # kept and logged; the next delivery tries again
             self.release_error = exc
@@ -299,11 +337,16 @@ def run_worker(bus: Bus, worker: RecordsWorker, *, batch_size: int = 200, max_me
     tune_gc()
     if worker.bulk_link_backlog:
         worker.backlog = lambda: bus.stats(RECORDS_QUEUE).ready
-    try:
-        return bus.consume(RECORDS_QUEUE, worker.handle, batch_size=batch_size, max_messages=max_messages,
-                           idle_timeout_s=idle_timeout_s, should_stop=should_stop)
-    finally:
-        worker.wait_for_release()
+
+    def stop() -> bool:  # the bus asks between deliveries and while idle: the worker's tick
+        worker.tick()
+        return bool(should_stop and should_stop())
+
+    done = bus.consume(RECORDS_QUEUE, worker.handle, batch_size=batch_size, max_messages=max_messages,
+                       idle_timeout_s=idle_timeout_s, should_stop=stop)
+    if not (should_stop and should_stop()):  # drained (idle or limit): nothing stays held
+        worker.finish()
+    return done
 
 
 def tune_gc() -> None:

@@ -6,6 +6,7 @@ held changes are announced. A failure keeps them held; a held record deleted mea
 from __future__ import annotations
 
 import datetime as dt
+import time
 
 from sqlalchemy import select
 
@@ -39,7 +40,7 @@ def _involvements(system: str, prefix: str) -> Envelope:
 
 
 def _worker(store, backlog: list[int]) -> RecordsWorker:
-    worker = RecordsWorker(store, linker=IdentityLinker(load_model()), bulk_link_backlog=3)
+    worker = RecordsWorker(store, linker=IdentityLinker(load_model()), bulk_link_backlog=3, settle_s=0)
     worker.backlog = lambda: backlog[0]
     return worker
 
@@ -190,3 +191,28 @@ def test_with_bulk_linking_off_nothing_is_held(store):
     worker.handle([_people("sys_a", "A"), _involvements("sys_a", "A")])
     assert None not in _persons(store).values() and _pending(store) == []
     assert len(_route_changes(store)) == 12
+
+
+def test_held_records_wait_until_the_queue_has_stayed_empty_for_the_settle_time(store):
+    backlog = [10]
+    worker = RecordsWorker(store, linker=IdentityLinker(load_model()), bulk_link_backlog=3, settle_s=0.3)
+    worker.backlog = lambda: backlog[0]
+    worker.handle([_people("sys_a", "A")])
+    backlog[0] = 0  # the producer pauses: not yet the end of the load
+    worker.handle([_people("sys_b", "B")])
+    worker.tick()
+    worker.wait_for_release()
+    assert set(_persons(store).values()) == {None}
+    backlog[0] = 4  # more arrives: the quiet moment starts again
+    worker.tick()
+    time.sleep(0.35)
+    worker.tick()  # (looked at most every TICK_S) the queue was not empty all along
+    assert set(_persons(store).values()) == {None}
+    backlog[0] = 0
+    deadline = time.monotonic() + 5
+    while None in _persons(store).values() and time.monotonic() < deadline:
+        worker.tick()
+        time.sleep(0.05)
+    worker.wait_for_release()
+    persons = _persons(store)
+    assert None not in persons.values() and len(set(persons.values())) == len(PEOPLE) and _pending(store) == []
