@@ -81,6 +81,14 @@ def publish_changes(session: Session, config: RoutingConfig | None = None, *,
     `config` can act on (every change when no config is given): one `route.changed.batch` per
     source system of up to `per_message` changes, each item a `route.changed` payload. Returns
     how many changes were announced."""
+    by_system = noted_changes(session, config)
+    announce_changes(session, by_system, per_message=per_message)
+    return sum(len(items) for items in by_system.values())
+
+
+def noted_changes(session: Session, config: RoutingConfig | None = None) -> dict[str, list[dict[str, Any]]]:
+    """The `route.changed` payloads of the changes noted in this transaction that a route or alert
+    of `config` can act on, by source system (the noted changes are taken)."""
     noted = session.info.pop("route_changes", [])
     by_system: dict[str, list[dict[str, Any]]] = {}
     for _ref_key, system, entity, source_id, version, before, after in noted:
@@ -92,10 +100,15 @@ def publish_changes(session: Session, config: RoutingConfig | None = None, *,
         by_system.setdefault(system, []).append({
             "ref": {"system": system, "entity": entity, "source_id": source_id}, "version": version,
             "created": before is None, "changed": changed})
+    return by_system
+
+
+def announce_changes(session: Session, by_system: dict[str, list[dict[str, Any]]], *,
+                     per_message: int = EVENTS_PER_MESSAGE) -> None:
+    """`route.changed.batch` messages of these payloads, in the outbox of this transaction."""
     add_to_outbox(session, [env for system, items in by_system.items()
                             for env in batch_envelopes(MessageType.ROUTE_CHANGED_BATCH, system, items,
                                                        per_message=per_message)])
-    return sum(len(items) for items in by_system.values())
 
 
 def acts_on(config: RoutingConfig, system: str, entity: str, created: bool, changed: dict[str, Any],

@@ -21,7 +21,7 @@ from types import SimpleNamespace
 from sqlalchemy.orm import Session
 
 from canonical.codes import EntityKind
-from canonical.messages import Envelope, MessageType
+from canonical.messages import EVENTS_PER_MESSAGE, Envelope, MessageType
 from canonical.person import Person
 from hub import worker_batch as wb
 from hub.bulk import insert_rows
@@ -31,7 +31,7 @@ from hub.bus.port import Bus
 from hub.identity import bulk_link
 from hub.inbox import claim_unseen
 from hub.persons import DeterministicLinker, PersonLinker, refresh_persons
-from hub.routing_worker import note_change, publish_changes
+from hub.routing_worker import announce_changes, note_change, noted_changes, publish_changes
 from hub.store.base import utcnow
 from hub.store.engine import Store
 from hub.store.tables.records import QuarantineRow
@@ -45,6 +45,7 @@ PERSON, RELATIONSHIP = EntityKind.PERSON.value, EntityKind.RELATIONSHIP.value
 Parsed = tuple[Envelope, list[wb.Op], list[wb.BadItem]]  # a message, its record operations, its invalid items
 SETTLE_S = 2.0  # an empty queue for this long ends a load: the held records are linked
 TICK_S = 0.25  # how often an idle worker that holds records looks at its queue
+BULK_WRITE_RECORDS = 5000  # records a bulk link writes per transaction (each commit checkpoints SQLite's log)
 BULK_RATIO = 0.25  # pending records, as a share of those linked, from which one clustering beats placing each
 log = logging.getLogger(__name__)
 
@@ -176,7 +177,8 @@ class RecordsWorker:
             pending, linked = bulk_link.pending_count(s), bulk_link.linked_count(s)
         model = getattr(self.linker, "model", None)
         if pending and model is not None and pending >= BULK_RATIO * linked:
-            report = bulk_link.link(self.store, model, records_per_transaction=self.records_per_transaction,
+            report = bulk_link.link(self.store, model, records_per_transaction=max(self.records_per_transaction,
+                                                                                   BULK_WRITE_RECORDS),
                                     publish_events=getattr(self.linker, "publish_events", True))
             log.info("bulk link: %s", report)
         elif pending:
@@ -186,7 +188,7 @@ class RecordsWorker:
     def _place_held(self) -> None:
         while True:
             with self.store.transaction() as s:
-                refs = bulk_link.pending_refs(s, bulk_link.LINK, self.records_per_transaction)
+                refs = bulk_link.pending_refs(s, self.records_per_transaction)
                 if not refs:
                     return
                 rows = wb.load_rows(s, refs, lock=self.store.dialect == "postgresql")
@@ -194,22 +196,20 @@ class RecordsWorker:
                 persons, touched = self._link(s, place)
                 wb.set_persons(s, {r.ref_key: persons[r.ref_key] for r in place})
                 refresh_persons(s, touched)
-                bulk_link.drop(s, bulk_link.LINK, refs)
+                bulk_link.drop(s, refs)
 
     def _announce_held(self) -> None:
-        """`route.changed` for the held changes, now that their records are linked."""
+        """The held `route.changed` payloads, now that their records are linked, in batches."""
         while True:
             with self.store.transaction() as s:
-                held = bulk_link.held_routes(s, self.records_per_transaction)
+                held = bulk_link.held_routes(s, EVENTS_PER_MESSAGE * 10)
                 if not held:
                     return
-                rows = wb.load_rows(s, sorted(ref for ref, _before in held), lock=False)
-                for ref, before in held:
-                    row = rows.get(ref)
-                    if row is not None and not row.deleted:
-                        note_change(s, row, before)
-                publish_changes(s, self.routing)
-                bulk_link.drop(s, bulk_link.ROUTE, [ref for ref, _before in held])
+                by_system: dict[str, list[dict]] = {}
+                for _id, system, payload in held:
+                    by_system.setdefault(system, []).append(payload)
+                announce_changes(s, by_system)
+                bulk_link.drop_routes(s, [i for i, _system, _payload in held])
 
     def _handle(self, group: list[Parsed], *, hold: bool = False) -> None:
         with self.store.transaction() as session:
@@ -268,8 +268,7 @@ class RecordsWorker:
             if r.upserted and not r.deleted:
                 note_change(session, r, r.before)
         if hold:  # announced once their persons are known
-            notes = session.info.pop("route_changes", [])
-            bulk_link.hold(session, held, [(n[0], n[5]) for n in notes])
+            bulk_link.hold(session, held, noted_changes(session, self.routing))
         else:
             publish_changes(session, self.routing)  # route.changed for the routing worker, in this same transaction
 

@@ -24,7 +24,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from canonical.messages import MessageType, identity_item
-from hub.bulk import update_rows
+from hub.bulk import insert_rows, update_rows
 from hub.identity import repository as repo
 from hub.identity.linker import EVENT_SOURCE
 from hub.outbox import add_items_at_commit
@@ -37,6 +37,7 @@ from hub.store.tables.identity import (
     IdentityRecordRow,
     IdentityRelativeRow,
     IdentityReviewRow,
+    RouteHeldRow,
 )
 from hub.store.tables.records import SourceRecordRow
 from identity_index.blocking import block_keys, rules_named
@@ -44,10 +45,10 @@ from identity_index.engine import link_batch
 from identity_index.features import PersonFeatures, features_from_canonical
 from identity_index.model import Model
 
-LINK, ROUTE = "link", "route"
 MADE_BY = "bulk"  # identity_link.made_by of a link made here
 READ_CHUNK = 5000
 _P = IdentityPendingRow.__table__
+_R = RouteHeldRow.__table__
 _S = SourceRecordRow.__table__
 
 
@@ -63,44 +64,49 @@ class BulkLinkReport:
     seconds: float = 0.0
 
 
-def hold(session: Session, links: Iterable[str] = (), routes: Iterable[tuple[str, dict[str, Any] | None]] = ()) -> None:
-    """Set aside new person records to link later, and changes to announce once they are linked.
-    A record already held keeps its first entry (for a change: the state before the first one)."""
+def hold(session: Session, links: Iterable[str] = (), routes: dict[str, list[dict[str, Any]]] | None = None) -> None:
+    """Set aside new person records to link later (a record held already stays as it is), and the
+    `route.changed` payloads (by source system) to announce once they are linked."""
     now = utcnow()
-    rows = [{"kind": LINK, "ref_key": ref, "before": None, "held_at": now} for ref in dict.fromkeys(links)]
-    seen: set[str] = set()
-    for ref, before in routes:
-        if ref not in seen:
-            seen.add(ref)
-            rows.append({"kind": ROUTE, "ref_key": ref, "before": before, "held_at": now})
-    if not rows:
-        return
-    dialect = session.connection().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    session.execute(insert(_P).on_conflict_do_nothing(index_elements=["kind", "ref_key"]), rows)
+    rows = [{"ref_key": ref, "held_at": now} for ref in dict.fromkeys(links)]
+    if rows:
+        dialect = session.connection().dialect.name
+        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        session.execute(insert(_P).on_conflict_do_nothing(index_elements=["ref_key"]), rows)
+    insert_rows(session, _R, [{"system": system, "payload": payload, "held_at": now}
+                              for system, payloads in (routes or {}).items() for payload in payloads])
 
 
-def pending_count(session: Session, kind: str = LINK) -> int:
-    return int(session.execute(select(func.count()).select_from(_P).where(_P.c.kind == kind)).scalar_one())
+def pending_count(session: Session) -> int:
+    return int(session.execute(select(func.count()).select_from(_P)).scalar_one())
 
 
 def has_pending(session: Session) -> bool:
-    return session.execute(select(_P.c.ref_key).limit(1)).first() is not None
+    """Whether anything is held: a record to link or a change to announce."""
+    return (session.execute(select(_P.c.ref_key).limit(1)).first() is not None
+            or session.execute(select(_R.c.id).limit(1)).first() is not None)
 
 
-def pending_refs(session: Session, kind: str, limit: int | None = None) -> list[str]:
-    query = select(_P.c.ref_key).where(_P.c.kind == kind).order_by(_P.c.ref_key)
+def pending_refs(session: Session, limit: int | None = None) -> list[str]:
+    query = select(_P.c.ref_key).order_by(_P.c.ref_key)
     return list(session.execute(query.limit(limit) if limit else query).scalars())
 
 
-def held_routes(session: Session, limit: int) -> list[tuple[str, dict[str, Any] | None]]:
-    return [(r.ref_key, r.before) for r in session.execute(
-        select(_P.c.ref_key, _P.c.before).where(_P.c.kind == ROUTE).order_by(_P.c.ref_key).limit(limit))]
+def held_routes(session: Session, limit: int) -> list[tuple[int, str, dict[str, Any]]]:
+    """(id, source system, `route.changed` payload) of the oldest held changes."""
+    return [tuple(r) for r in session.execute(select(_R.c.id, _R.c.system, _R.c.payload).order_by(_R.c.id)
+                                              .limit(limit))]
 
 
-def drop(session: Session, kind: str, refs: Sequence[str]) -> None:
+def drop(session: Session, refs: Sequence[str]) -> None:
+    """These records are linked (or need no linking any more)."""
     for part in repo.chunks(list(refs)):
-        session.execute(delete(_P).where(_P.c.kind == kind, _P.c.ref_key.in_(part)))
+        session.execute(delete(_P).where(_P.c.ref_key.in_(part)))
+
+
+def drop_routes(session: Session, ids: Sequence[int]) -> None:
+    for part in repo.chunks(list(ids)):
+        session.execute(delete(_R).where(_R.c.id.in_(part)))
 
 
 def linked_count(session: Session) -> int:
@@ -125,7 +131,7 @@ def link(store: Store, model: Model, *, records_per_transaction: int = 2000,
         relationships = _relationships(s) if feats else []
     if stale:  # deleted, or linked meanwhile by an incremental batch: nothing to do
         with store.transaction() as s:
-            drop(s, LINK, stale)
+            drop(s, stale)
     if not feats:
         report.seconds = time.perf_counter() - started
         return report
@@ -179,7 +185,7 @@ def _pending_features(s: Session) -> tuple[list[PersonFeatures], list[str]]:
     """Features of the pending records still to link; the refs of the others (deleted, not a
     person record, or linked meanwhile)."""
     query = (select(_P.c.ref_key, _S.c.entity, _S.c.deleted, _S.c.person_id, _S.c.canonical)
-             .select_from(_P.outerjoin(_S, _S.c.ref_key == _P.c.ref_key)).where(_P.c.kind == LINK)
+             .select_from(_P.outerjoin(_S, _S.c.ref_key == _P.c.ref_key))
              .order_by(_P.c.ref_key).execution_options(yield_per=READ_CHUNK))
     feats, stale = [], []
     for ref, entity, deleted, person_id, canonical in s.execute(query):
@@ -237,5 +243,5 @@ def _write(store: Store, part: list[tuple[str, list[str]]], feats: dict[str, Per
                                               "made_by": MADE_BY, "rule": links[r].rule if r in links else None,
                                               "probability": links[r].probability if r in links else None})
                 for r in refs])
-        drop(s, LINK, refs)
+        drop(s, refs)
 

@@ -136,15 +136,24 @@ Index("ix_person_merged_into", PersonRow.merged_into, postgresql_where=PersonRow
       sqlite_where=PersonRow.merged_into.isnot(None))
 
 
+
 class IdentityPendingRow(Base):
-    """Work the records worker set aside while it was behind (migration 0014_identity_pending):
-    `link`, a new person record to link in bulk once the backlog is gone; `route`, a change to
-    announce to the routing worker once its records are linked (`before`: the record's canonical
-    form before the change, None when it was new). hub/identity/bulk_link.py empties it."""
+    """A new person record the records worker stored unlinked while it was behind (migration
+    0014_identity_pending): hub/identity/bulk_link.py links them all at once when it has caught up."""
 
     __tablename__ = "identity_pending"
 
-    kind: Mapped[str] = mapped_column(String(5), primary_key=True)
     ref_key: Mapped[str] = mapped_column(String(300), primary_key=True)
-    before: Mapped[dict[str, Any] | None]
+    held_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class RouteHeldRow(Base):
+    """A `route.changed` payload the records worker held while it was behind (migration
+    0014_identity_pending), announced once the records are linked: routes and alerts act on persons."""
+
+    __tablename__ = "route_held"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    system: Mapped[str] = mapped_column(String(80))
+    payload: Mapped[dict[str, Any]]
     held_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
