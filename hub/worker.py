@@ -135,7 +135,7 @@ class RecordsWorker:
         if not self.bulk_link_backlog and self._checked_held:
             return False
         self._checked_held = True  # with bulk linking off, only a worker's first delivery looks
-        with self.store.transaction() as s:
+        with self.store.read() as s:
             return bulk_link.has_pending(s)
 
     def _start_release(self) -> None:
@@ -160,7 +160,7 @@ class RecordsWorker:
             with bulk_link_turn(self.store) as mine:
                 while mine:
                     self.link_held()
-                    with self._release_lock, self.store.transaction() as s:
+                    with self._release_lock, self.store.read() as s:
                         if not bulk_link.has_pending(s):
                             self._releasing = self._holding = False
                             return
@@ -173,7 +173,7 @@ class RecordsWorker:
     def link_held(self) -> None:
         """Link every held person record (in bulk, or one transaction at a time when they are few
         beside the records already linked), then announce the held changes."""
-        with self.store.transaction() as s:
+        with self.store.read() as s:
             pending, linked = bulk_link.pending_count(s), bulk_link.linked_count(s)
         model = getattr(self.linker, "model", None)
         if pending and model is not None and pending >= BULK_RATIO * linked:

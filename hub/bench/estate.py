@@ -100,7 +100,7 @@ def _processed(hub: Hub) -> int:
 
 def _held(hub: Hub) -> bool:
     """Whether records the workers held while behind are still waiting to be linked in bulk."""
-    with hub.store.transaction() as s:
+    with hub.store.read() as s:
         return bulk_link.has_pending(s)
 
 

@@ -121,7 +121,7 @@ def link(store: Store, model: Model, *, records_per_transaction: int = 2000,
     was written is no longer pending."""
     started = time.perf_counter()
     report = BulkLinkReport()
-    with store.transaction() as s:
+    with store.read() as s:  # no write lock while reading and clustering: an ingest goes on meanwhile
         feats, stale = _pending_features(s)
         context, linked = _linked_features(s) if feats else ([], {})
         refs = {f.ref for f in feats} | set(linked)
