@@ -335,7 +335,7 @@ def run_worker(bus: Bus, worker: RecordsWorker, *, batch_size: int = 200, max_me
     """Consume the records queue until told to stop (or idle/limit for tests and demos)."""
     tune_gc()
     if worker.bulk_link_backlog:
-        worker.backlog = lambda: bus.stats(RECORDS_QUEUE).ready
+        worker.backlog = lambda: bus.waiting(RECORDS_QUEUE)
 
     def stop() -> bool:  # the bus asks between deliveries and while idle: the worker's tick
         worker.tick()

@@ -140,6 +140,7 @@ class AmqpBus:
         self.topology = Topology(exchange, queue_prefix, retry)
         self.retry = retry
         self.prefetch = prefetch
+        self._buffers: dict[str, list[deque]] = {}  # each consumer's deliveries not yet handled, by queue
         self.journal = journal or NullJournal()
         self.reconnect_timeout_s = reconnect_timeout_s
         self.outage_budget_s = outage_budget_s
@@ -287,12 +288,14 @@ class AmqpBus:
         link = self._link()
         channel = link.connection.channel()
         buffer: deque[Delivery] = deque()
+        self._buffers.setdefault(queue, []).append(buffer)
         channel.basic_qos(prefetch_count=prefetch)
         tag = channel.basic_consume(self.topology.work_queue(queue),
                                     lambda _ch, method, props, body: buffer.append((method, props, body)))
         try:
             yield link.connection, channel, buffer
         finally:
+            self._buffers[queue].remove(buffer)
             try:
                 if channel.is_open:
                     channel.basic_cancel(tag)
@@ -436,6 +439,13 @@ class AmqpBus:
                               consumers=figures.consumers)
         ready, consumers = self._declare_ok(t.work_queue(queue))
         return QueueStats(queue=queue, ready=ready + waiting, in_flight=0, dead=dead, consumers=consumers)
+
+    def waiting(self, queue: str) -> int:
+        """Messages not yet handled: ready on the broker (exact, not the management API's sampled
+        figures), waiting out a retry delay, and prefetched by this bus's consumers."""
+        t = self.topology
+        return (self._depth(t.work_queue(queue)) + sum(self._depth(t.retry_queue(queue, n)) for n in t.retry_attempts())
+                + sum(len(b) for b in self._buffers.get(queue, ())))
 
     def broker_figures(self, queue: str):
         """Rates and unacknowledged counts, when the management plugin is there."""

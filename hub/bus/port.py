@@ -87,4 +87,8 @@ class Bus(Protocol):
 
     def stats(self, queue: str) -> QueueStats: ...
 
+    def waiting(self, queue: str) -> int:
+        """Messages on `queue` not yet handled: ready, waiting out a retry delay, or handed to a
+        consumer and not yet acknowledged (exact: a records worker decides from it to link in bulk)."""
+
     def close(self) -> None: ...

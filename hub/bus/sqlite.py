@@ -192,5 +192,10 @@ class StoreQueueBus:
         return QueueStats(queue=queue, ready=counts.get("ready", 0), in_flight=counts.get("inflight", 0),
                           dead=counts.get("dead", 0), consumers=self._active_consumers.get(queue, 0))
 
+    def waiting(self, queue: str) -> int:
+        """Messages not yet acknowledged: ready (now or after a retry delay) and in flight."""
+        stats = self.stats(queue)
+        return stats.ready + stats.in_flight
+
     def close(self) -> None:
         return None
