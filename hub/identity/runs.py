@@ -14,12 +14,12 @@ from typing import Any
 from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.orm import Session
 
-from canonical.messages import Envelope, MessageType
+from canonical.messages import Envelope, MessageType, identity_item
 from hub.bulk import insert_rows
 from hub.identity import repository as repo
 from hub.identity.review import open_review_count, steward_decisions
 from hub.identity.stewardship import StewardshipError, features_of, merge_persons
-from hub.outbox import add_to_outbox
+from hub.outbox import add_items_at_commit
 from hub.persons import new_person_id, refresh_persons
 from hub.store.base import utcnow
 from hub.store.engine import Store
@@ -363,8 +363,9 @@ def _persist(s: Session, old: dict[str, str | None], new: dict[str, str], model:
         report.merges.append({"person_id": pid, "from": sorted(origins)})
         events.append(_event(MessageType.IDENTITY_MERGED, pid, versions[pid] - 1, {
             "retired": sorted(p for p in origins if p != pid and p not in survivors)}))
-    for part in repo.chunks(events, BULK):
-        add_to_outbox(s, part)
+    # in identity.batch messages, as the records worker sends its identity events (a rebuild's tens
+    # of thousands of merges are a few hundred messages, not one each)
+    add_items_at_commit(s, MessageType.IDENTITY_BATCH, "identity", [identity_item(e.type, e.payload) for e in events])
     _resolve_linked_reviews(s, new, now)
 
 
