@@ -81,6 +81,11 @@ def pending_count(session: Session) -> int:
     return int(session.execute(select(func.count()).select_from(_P)).scalar_one())
 
 
+def held_counts(session: Session) -> tuple[int, int]:
+    """How many person records wait to be linked and how many route changes wait to be announced."""
+    return pending_count(session), int(session.execute(select(func.count()).select_from(_R)).scalar_one())
+
+
 def has_pending(session: Session) -> bool:
     """Whether anything is held: a record to link or a change to announce."""
     return (session.execute(select(_P.c.ref_key).limit(1)).first() is not None

@@ -19,6 +19,7 @@ from sqlalchemy import BigInteger, case, cast, func, literal, select
 
 from hub.bus.figures import LatencyFigures, QueueFigures, processing_latency, queue_figures
 from hub.bus.port import Bus
+from hub.identity import bulk_link
 from hub.store.base import utcnow
 from hub.store.engine import Store
 from hub.store.tables.messaging import MessageJournalRow
@@ -72,6 +73,7 @@ class FlowReport:
     queues: list[QueueFigures]
     queue_error: str | None
     latency: LatencyFigures
+    held: tuple[int, int] = (0, 0)  # person records and route changes a records worker holds to link in bulk
     generated_at: dt.datetime = field(default_factory=utcnow)
 
     @property
@@ -148,8 +150,10 @@ def flow_report(store: Store, bus: Bus | None = None, *, now: dt.datetime | None
         flow.per_minute_day = [round(v, 2) for v in flow.per_minute_day]
     queues, error = queues_of(bus, store)
     ordered = sorted(flows.values(), key=lambda f: (f.kind != "adapter", f.system, f.type))
+    with store.read() as s:
+        held = bulk_link.held_counts(s)
     return FlowReport(now=now, flows=ordered, queues=queues, queue_error=error,
-                      latency=processing_latency(store, window_s=3600))
+                      latency=processing_latency(store, window_s=3600), held=held)
 
 
 def queues_of(bus: Bus | None, store: Store) -> tuple[list[QueueFigures], str | None]:
