@@ -39,6 +39,7 @@ from hub.estate.mutations import mutate
 from hub.estate.youth_justice_api import serve_youth_justice_in_thread
 from hub.identity import bulk_link
 from hub.services.persons import SearchQuery, get_person, search_persons
+from hub.store.tables.identity import IdentityAuditRow
 from hub.store.tables.messaging import InboxRow, OutboxRow
 from hub.store.tables.records import SourceRecordRow
 from hub.worker import CONSUMER, run_worker
@@ -96,6 +97,14 @@ def _processed(hub: Hub) -> int:
     with hub.store.transaction() as s:
         return int(s.execute(select(func.count()).select_from(InboxRow).where(InboxRow.consumer == CONSUMER))
                    .scalar_one())
+
+
+def _bulk_links(hub: Hub) -> tuple[int, float, int]:
+    """Person records the workers linked in bulk, the seconds it took and how many runs (the audit log)."""
+    with hub.store.read() as s:
+        details = s.execute(select(IdentityAuditRow.detail).where(IdentityAuditRow.action == "bulk-link")).scalars().all()
+    return (sum(int(d.get("records", 0)) for d in details), sum(float(d.get("seconds", 0.0)) for d in details),
+            len(details))
 
 
 def _held(hub: Hub) -> bool:
@@ -219,6 +228,9 @@ class _Run:
                         "records/s")
         else:
             figures.add(f"records workers rate ({self.workers}, during the ingest)", announced / wall, "records/s")
+        linked, took, runs = _bulk_links(self.hub)
+        figures.add("  of which linking in bulk after the backlog", took, "s",
+                    f"{linked:,} person records, {runs} run(s)" if runs else "none: every record linked as it came")
         figures.add("routing worker: caught up after the store was loaded", routing_lag, "s",
                     "" if not math.isnan(routing_lag) else f"backlog {_routing_backlog(self.hub):,}")
         return announced, messages, ingested, wall

@@ -178,11 +178,13 @@ def link(store: Store, model: Model, *, records_per_transaction: int = 2000,
             before = s.execute(select(func.count()).select_from(IdentityReviewRow)).scalar_one()
             repo.add_reviews(s, list(chunk), model_version=model.version, prior_weight=model.prior_weight)
             report.reviews_added += s.execute(select(func.count()).select_from(IdentityReviewRow)).scalar_one() - before
+    report.seconds = time.perf_counter() - started
     with store.transaction() as s:
         repo.audit(s, "identity-index", "bulk-link", {
             "records": report.records, "context": report.context, "persons_created": report.persons_created,
-            "joined_existing": report.joined_existing, "model_version": model.version})
-    report.seconds = time.perf_counter() - started
+            "joined_existing": report.joined_existing, "pairs_compared": report.pairs_compared,
+            "reviews_added": report.reviews_added, "transactions": report.transactions,
+            "seconds": round(report.seconds, 3), "model_version": model.version})
     return report
 
 
