@@ -343,7 +343,6 @@ def search_persons(store: Store, q: SearchQuery) -> SearchPage:
         if q.identifier:
             others.append(PersonRow.id.in_(_identifier_matches(s, q.identifier, q.hidden_systems)))
         sqlite = _is_sqlite(s)
-        exact = others + [_exact_condition(t, sqlite) for t in tokens]
         if len(tokens) == 1 and len(others) == 1:  # one name, nothing else: possibly thousands of matches
             found = _one_name_page(s, tokens[0], min(wanted, MAX_CANDIDATES), columns)
         elif sqlite and len(tokens) in (2, 3) and len(others) == 1:  # names alone: no selective index to AND
@@ -351,6 +350,7 @@ def search_persons(store: Store, q: SearchQuery) -> SearchPage:
         else:
             # One pass gives the best rows and the count (the window counts every match); with
             # several criteria the indexes are intersected before any table page is read.
+            exact = others + [_exact_condition(t, sqlite) for t in tokens]
             found = s.execute(select(*columns, func.count().over().label("total")).where(*exact)
                               .order_by(_exact_rank(tokens).desc(), PersonRow.family_key, PersonRow.given_key,
                                         PersonRow.id).limit(min(wanted, MAX_CANDIDATES))).all()
