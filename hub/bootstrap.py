@@ -76,4 +76,5 @@ def bootstrap(config: HubConfig | None = None, *, migrate: bool = True, bus: Bus
                                         load_model(), candidate_records=config.worker.candidate_records),
                                     routing=routing["routing_config"],
                                     records_per_transaction=config.worker.records_per_transaction,
-                                    bulk_link_backlog=config.worker.bulk_link_backlog))
+                                    bulk_link_backlog=config.worker.bulk_link_backlog,
+                                    bulk_link_max_records=config.worker.bulk_link_max_records))

@@ -64,13 +64,15 @@ class RecordsWorker:
 
     def __init__(self, store: Store, *, linker: PersonLinker | None = None, journal: Journal | None = None,
                  routing: RoutingConfig | None = None, records_per_transaction: int = 1000,
-                 bulk_link_backlog: int = 0, settle_s: float = SETTLE_S) -> None:
+                 bulk_link_backlog: int = 0, settle_s: float = SETTLE_S,
+                 bulk_link_max_records: int = 1_000_000) -> None:
         self.store = store
         self.linker = linker or DeterministicLinker()
         self.journal = journal or NullJournal()
         self.routing = routing
         self.records_per_transaction = records_per_transaction
         self.bulk_link_backlog = bulk_link_backlog
+        self.bulk_link_max_records = bulk_link_max_records  # one clustering's memory: ~10 KB a record
         self.backlog: Callable[[], int] | None = None
         self._release_lock = threading.Lock()
         self._release: threading.Thread | None = None
@@ -172,11 +174,13 @@ class RecordsWorker:
 
     def link_held(self) -> None:
         """Link every held person record (in bulk, or one transaction at a time when they are few
-        beside the records already linked), then announce the held changes."""
+        beside the records already linked, or when held and linked together are more than
+        `bulk_link_max_records`: one clustering costs ~10 KB a record), then announce the held changes."""
         with self.store.read() as s:
             pending, linked = bulk_link.pending_count(s), bulk_link.linked_count(s)
         model = getattr(self.linker, "model", None)
-        if pending and model is not None and pending >= BULK_RATIO * linked:
+        if pending and model is not None and pending >= BULK_RATIO * linked \
+                and pending + linked <= self.bulk_link_max_records:
             report = bulk_link.link(self.store, model, records_per_transaction=max(self.records_per_transaction,
                                                                                    BULK_WRITE_RECORDS),
                                     publish_events=getattr(self.linker, "publish_events", True))

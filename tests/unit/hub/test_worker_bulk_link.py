@@ -218,3 +218,19 @@ def test_held_records_wait_until_the_queue_has_stayed_empty_for_the_settle_time(
     worker.wait_for_release()
     persons = _persons(store)
     assert None not in persons.values() and len(set(persons.values())) == len(PEOPLE) and _pending(store) == []
+
+
+def test_more_than_bulk_link_max_records_are_placed_a_transaction_at_a_time(store):
+    backlog = [10]
+    worker = RecordsWorker(store, linker=IdentityLinker(load_model()), bulk_link_backlog=3, settle_s=0,
+                           bulk_link_max_records=len(PEOPLE))  # 12 held: over the bound for one clustering
+    worker.backlog = lambda: backlog[0]
+    worker.handle([_people("sys_a", "A"), _people("sys_b", "B")])
+    backlog[0] = 0
+    worker.handle([_involvements("sys_a", "A")])
+    worker.wait_for_release()
+    persons = _persons(store)
+    assert None not in persons.values() and _pending(store) == []
+    assert all(persons[f"sys_a/person/A{i}"] == persons[f"sys_b/person/B{i}"] for i in range(len(PEOPLE)))
+    with store.transaction() as s:
+        assert bulk_link.MADE_BY not in set(s.execute(select(IdentityLinkRow.made_by)).scalars())
