@@ -173,11 +173,15 @@ def link(store: Store, model: Model, *, records_per_transaction: int = 2000,
         _write(store, part, by_ref, rules, result, model, publish_events)
         report.transactions += 1
     reviews = [r for r in result.clusters.reviews if r.ref_a in by_ref or r.ref_b in by_ref]
+    queued = select(func.count()).select_from(IdentityReviewRow)  # counted once each side, not per chunk
+    with store.read() as s:
+        before = s.execute(queued).scalar_one()
     for chunk in repo.chunks(reviews, records_per_transaction):
         with store.transaction() as s:
-            before = s.execute(select(func.count()).select_from(IdentityReviewRow)).scalar_one()
             repo.add_reviews(s, list(chunk), model_version=model.version, prior_weight=model.prior_weight)
-            report.reviews_added += s.execute(select(func.count()).select_from(IdentityReviewRow)).scalar_one() - before
+    if reviews:
+        with store.read() as s:
+            report.reviews_added = s.execute(queued).scalar_one() - before
     report.seconds = time.perf_counter() - started
     with store.transaction() as s:
         repo.audit(s, "identity-index", "bulk-link", {
