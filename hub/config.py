@@ -54,9 +54,9 @@ class WorkerConfig(_Section):
     # ~4,000 records), new person records are linked in bulk once the backlog is gone, rather than
     # one batch at a time (hub/identity/bulk_link.py); 0: always one batch at a time
     bulk_link_backlog: int = Field(20, ge=0)
-    # the most records (held + already linked) one bulk link clusters: ~10 KB each in the worker
-    # (measured at 1,000,000 people); beyond it the held records are placed a transaction at a time
-    bulk_link_max_records: int = Field(1_000_000, ge=0)
+    # the most held records one clustering of a bulk link takes (memory: with the linked records
+    # sharing a blocking key with them); more are linked in successive clusterings
+    bulk_link_max_records: int = Field(500_000, ge=1)
 
 
 class SystemsConfig(_Section):

@@ -47,6 +47,7 @@ SETTLE_S = 2.0  # an empty queue for this long ends a load: the held records are
 TICK_S = 0.25  # how often an idle worker that holds records looks at its queue
 BULK_WRITE_RECORDS = 5000  # records a bulk link writes per transaction (each commit checkpoints SQLite's log)
 BULK_RATIO = 0.25  # pending records, as a share of those linked, from which one clustering beats placing each
+BULK_ENOUGH = 20_000  # or this many: a clustering reads only their blocks' records, however large the index
 log = logging.getLogger(__name__)
 
 
@@ -65,14 +66,14 @@ class RecordsWorker:
     def __init__(self, store: Store, *, linker: PersonLinker | None = None, journal: Journal | None = None,
                  routing: RoutingConfig | None = None, records_per_transaction: int = 1000,
                  bulk_link_backlog: int = 0, settle_s: float = SETTLE_S,
-                 bulk_link_max_records: int = 1_000_000) -> None:
+                 bulk_link_max_records: int = 500_000) -> None:
         self.store = store
         self.linker = linker or DeterministicLinker()
         self.journal = journal or NullJournal()
         self.routing = routing
         self.records_per_transaction = records_per_transaction
         self.bulk_link_backlog = bulk_link_backlog
-        self.bulk_link_max_records = bulk_link_max_records  # one clustering's memory: ~10 KB a record
+        self.bulk_link_max_records = bulk_link_max_records  # held records one clustering takes (memory)
         self.backlog: Callable[[], int] | None = None
         self._release_lock = threading.Lock()
         self._release: threading.Thread | None = None
@@ -173,17 +174,17 @@ class RecordsWorker:
             self._releasing = False
 
     def link_held(self) -> None:
-        """Link every held person record (in bulk, or one transaction at a time when they are few
-        beside the records already linked, or when held and linked together are more than
-        `bulk_link_max_records`: one clustering costs ~10 KB a record), then announce the held changes."""
+        """Link every held person record (in bulk, at most `bulk_link_max_records` per clustering;
+        or one transaction at a time when they are few, beside the records already linked and in
+        number), then announce the held changes."""
         with self.store.read() as s:
             pending, linked = bulk_link.pending_count(s), bulk_link.linked_count(s)
         model = getattr(self.linker, "model", None)
-        if pending and model is not None and pending >= BULK_RATIO * linked \
-                and pending + linked <= self.bulk_link_max_records:
+        if pending and model is not None and pending >= min(BULK_RATIO * linked, BULK_ENOUGH):
             report = bulk_link.link(self.store, model, records_per_transaction=max(self.records_per_transaction,
                                                                                    BULK_WRITE_RECORDS),
-                                    publish_events=getattr(self.linker, "publish_events", True))
+                                    publish_events=getattr(self.linker, "publish_events", True),
+                                    max_records=self.bulk_link_max_records)
             log.info("bulk link: %s", report)
         elif pending:
             self._place_held()

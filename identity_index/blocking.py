@@ -169,9 +169,11 @@ def candidate_pairs(records: Sequence[PersonFeatures], rules: Sequence[BlockingR
 
 
 def candidate_pair_array(records: Sequence[PersonFeatures], rules: Sequence[BlockingRule],
-                         max_block: int = 1000) -> tuple[np.ndarray, np.ndarray]:
+                         max_block: int = 1000, focus: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """`candidate_pairs` as two sorted index arrays (left < right), built block by block with
-    numpy: a million records give tens of millions of pairs, too many for Python tuples."""
+    numpy: a million records give tens of millions of pairs, too many for Python tuples.
+    With `focus`, only pairs with one of the first `focus` records: the rest are context (records
+    already linked, met only through the new ones); blocks are still sized with them."""
     n = len(records)
     found = [np.zeros(0, dtype=np.int64)]
     for rule in rules:
@@ -197,7 +199,11 @@ def candidate_pair_array(records: Sequence[PersonFeatures], rules: Sequence[Bloc
             for chunk in range(0, len(block_starts), max(1, 4_000_000 // len(i))):
                 grid = member_arr[block_starts[chunk:chunk + max(1, 4_000_000 // len(i))][:, None]
                                   + np.arange(size)]
-                found.append((grid[:, i] * n + grid[:, j]).ravel())
+                first, second = grid[:, i], grid[:, j]  # first < second: members sorted in a block
+                if focus is not None:
+                    keep = first < focus
+                    first, second = first[keep], second[keep]
+                found.append((first * n + second).ravel())
         # this rule's pairs sorted alone, then merged with the earlier rules' (timsort of two runs)
         found = [_sorted_unique(np.concatenate([found[0], _sorted_unique(np.concatenate(found[1:]))]), "stable")] \
             if len(found) > 1 else found

@@ -32,6 +32,7 @@ from hub.persons import new_person_id, refresh_persons
 from hub.store.base import utcnow
 from hub.store.engine import Store
 from hub.store.tables.identity import (
+    IdentityBlockKeyRow,
     IdentityConstraintRow,
     IdentityPendingRow,
     IdentityRecordRow,
@@ -44,12 +45,14 @@ from identity_index.blocking import block_keys, rules_named
 from identity_index.engine import link_batch
 from identity_index.features import PersonFeatures, features_from_canonical
 from identity_index.model import Model
+from identity_index.scoring import PairScore
 
 MADE_BY = "bulk"  # identity_link.made_by of a link made here
 READ_CHUNK = 5000
 _P = IdentityPendingRow.__table__
 _R = RouteHeldRow.__table__
 _S = SourceRecordRow.__table__
+_BK = IdentityBlockKeyRow.__table__
 
 
 @dataclass
@@ -119,36 +122,60 @@ def linked_count(session: Session) -> int:
 
 
 def link(store: Store, model: Model, *, records_per_transaction: int = 2000,
-         publish_events: bool = True) -> BulkLinkReport:
-    """Link every pending person record at once (see the module's docstring). Reads in one
-    transaction, clusters in memory, writes in transactions of about `records_per_transaction`
-    records (a person's pending records always in one). Safe to run again after a crash: what
-    was written is no longer pending."""
+         publish_events: bool = True, max_records: int = 500_000) -> BulkLinkReport:
+    """Link every pending person record (see the module's docstring), at most `max_records` of
+    them per clustering (memory), the next chunk with the persons the last one wrote. Safe to run
+    again after a crash: what was written is no longer pending."""
     started = time.perf_counter()
     report = BulkLinkReport()
-    with store.read() as s:  # no write lock while reading and clustering: an ingest goes on meanwhile
-        feats, stale = _pending_features(s)
-        context, linked = _linked_features(s) if feats else ([], {})
-        refs = {f.ref for f in feats} | set(linked)
-        constraints = [(a, b, same) for a, b, same in s.execute(select(
-            IdentityConstraintRow.ref_a, IdentityConstraintRow.ref_b, IdentityConstraintRow.same))
-            if a in refs and b in refs]
-        relationships = _relationships(s) if feats else []
+    rules = rules_named(model.blocking_rules)
+    with store.read() as s:
+        stale = _stale(s)
     if stale:  # deleted, or linked meanwhile by an incremental batch: nothing to do
         with store.transaction() as s:
             drop(s, stale)
+    with store.read() as s:
+        chunks = [list(c) for c in repo.chunks(pending_refs(s), max(1, max_records))]
+    for refs in chunks:
+        _link_chunk(store, model, rules, refs, report, records_per_transaction, publish_events)
+    report.seconds = time.perf_counter() - started
+    if report.records:
+        with store.transaction() as s:
+            repo.audit(s, "identity-index", "bulk-link", {
+                "records": report.records, "context": report.context, "persons_created": report.persons_created,
+                "joined_existing": report.joined_existing, "pairs_compared": report.pairs_compared,
+                "reviews_added": report.reviews_added, "transactions": report.transactions,
+                "chunks": len(chunks), "seconds": round(report.seconds, 3), "model_version": model.version})
+    return report
+
+
+def _link_chunk(store: Store, model: Model, rules: Any, refs: list[str], report: BulkLinkReport,
+                records_per_transaction: int, publish_events: bool) -> None:
+    """Cluster these pending records with their context: the linked records sharing a blocking
+    key with one of them (no other could be compared with them), comparing only pairs with a
+    pending record. Reading and clustering take no write lock: an ingest goes on meanwhile."""
+    with store.read() as s:
+        feats = _features_of(s, refs)
+        context, linked = _context_of(s, feats, rules)
+        within = {f.ref for f in feats} | set(linked)
+        constraints = [(a, b, same) for a, b, same in s.execute(select(
+            IdentityConstraintRow.ref_a, IdentityConstraintRow.ref_b, IdentityConstraintRow.same))
+            if a in within and b in within]
+        relationships = _relationships(s, within)
     if not feats:
-        report.seconds = time.perf_counter() - started
-        return report
+        return
     result = link_batch(feats + context, model, must_link=[(a, b) for a, b, same in constraints if same],
                         cannot_link=[(a, b) for a, b, same in constraints if not same],
-                        relationships=relationships, distinct_scores=False)
-    del context
-    report.records, report.context, report.pairs_compared = len(feats), len(linked), result.pairs_compared
+                        relationships=relationships, distinct_scores=False, focus=len(feats))
+    del context, relationships
+    report.records += len(feats)
+    report.context += len(linked)
+    report.pairs_compared += result.pairs_compared
     by_ref = {f.ref: f for f in feats}
     del feats
     persons: dict[str, list[str]] = {}  # person → its pending records
-    for members in result.clusters.clusters().values():
+    person_of_cluster: dict[object, str] = {}
+    for cluster, members in result.clusters.clusters().items():
         pending = [r for r in members if r in by_ref]
         if not pending:
             continue
@@ -158,8 +185,8 @@ def link(store: Store, model: Model, *, records_per_transaction: int = 2000,
             report.joined_existing += len(pending)
         else:
             report.persons_created += 1
+        person_of_cluster[cluster] = pid
         persons.setdefault(pid, []).extend(pending)
-    rules = rules_named(model.blocking_rules)
     part: list[tuple[str, list[str]]] = []
     size = 0
     for pid, pending in persons.items():
@@ -172,7 +199,12 @@ def link(store: Store, model: Model, *, records_per_transaction: int = 2000,
     if part:
         _write(store, part, by_ref, rules, result, model, publish_events)
         report.transactions += 1
-    reviews = [r for r in result.clusters.reviews if r.ref_a in by_ref or r.ref_b in by_ref]
+    cluster_of = result.clusters.cluster_of
+
+    def person(ref: str) -> str | None:
+        return linked.get(ref) or person_of_cluster.get(cluster_of.get(ref))
+
+    reviews = _one_per_record_and_person(result.clusters.reviews, by_ref, person)
     queued = select(func.count()).select_from(IdentityReviewRow)  # counted once each side, not per chunk
     with store.read() as s:
         before = s.execute(queued).scalar_one()
@@ -181,52 +213,81 @@ def link(store: Store, model: Model, *, records_per_transaction: int = 2000,
             repo.add_reviews(s, list(chunk), model_version=model.version, prior_weight=model.prior_weight)
     if reviews:
         with store.read() as s:
-            report.reviews_added = s.execute(queued).scalar_one() - before
-    report.seconds = time.perf_counter() - started
-    with store.transaction() as s:
-        repo.audit(s, "identity-index", "bulk-link", {
-            "records": report.records, "context": report.context, "persons_created": report.persons_created,
-            "joined_existing": report.joined_existing, "pairs_compared": report.pairs_compared,
-            "reviews_added": report.reviews_added, "transactions": report.transactions,
-            "seconds": round(report.seconds, 3), "model_version": model.version})
-    return report
+            report.reviews_added += s.execute(queued).scalar_one() - before
 
 
-def _pending_features(s: Session) -> tuple[list[PersonFeatures], list[str]]:
-    """Features of the pending records still to link; the refs of the others (deleted, not a
-    person record, or linked meanwhile)."""
-    query = (select(_P.c.ref_key, _S.c.entity, _S.c.deleted, _S.c.person_id, _S.c.canonical)
-             .select_from(_P.outerjoin(_S, _S.c.ref_key == _P.c.ref_key))
-             .order_by(_P.c.ref_key).execution_options(yield_per=READ_CHUNK))
-    feats, stale = [], []
-    for ref, entity, deleted, person_id, canonical in s.execute(query):
-        if entity != "person" or deleted or person_id or not canonical:
-            stale.append(ref)
-        else:
-            feats.append(features_from_canonical(ref, canonical))
-    return feats, stale
+def _one_per_record_and_person(reviews: Iterable[PairScore], pending: dict[str, PersonFeatures],
+                               person: Any) -> list[PairScore]:
+    """The review pairs a pending record has, the best one per other person (as the incremental
+    linker queues them): a steward decides whether a record is that person once, not once per
+    record of it. Pairs within one person are settled already."""
+    best: dict[tuple[str, str], PairScore] = {}
+    for r in reviews:
+        own, other = (r.ref_a, r.ref_b) if r.ref_a in pending else (r.ref_b, r.ref_a)
+        if own not in pending:
+            continue
+        mine, theirs = person(own), person(other)
+        if theirs is None or mine == theirs:
+            continue
+        key = (own, theirs)
+        if key not in best or r.probability > best[key].probability:
+            best[key] = r
+    return list(best.values())
 
 
-def _linked_features(s: Session) -> tuple[list[PersonFeatures], dict[str, str]]:
-    """Every record the index holds, as context: its features (as stored) and its person."""
-    feats, persons = [], {}
+def _stale(s: Session) -> list[str]:
+    """Pending records needing no linking any more: deleted, not a person record, or linked
+    meanwhile (by an incremental batch)."""
+    query = (select(_P.c.ref_key).select_from(_P.outerjoin(_S, _S.c.ref_key == _P.c.ref_key))
+             .where((_S.c.ref_key.is_(None)) | (_S.c.entity != "person") | _S.c.deleted
+                    | _S.c.person_id.is_not(None) | _S.c.canonical.is_(None)))
+    return list(s.execute(query).scalars())
+
+
+def _features_of(s: Session, refs: Sequence[str]) -> list[PersonFeatures]:
+    """Features of these pending records, but those gone stale meanwhile (the next run drops them)."""
+    feats = []
+    for part in repo.chunks(sorted(refs), READ_CHUNK):
+        for ref, entity, deleted, person_id, canonical in s.execute(
+                select(_S.c.ref_key, _S.c.entity, _S.c.deleted, _S.c.person_id, _S.c.canonical)
+                .where(_S.c.ref_key.in_(part))):
+            if entity == "person" and not deleted and not person_id and canonical:
+                feats.append(features_from_canonical(ref, canonical))
+    return feats
+
+
+def _context_of(s: Session, feats: Sequence[PersonFeatures], rules: Any) -> tuple[list[PersonFeatures], dict[str, str]]:
+    """The linked records sharing a blocking key with one of `feats`: their features (as stored)
+    and persons."""
+    by_rule: dict[str, set[str]] = {}
+    for f in feats:
+        for rule, key in block_keys(f, rules):
+            by_rule.setdefault(rule, set()).add(key)
+    refs: set[str] = set()
+    for rule, keys in by_rule.items():
+        for part in repo.chunks(sorted(keys), READ_CHUNK):
+            refs.update(s.execute(select(_BK.c.ref_key).where(_BK.c.rule == rule, _BK.c.key.in_(part))).scalars())
+    del by_rule
+    context, persons = [], {}
     index = IdentityRecordRow.__table__
-    for ref, pid, stored in s.execute(select(index.c.ref_key, index.c.person_id, index.c.features)
-                                      .execution_options(yield_per=READ_CHUNK)):
-        feats.append(PersonFeatures.from_json(stored))
-        persons[ref] = pid
-    return feats, persons
+    for part in repo.chunks(sorted(refs), READ_CHUNK):
+        for ref, pid, stored in s.execute(select(index.c.ref_key, index.c.person_id, index.c.features)
+                                          .where(index.c.ref_key.in_(part))):
+            context.append(PersonFeatures.from_json(stored))
+            persons[ref] = pid
+    return context, persons
 
 
-def _relationships(s: Session) -> list[tuple[str, str, str]]:
-    """(subject, related, kind) of every household edge the index holds, from one of its two
-    `identity_relative` rows (either side gives the same relatives: the roles are inverses)."""
+def _relationships(s: Session, refs: set[str]) -> list[tuple[str, str, str]]:
+    """(subject, related, kind) of the household edges between these records, from one of each
+    edge's two `identity_relative` rows (either side gives the same relatives: the roles are
+    inverses)."""
     out, seen = [], set()
     rel = IdentityRelativeRow.__table__
     for ref, relative, role, relationship in s.execute(
             select(rel.c.ref_key, rel.c.relative_ref, rel.c.role, rel.c.relationship_ref)
             .execution_options(yield_per=READ_CHUNK)):
-        if relationship not in seen:
+        if relationship not in seen and ref in refs and relative in refs:
             seen.add(relationship)
             out.append((relative, ref, role))
     return out

@@ -16,7 +16,7 @@ from hub.bus.sqlite import StoreQueueBus
 from hub.identity import bulk_link
 from hub.identity.linker import IdentityLinker
 from hub.identity.model_file import load_model
-from hub.store.tables.identity import IdentityLinkRow, IdentityPendingRow, RouteHeldRow
+from hub.store.tables.identity import IdentityAuditRow, IdentityLinkRow, IdentityPendingRow, RouteHeldRow
 from hub.store.tables.messaging import OutboxRow
 from hub.store.tables.records import PersonRow, SourceRecordRow
 from hub.worker import RecordsWorker, run_worker
@@ -220,10 +220,10 @@ def test_held_records_wait_until_the_queue_has_stayed_empty_for_the_settle_time(
     assert None not in persons.values() and len(set(persons.values())) == len(PEOPLE) and _pending(store) == []
 
 
-def test_more_than_bulk_link_max_records_are_placed_a_transaction_at_a_time(store):
+def test_more_than_bulk_link_max_records_are_linked_in_successive_clusterings(store):
     backlog = [10]
     worker = RecordsWorker(store, linker=IdentityLinker(load_model()), bulk_link_backlog=3, settle_s=0,
-                           bulk_link_max_records=len(PEOPLE))  # 12 held: over the bound for one clustering
+                           bulk_link_max_records=len(PEOPLE))  # 12 held: two clusterings of 6
     worker.backlog = lambda: backlog[0]
     worker.handle([_people("sys_a", "A"), _people("sys_b", "B")])
     backlog[0] = 0
@@ -231,6 +231,10 @@ def test_more_than_bulk_link_max_records_are_placed_a_transaction_at_a_time(stor
     worker.wait_for_release()
     persons = _persons(store)
     assert None not in persons.values() and _pending(store) == []
+    # the second clustering (sys_b's records) met the persons the first one wrote, through their blocks
     assert all(persons[f"sys_a/person/A{i}"] == persons[f"sys_b/person/B{i}"] for i in range(len(PEOPLE)))
+    assert len(set(persons.values())) == len(PEOPLE)
     with store.transaction() as s:
-        assert bulk_link.MADE_BY not in set(s.execute(select(IdentityLinkRow.made_by)).scalars())
+        assert set(s.execute(select(IdentityLinkRow.made_by)).scalars()) == {bulk_link.MADE_BY}
+        details = [a.detail for a in s.execute(select(IdentityAuditRow).where(IdentityAuditRow.action == "bulk-link")).scalars()]
+    assert [(d["records"], d["chunks"], d["joined_existing"]) for d in details] == [(12, 2, 6)]
