@@ -15,8 +15,10 @@ thread) keeps, between batches:
 Each batch (`begin`, then `view`) first brings that up to date, inside the batch's own
 transaction and on PostgreSQL after the advisory locks: every record, person and constraint
 the change log (`identity_change`, written by database triggers on identity_record,
-identity_block_key, person_identifier and identity_constraint, so every writer is covered:
-workers, stewards, rebuild, SQL by hand) names since the last batch is dropped and re-read.
+person_identifier and identity_constraint, so every writer is covered: workers, stewards,
+rebuild, SQL by hand) names since the last batch is dropped and re-read. Block keys are derived
+from a record's features and written with its row, whose trigger logs it; the one writer that
+rewrites keys alone (a rebuild under other rules) logs the records itself (`log_records_changed`).
 Keys the batch needs and the slice lacks are then loaded whole, as `load_slice` did. The
 batch's index (`BatchIndex`) shares the records, rows and blocks, and gets its own persons,
 members, NHS numbers and constraints, built from the slice exactly as `load_slice` would have
@@ -125,6 +127,18 @@ def _snapshot(session: Session) -> tuple[int, frozenset[int]]:
         "SELECT pg_snapshot_xmax(s)::text::bigint, ARRAY(SELECT x::text::bigint FROM pg_snapshot_xip(s) AS x), "
         "pg_current_xact_id_if_assigned()::text::bigint FROM (SELECT pg_current_snapshot() AS s) AS q")).one()
     return int(xmax), frozenset(xip or ()) | ({int(own)} if own is not None else set())
+
+
+def log_records_changed(session: Session) -> None:
+    """Name every identity record in the log, for a writer that rewrote their blocking keys
+    without touching their rows (`hub identity rebuild` under other rules): block keys have no
+    trigger of their own (migration 0015), their records' triggers cover every other writer."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("INSERT INTO identity_change (kind, ref, other, xid) SELECT 'r', ref_key, NULL, "
+                             "pg_current_xact_id()::text::bigint FROM identity_record"))
+    else:
+        session.execute(text("INSERT INTO identity_change (kind, ref, other) SELECT 'r', ref_key, NULL "
+                             "FROM identity_record"))
 
 
 def start_mark(session: Session) -> Mark:

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from canonical.messages import Envelope, MessageType, identity_item
 from hub.bulk import insert_rows
 from hub.identity import repository as repo
+from hub.identity.live_index import log_records_changed
 from hub.identity.review import open_review_count, steward_decisions
 from hub.identity.stewardship import StewardshipError, features_of, merge_persons
 from hub.outbox import add_items_at_commit
@@ -291,6 +292,7 @@ def _write_index(s: Session, feats: list[PersonFeatures], indexed: dict[str, str
         s.execute(delete(index).where(index.c.ref_key.in_(part)))
     if rewrite_keys and indexed:
         s.execute(delete(keys))
+        log_records_changed(s)  # keys alone change: no record trigger names them
     now = utcnow()
     fresh = [f for f in feats if f.ref not in indexed]
     for part in repo.chunks(fresh, BULK):

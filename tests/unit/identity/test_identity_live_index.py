@@ -7,7 +7,7 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
-from sqlalchemy import insert, select
+from sqlalchemy import delete, insert, select
 
 from hub.identity import live_index, stewardship, synthetic
 from hub.identity import repository as repo
@@ -200,3 +200,17 @@ def test_an_update_rewrites_only_the_block_keys_that_changed(sqlite_store, model
         assert sorted((r, k) for _i, ref, r, k in after if ref == f.ref) == block_keys(f, worker.rules)
     kept = {i for i, ref, _r, _k in after if i in before}
     assert {i for i, ref in before.items() if ref in {f.ref for f in people[5:20]}} <= kept  # unchanged: untouched
+
+
+def test_block_keys_rewritten_alone_are_seen_once_their_writer_logs_the_records(store, model, people):
+    """Block keys have no trigger (migration 0015): a writer rewriting them without the records'
+    rows (a rebuild under other rules) names the records in the log itself."""
+    a, b = (IdentityLinker(model, publish_events=False) for _ in range(2))
+    _batch(store, b, people[:100])
+    _batch(store, a, people[100:200])  # a's slice holds b's records under these keys
+    with store.transaction() as session:
+        session.execute(delete(IdentityBlockKeyRow).where(  # filed under no key any more
+            IdentityBlockKeyRow.ref_key.in_([f.ref for f in people[:50]])))
+        live_index.log_records_changed(session)
+    _batch(store, a, people[100:200])  # the same keys again: the kept slice checked against a fresh load
+    assert _live(a).resets == 1  # applied from the log, not reloaded
