@@ -6,8 +6,8 @@ address, phone and a join date) from its own kind of source, through its real `b
 and a mapping file loaded by `load_system`, the way an ingest does (first load: every row
 is new). Rows per kind:
 
-- raw read: the same file or table read with the library alone (csv.reader, openpyxl
-  read-only, sqlite3, lxml iterparse with clearing): the ceiling for an adapter;
+- raw read: the same file or table read with the library alone (csv.reader, python-calamine,
+  sqlite3, lxml iterparse with clearing): the ceiling for an adapter;
 - extract: the kind's `extract()` (encoding/delimiter detection, change detection, batches);
 - extract + translate: the same, each row translated by the mapping into canonical
   records (a person and an involvement per row), validated by the canonical model.
@@ -162,7 +162,7 @@ def csv_source(root: Path, rows: int) -> KindSource:
 
 
 def xlsx_source(root: Path, rows: int) -> KindSource:
-    from openpyxl import Workbook, load_workbook
+    from openpyxl import Workbook
 
     path = root / "people.xlsx"
     book = Workbook(write_only=True)
@@ -172,11 +172,12 @@ def xlsx_source(root: Path, rows: int) -> KindSource:
         sheet.append(person_row(i))
     book.save(path)
 
-    def raw() -> int:
-        wb = load_workbook(path, read_only=True)
-        n = sum(1 for _ in wb["People"].iter_rows(values_only=True)) - 1
-        wb.close()
-        return n
+    def raw() -> int:  # the library the adapter reads this file with
+        from python_calamine import CalamineWorkbook
+
+        with CalamineWorkbook.from_path(path) as wb:
+            sheet = wb.get_sheet_by_name("People")
+        return sum(1 for _ in sheet.iter_rows()) - 1
     return KindSource("spreadsheet (XLSX)", _system("spreadsheet", f'path = "{root}"',
                                                     'file = "people.xlsx"\nsheet = "People"\nkey = "id"'), raw)
 
