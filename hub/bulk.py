@@ -4,8 +4,10 @@ The ORM bulk path costs more in Python than the statements themselves when a bat
 hundreds of rows. On PostgreSQL an executemany is still one INSERT per row on the server;
 `COPY … FROM STDIN` takes the batch in one command: ~1.5–2.5× less wall time and half the
 client CPU for 200 source records (measured with a throwaway script against this machine's
-PostgreSQL, docs/performance.md). The values go through the same SQLAlchemy bind processors
-an INSERT would use, so JSON, dates and NULLs are stored exactly as before.
+PostgreSQL, docs/performance.md). On SQLite the rows go to the driver's executemany as
+tuples: SQLAlchemy's per-row parameter processing cost more than SQLite's own work. The values go
+through the same SQLAlchemy bind processors an INSERT would use, so JSON, dates and NULLs are
+stored exactly as before.
 """
 
 from __future__ import annotations
@@ -25,8 +27,12 @@ def insert_rows(session: Session, table: Table, rows: Sequence[dict[str, Any]]) 
         return
     connection = session.connection()
     named = {key for row in rows for key in row}
-    if connection.dialect.name == "postgresql" and len(rows) >= COPY_FROM and not _sql_defaults(table, named):
-        copy_rows(connection, table, rows, named)
+    dialect = connection.dialect.name
+    if dialect in ("postgresql", "sqlite") and len(rows) >= COPY_FROM and not _sql_defaults(table, named):
+        if dialect == "postgresql":
+            copy_rows(connection, table, rows, named)
+        else:
+            _sqlite_rows(connection, table, rows, named)
     else:
         session.execute(insert(table), list(rows))
 
@@ -35,18 +41,40 @@ def copy_rows(connection: Any, table: Table, rows: Sequence[dict[str, Any]], nam
     """`COPY table (columns) FROM STDIN` on the connection's psycopg connection, in its transaction
     (`named`: every column some row gives)."""
     dialect = connection.dialect
-    columns = [c for c in table.columns if c.name in named or _python_default(c)]
-    processors = [c.type.dialect_impl(dialect).bind_processor(dialect) for c in columns]
-    names = ", ".join(dialect.identifier_preparer.quote(c.name) for c in columns)
+    columns, values = _values(dialect, table, rows, named)
     driver = connection.connection.driver_connection
     with driver.cursor() as cursor, cursor.copy(f"COPY {dialect.identifier_preparer.format_table(table)} "
-                                                f"({names}) FROM STDIN") as copy:
-        for row in rows:
-            values = []
-            for column, process in zip(columns, processors, strict=True):
-                value = row[column.name] if column.name in row else _default_value(column)
-                values.append(process(value) if process is not None else value)
-            copy.write_row(values)
+                                                f"({_names(dialect, columns)}) FROM STDIN") as copy:
+        for row in values:
+            copy.write_row(row)
+
+
+def _sqlite_rows(connection: Any, table: Table, rows: Sequence[dict[str, Any]], named: set[str]) -> None:
+    """One executemany of an INSERT with positional parameters, in the session's transaction."""
+    dialect = connection.dialect
+    columns, values = _values(dialect, table, rows, named)
+    connection.exec_driver_sql(f"INSERT INTO {dialect.identifier_preparer.format_table(table)} "
+                               f"({_names(dialect, columns)}) VALUES ({', '.join('?' * len(columns))})", list(values))
+
+
+def _names(dialect: Any, columns: Sequence[Column]) -> str:
+    return ", ".join(dialect.identifier_preparer.quote(c.name) for c in columns)
+
+
+def _values(dialect: Any, table: Table, rows: Sequence[dict[str, Any]],
+            named: set[str]) -> tuple[list[Column], Any]:
+    """The columns an INSERT of these rows writes (`named`: every column some row gives, and those
+    with a Python default) and each row's values through the columns' bind processors."""
+    columns = [c for c in table.columns if c.name in named or _python_default(c)]
+    processors = [c.type.dialect_impl(dialect).bind_processor(dialect) for c in columns]
+
+    def row_values(row: dict[str, Any]) -> tuple[Any, ...]:
+        values = []
+        for column, process in zip(columns, processors, strict=True):
+            value = row[column.name] if column.name in row else _default_value(column)
+            values.append(process(value) if process is not None else value)
+        return tuple(values)
+    return columns, (row_values(row) for row in rows)
 
 
 def _sql_defaults(table: Table, named: set[str]) -> bool:
