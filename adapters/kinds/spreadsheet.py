@@ -335,14 +335,15 @@ def _xlsx_records(label: str, title: str, rows: Iterator[tuple[int, Sequence[Any
 # empty cell), text starting or ending with a space not marked xml:space="preserve" (calamine
 # trims it), values that are empty or hold spaces, letters or "_" (Python's int() and float()
 # read some that calamine does not), integers of 16 digits or more (calamine: a float), _xHHHH_
-# escapes, phonetic runs and carriage returns (an XML parser reads CR LF as LF, calamine does not).
+# escapes (and "x005F_", which openpyxl drops from shared strings), phonetic runs and carriage
+# returns (an XML parser reads CR LF as LF, calamine does not).
 _XML_DIFFERS = re.compile(
     rb"<(?:\w+:)?f[\s>/]"
     rb"|\st\s*=\s*[\"'][ed][\"']"
     rb"|<(?:\w+:)?(?:t|is)(?:\s[^>]*)?(?:/>|>\s*</)"
     rb"|<(?:\w+:)?t(?:\s(?![^>]*preserve)[^>]*)?>(?:\s|[^<]*\s</)"
     rb"|<(?:\w+:)?v(?:\s[^>]*)?(?:/>|>(?:</|[^<]*[\s_a-df-zA-DF-Z]|[-+]?\d{16}))"
-    rb"|_x[0-9A-Fa-f]{4}_|<(?:\w+:)?rPh[\s>]|\r")
+    rb"|_x[0-9A-Fa-f]{4}_|x005F_|<(?:\w+:)?rPh[\s>]|\r")
 # A row ending in a cell with no value: openpyxl ends an unsized sheet's row at its last cell.
 _VALUELESS_LAST_CELL = re.compile(rb"<(?:\w+:)?c(?:\s[^>]*)?(?:/>|>\s*</(?:\w+:)?c>)\s*</(?:\w+:)?row>")
 _DIMENSION = re.compile(rb"<(?:\w+:)?dimension[\s/>]")
@@ -351,35 +352,13 @@ _SHEET_DATA = re.compile(rb"<(?:\w+:)?sheetData[\s>/]")
 _SCAN_CHUNK, _SCAN_OVERLAP = 1 << 20, 4096
 # The same, by substring (a regular expression over a large sheet costs more than calamine's
 # reading), for parts written the usual way: no element prefixes, no whitespace between tags.
-_FAST_DIFFERS = (b"<f>", b"<f ", b"<f/>", b'="e"', b"='e'", b'="d"', b"='d'", b"<t/>", b"<t></t>", b"<is/>",
-                 b"<is></is>", b"<t> ", b"<t>\t", b"<t>\n", b"<v></v>", b"<v/>", b"<rPh", b"\r")
-_FAST_VALUE_DIFFERS = re.compile(rb"<v>(?:[^<]*[\s_a-df-zA-DF-Z]|[-+]?\d{16})")
+_FAST_DIFFERS = (b'="e"', b'="d"', b"\r", b"x005F_")
+_FAST_TAG_DIFFERS = re.compile(rb"<(?:f[ >/]|t/>|t></t>|is/>|is></is>|t>\s|v></v>|v/>|rPh|t "
+                               rb"|v>(?:[^<]*[\s_a-df-zA-DF-Z]|[-+]?\d{16}))")  # "<t ": checked below
 _FAST_ESCAPE = re.compile(rb"_x[0-9A-Fa-f]{4}_")
 _FAST_VALUELESS_LAST = (b'"></c></row>', b"'></c></row>", b'"/></row>', b"'/></row>", b'" /></row>',
                         b"' /></row>")
 _PLAIN_XML = re.compile(rb"\s*(?:<\?xml[^>]*\?>)?\s*<(?:worksheet|sst)[\s>]")
-
-
-def _fast_differs(text: bytes) -> bool:
-    """`_XML_DIFFERS` for a part written the usual way, by substring."""
-    if any(s in text for s in _FAST_DIFFERS) or _FAST_VALUE_DIFFERS.search(text) or _FAST_ESCAPE.search(text):
-        return True
-    at = text.find(b"<t ")
-    while at >= 0:  # text with attributes: only xml:space="preserve", and not blank
-        close = text.find(b">", at)
-        end = text.find(b"<", close)
-        if close < 0 or end < 0:
-            return at < len(text) - _SCAN_OVERLAP  # else read whole with the next chunk
-        if b"preserve" not in text[at:close] or not text[close + 1:end].strip():
-            return True
-        at = text.find(b"<t ", end)
-    for ending in (b" </t>", b"\t</t>", b"\n</t>"):  # trailing space in text not marked preserve
-        at = text.find(ending)
-        while at >= 0:
-            if text[text.rfind(b"<t", 0, at):].startswith(b"<t>"):
-                return True
-            at = text.find(ending, at + 1)
-    return False
 _MAIN_NS = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
 _REL_NS = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
 _PKG_REL_NS = "http://schemas.openxmlformats.org/package/2006/relationships"
@@ -389,6 +368,29 @@ _PLAIN_DATE_FORMAT = re.compile(r"(\[\$-[0-9A-Fa-f]{1,8}\])?[dmyhs]+(?:[-/.: ,]+
                                 r"(?: AM/PM)?(?:;@)?\Z", re.IGNORECASE)
 _DATE_FORMAT_IDS = frozenset((*range(14, 23), 45, 47))  # builtin dates (46, elapsed time, is not)
 _NUMBER_FORMAT_IDS = frozenset((*range(14), *range(37, 45), 48, 49))
+
+
+def _fast_differs(text: bytes) -> bool:
+    """`_XML_DIFFERS` for a part written the usual way, by substring."""
+    if any(s in text for s in _FAST_DIFFERS) or _FAST_ESCAPE.search(text):
+        return True
+    for found in _FAST_TAG_DIFFERS.finditer(text):
+        if found[0] != b"<t ":
+            return True
+        at = found.start()  # text with attributes: only xml:space="preserve", and not blank
+        close = text.find(b">", at)
+        end = text.find(b"<", close)
+        if close < 0 or end < 0:
+            return at < len(text) - _SCAN_OVERLAP  # else read whole with the next chunk
+        if b"preserve" not in text[at:close] or not text[close + 1:end].strip():
+            return True
+    for ending in (b" </t>", b"\t</t>", b"\n</t>"):  # trailing space in text not marked preserve
+        at = text.find(ending)
+        while at >= 0:
+            if text[text.rfind(b"<t", 0, at):].startswith(b"<t>"):
+                return True
+            at = text.find(ending, at + 1)
+    return False
 
 
 def _column_number(letters: bytes) -> int:
