@@ -10,6 +10,7 @@ from pathlib import Path
 from openpyxl import Workbook
 
 from adapters.kinds import spreadsheet
+from adapters.kinds.xlsx_calamine import calamine_rows
 from tests.contract.adapter_factories import MemoryState, run
 
 HEADER = ["id", "dob", "seen", "at", "count", "score", "name", "ok", "note"]
@@ -56,7 +57,7 @@ def _read(tmp_path: Path, **entity):
 
 
 def _by_calamine(path: Path, header_row: int = 1) -> bool:
-    return spreadsheet._calamine_rows(path, "Kids", header_row) is not None
+    return calamine_rows(path, "Kids", header_row) is not None
 
 
 def test_values_as_openpyxl_read_them(tmp_path):
