@@ -37,6 +37,7 @@ from hub.store.engine import Store
 from hub.store.tables.records import QuarantineRow
 from hub.worker_locks import bulk_link_turn, op_lock_keys, take_advisory_locks
 from identity_index.features import features_from_canonical
+from identity_index.model import Model
 from routing.rules import RoutingConfig
 
 CONSUMER = "records-worker"
@@ -48,6 +49,7 @@ TICK_S = 0.25  # how often an idle worker that holds records looks at its queue
 BULK_WRITE_RECORDS = 5000  # records a bulk link writes per transaction (each commit checkpoints SQLite's log)
 BULK_RATIO = 0.25  # pending records, as a share of those linked, from which one clustering beats placing each
 BULK_ENOUGH = 20_000  # or this many: a clustering reads only their blocks' records, however large the index
+CHUNK_CHECK_S = 10.0  # how often a worker behind its queue counts the held records (a whole chunk is linked)
 log = logging.getLogger(__name__)
 
 
@@ -74,6 +76,9 @@ class RecordsWorker:
         self.records_per_transaction = records_per_transaction
         self.bulk_link_backlog = bulk_link_backlog
         self.bulk_link_max_records = bulk_link_max_records  # held records one clustering takes (memory)
+        self.chunk_check_s = CHUNK_CHECK_S
+        self._chunk_checked_at = float("-inf")
+        self._release_wanted = False  # the load ended while whole chunks were being linked
         self.backlog: Callable[[], int] | None = None
         self._release_lock = threading.Lock()
         self._release: threading.Thread | None = None
@@ -97,6 +102,8 @@ class RecordsWorker:
             self._handle(group, hold=hold)
         if hold:
             self._holding = True
+            if behind:
+                self._maybe_link_chunk()
             self._maybe_release(self._waiting() if behind else waiting)
 
     def tick(self) -> None:
@@ -131,6 +138,20 @@ class RecordsWorker:
         if now - self._idle_since >= self.settle_s:
             self._start_release()
 
+    def _maybe_link_chunk(self) -> None:
+        """Behind, with a whole chunk (`bulk_link_max_records`) held: link it now, beside the load.
+        Reading and clustering take no write lock, so it uses what the ingest and this worker leave
+        of the machine, and the load's end finds only the rest held. Its changes are announced with
+        the rest, once the queue is empty."""
+        now = time.monotonic()
+        if self._releasing or now - self._chunk_checked_at < self.chunk_check_s:
+            return
+        self._chunk_checked_at = now
+        with self.store.read() as s:
+            full = bulk_link.pending_count(s) >= self.bulk_link_max_records
+        if full:
+            self._start_release(full_chunks_only=True)
+
     def _held(self) -> bool:
         """Whether records are held (by any worker) or being linked by this one."""
         if self._releasing:
@@ -141,13 +162,15 @@ class RecordsWorker:
         with self.store.read() as s:
             return bulk_link.has_pending(s)
 
-    def _start_release(self) -> None:
+    def _start_release(self, full_chunks_only: bool = False) -> None:
         with self._release_lock:
             if self._releasing:
+                self._release_wanted |= not full_chunks_only  # linking whole chunks goes on to the rest
                 return
             self._releasing = True
             self._idle_since = None
-            self._release = threading.Thread(target=self._release_held, name="bulk-link", daemon=True)
+            target = self._link_chunks if full_chunks_only else self._release_held
+            self._release = threading.Thread(target=target, name="bulk-link", daemon=True)
             self._release.start()
 
     def wait_for_release(self, timeout_s: float | None = None) -> None:
@@ -173,6 +196,23 @@ class RecordsWorker:
         with self._release_lock:
             self._releasing = False
 
+    def _link_chunks(self) -> None:
+        """Link the whole chunks held (`_maybe_link_chunk`); the rest stays held."""
+        try:
+            with bulk_link_turn(self.store) as mine:
+                model = getattr(self.linker, "model", None)
+                if mine and model is not None:
+                    log.info("bulk link, whole chunks while behind: %s", self._bulk_link(model, full_chunks_only=True))
+        except Exception as exc:  # kept and logged; the records stay held for the next run
+            self.release_error = exc
+            log.exception("linking whole chunks of the held records failed; they stay held")
+        with self._release_lock:
+            wanted, self._release_wanted = self._release_wanted, False
+            if not wanted:
+                self._releasing = False
+                return
+        self._release_held()  # the queue emptied meanwhile: the load has ended
+
     def link_held(self) -> None:
         """Link every held person record (in bulk, at most `bulk_link_max_records` per clustering;
         or one transaction at a time when they are few, beside the records already linked and in
@@ -181,14 +221,16 @@ class RecordsWorker:
             pending, linked = bulk_link.pending_count(s), bulk_link.linked_count(s)
         model = getattr(self.linker, "model", None)
         if pending and model is not None and pending >= min(BULK_RATIO * linked, BULK_ENOUGH):
-            report = bulk_link.link(self.store, model, records_per_transaction=max(self.records_per_transaction,
-                                                                                   BULK_WRITE_RECORDS),
-                                    publish_events=getattr(self.linker, "publish_events", True),
-                                    max_records=self.bulk_link_max_records)
-            log.info("bulk link: %s", report)
+            log.info("bulk link: %s", self._bulk_link(model))
         elif pending:
             self._place_held()
         self._announce_held()
+
+    def _bulk_link(self, model: Model, full_chunks_only: bool = False) -> bulk_link.BulkLinkReport:
+        return bulk_link.link(self.store, model, records_per_transaction=max(self.records_per_transaction,
+                                                                             BULK_WRITE_RECORDS),
+                              publish_events=getattr(self.linker, "publish_events", True),
+                              max_records=self.bulk_link_max_records, full_chunks_only=full_chunks_only)
 
     def _place_held(self) -> None:
         while True:

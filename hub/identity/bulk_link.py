@@ -122,10 +122,11 @@ def linked_count(session: Session) -> int:
 
 
 def link(store: Store, model: Model, *, records_per_transaction: int = 2000,
-         publish_events: bool = True, max_records: int = 500_000) -> BulkLinkReport:
+         publish_events: bool = True, max_records: int = 500_000, full_chunks_only: bool = False) -> BulkLinkReport:
     """Link every pending person record (see the module's docstring), at most `max_records` of
-    them per clustering (memory), the next chunk with the persons the last one wrote. Safe to run
-    again after a crash: what was written is no longer pending."""
+    them per clustering (memory), the next chunk with the persons the last one wrote; with
+    `full_chunks_only`, only whole chunks of `max_records` (a worker still behind its queue links
+    them beside the load). Safe to run again after a crash: what was written is no longer pending."""
     started = time.perf_counter()
     report = BulkLinkReport()
     rules = rules_named(model.blocking_rules)
@@ -136,6 +137,8 @@ def link(store: Store, model: Model, *, records_per_transaction: int = 2000,
             drop(s, stale)
     with store.read() as s:
         chunks = [list(c) for c in repo.chunks(pending_refs(s), max(1, max_records))]
+    if full_chunks_only:
+        chunks = [c for c in chunks if len(c) >= max_records]
     for refs in chunks:
         _link_chunk(store, model, rules, refs, report, records_per_transaction, publish_events)
     report.seconds = time.perf_counter() - started

@@ -238,3 +238,28 @@ def test_more_than_bulk_link_max_records_are_linked_in_successive_clusterings(st
         assert set(s.execute(select(IdentityLinkRow.made_by)).scalars()) == {bulk_link.MADE_BY}
         details = [a.detail for a in s.execute(select(IdentityAuditRow).where(IdentityAuditRow.action == "bulk-link")).scalars()]
     assert [(d["records"], d["chunks"], d["joined_existing"]) for d in details] == [(12, 2, 6)]
+
+
+def test_behind_a_whole_chunk_held_is_linked_beside_the_load_and_announced_at_its_end(store):
+    backlog = [10]
+    worker = RecordsWorker(store, linker=IdentityLinker(load_model()), bulk_link_backlog=3, settle_s=0,
+                           bulk_link_max_records=len(PEOPLE))
+    worker.chunk_check_s = 0
+    worker.backlog = lambda: backlog[0]
+    worker.handle([_people("sys_a", "A"), _involvements("sys_a", "A")])  # a whole chunk held: linked now
+    worker.wait_for_release()
+    persons = _persons(store)
+    assert None not in persons.values() and [r for r in _pending(store) if "/" in r] == []
+    assert "route:IA0" in _pending(store) and _route_changes(store) == []  # announced at the load's end
+    some_of_b = _people("sys_b", "B")
+    some_of_b.payload["items"] = some_of_b.payload["items"][:3]
+    worker.handle([some_of_b])  # fewer than a chunk: stays held
+    worker.wait_for_release()
+    assert [r for r in _pending(store) if "/" in r] == [f"sys_b/person/B{i}" for i in range(3)]
+    backlog[0] = 0
+    worker.handle([_involvements("sys_a", "A")])  # the load's end: the rest linked, every change announced
+    worker.wait_for_release()
+    persons = _persons(store)
+    assert None not in persons.values() and _pending(store) == []
+    assert all(persons[f"sys_a/person/A{i}"] == persons[f"sys_b/person/B{i}"] for i in range(3))
+    assert {f"IA{i}" for i in range(len(PEOPLE))} <= set(_route_changes(store))
