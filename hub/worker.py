@@ -48,7 +48,6 @@ SETTLE_S = 2.0  # an empty queue for this long ends a load: the held records are
 TICK_S = 0.25  # how often an idle worker that holds records looks at its queue
 BULK_WRITE_RECORDS = 5000  # records a bulk link writes per transaction (each commit checkpoints SQLite's log)
 BULK_RATIO = 0.25  # pending records, as a share of those linked, from which one clustering beats placing each
-BULK_ENOUGH = 20_000  # or this many: a clustering reads only their blocks' records, however large the index
 CHUNK_CHECK_S = 10.0  # how often a worker behind its queue counts the held records (a whole chunk is linked)
 log = logging.getLogger(__name__)
 
@@ -215,12 +214,13 @@ class RecordsWorker:
 
     def link_held(self) -> None:
         """Link every held person record (in bulk, at most `bulk_link_max_records` per clustering;
-        or one transaction at a time when they are few, beside the records already linked and in
-        number), then announce the held changes."""
+        or one transaction at a time when they are few beside the records already linked: a
+        clustering reads most of the index as context, whatever the number held), then announce
+        the held changes."""
         with self.store.read() as s:
             pending, linked = bulk_link.pending_count(s), bulk_link.linked_count(s)
         model = getattr(self.linker, "model", None)
-        if pending and model is not None and pending >= min(BULK_RATIO * linked, BULK_ENOUGH):
+        if pending and model is not None and pending >= BULK_RATIO * linked:
             log.info("bulk link: %s", self._bulk_link(model))
         elif pending:
             self._place_held()
@@ -234,6 +234,7 @@ class RecordsWorker:
 
     def _place_held(self) -> None:
         while True:
+            bulk_link.let_others_write(self.store)
             with self.store.transaction() as s:
                 refs = bulk_link.pending_refs(s, self.records_per_transaction)
                 if not refs:
@@ -248,6 +249,7 @@ class RecordsWorker:
     def _announce_held(self) -> None:
         """The held `route.changed` payloads, now that their records are linked, in batches."""
         while True:
+            bulk_link.let_others_write(self.store)
             with self.store.transaction() as s:
                 held = bulk_link.held_routes(s, EVENTS_PER_MESSAGE * 10)
                 if not held:

@@ -49,6 +49,7 @@ from identity_index.scoring import PairScore
 
 MADE_BY = "bulk"  # identity_link.made_by of a link made here
 READ_CHUNK = 5000
+WRITE_GAP_S = 0.2  # SQLite: a pause after each write transaction, so a waiting writer gets the lock
 _P = IdentityPendingRow.__table__
 _R = RouteHeldRow.__table__
 _S = SourceRecordRow.__table__
@@ -199,6 +200,7 @@ def _link_chunk(store: Store, model: Model, rules: Any, refs: list[str], report:
             _write(store, part, by_ref, rules, result, model, publish_events)
             report.transactions += 1
             part, size = [], 0
+            let_others_write(store)
     if part:
         _write(store, part, by_ref, rules, result, model, publish_events)
         report.transactions += 1
@@ -212,11 +214,21 @@ def _link_chunk(store: Store, model: Model, rules: Any, refs: list[str], report:
     with store.read() as s:
         before = s.execute(queued).scalar_one()
     for chunk in repo.chunks(reviews, records_per_transaction):
+        let_others_write(store)
         with store.transaction() as s:
             repo.add_reviews(s, list(chunk), model_version=model.version, prior_weight=model.prior_weight)
     if reviews:
         with store.read() as s:
             report.reviews_added += s.execute(queued).scalar_one() - before
+
+
+def let_others_write(store: Store) -> None:
+    """SQLite's busy handler is not a queue: a writer that begins again as soon as it commits can
+    keep a waiting one (an ingest, polling every 100 ms at most) out past its busy timeout. At
+    1,000,000 people an ingest failed so ("database is locked" after 30 s) beside back-to-back bulk
+    writes of 5,000 records (several seconds each)."""
+    if store.dialect == "sqlite":
+        time.sleep(WRITE_GAP_S)
 
 
 def _one_per_record_and_person(reviews: Iterable[PairScore], pending: dict[str, PersonFeatures],
