@@ -48,6 +48,11 @@ SETTLE_S = 2.0  # an empty queue for this long ends a load: the held records are
 TICK_S = 0.25  # how often an idle worker that holds records looks at its queue
 BULK_WRITE_RECORDS = 5000  # records a bulk link writes per transaction (each commit checkpoints SQLite's log)
 BULK_RATIO = 0.25  # pending records, as a share of those linked, from which one clustering beats placing each
+# held records at most placed a transaction at a time, however large the index: placing loads
+# their blocks into the worker's candidate index inside the write transaction, and after a bulk
+# link that index is cold (1,000,000 people: placing ~10,000 held SQLite's write lock past an
+# ingest's 30 s busy timeout, twice); a bulk link reads without the write lock
+PLACE_AT_MOST = 1_000
 CHUNK_CHECK_S = 10.0  # how often a worker behind its queue counts the held records (a whole chunk is linked)
 log = logging.getLogger(__name__)
 
@@ -214,13 +219,13 @@ class RecordsWorker:
 
     def link_held(self) -> None:
         """Link every held person record (in bulk, at most `bulk_link_max_records` per clustering;
-        or one transaction at a time when they are few beside the records already linked: a
-        clustering reads most of the index as context, whatever the number held), then announce
-        the held changes."""
+        or one transaction at a time when they are few, beside the records already linked (a
+        clustering reads most of the index as context, whatever the number held) and in number
+        (`PLACE_AT_MOST`)), then announce the held changes."""
         with self.store.read() as s:
             pending, linked = bulk_link.pending_count(s), bulk_link.linked_count(s)
         model = getattr(self.linker, "model", None)
-        if pending and model is not None and pending >= BULK_RATIO * linked:
+        if pending and model is not None and (pending >= BULK_RATIO * linked or pending > PLACE_AT_MOST):
             log.info("bulk link: %s", self._bulk_link(model))
         elif pending:
             self._place_held()

@@ -11,12 +11,18 @@ import time
 from sqlalchemy import select
 
 from canonical.messages import Envelope, MessageType, batch_items
+from hub import worker as worker_module
 from hub.bus.bindings import DEFAULT_BINDINGS, RECORDS_QUEUE
 from hub.bus.sqlite import StoreQueueBus
 from hub.identity import bulk_link
 from hub.identity.linker import IdentityLinker
 from hub.identity.model_file import load_model
-from hub.store.tables.identity import IdentityAuditRow, IdentityLinkRow, IdentityPendingRow, RouteHeldRow
+from hub.store.tables.identity import (
+    IdentityAuditRow,
+    IdentityLinkRow,
+    IdentityPendingRow,
+    RouteHeldRow,
+)
 from hub.store.tables.messaging import OutboxRow
 from hub.store.tables.records import PersonRow, SourceRecordRow
 from hub.worker import RecordsWorker, run_worker
@@ -263,3 +269,23 @@ def test_behind_a_whole_chunk_held_is_linked_beside_the_load_and_announced_at_it
     assert None not in persons.values() and _pending(store) == []
     assert all(persons[f"sys_a/person/A{i}"] == persons[f"sys_b/person/B{i}"] for i in range(3))
     assert {f"IA{i}" for i in range(len(PEOPLE))} <= set(_route_changes(store))
+
+
+def test_more_held_than_placed_at_most_go_in_bulk_however_large_the_index(store, monkeypatch):
+    """Placing loads the held records' blocks into a cold candidate index inside the write
+    transaction; past `PLACE_AT_MOST` they are linked in bulk (which reads without the lock)."""
+    monkeypatch.setattr(worker_module, "BULK_RATIO", 100.0)  # the index always "large"
+    monkeypatch.setattr(worker_module, "PLACE_AT_MOST", 1)
+    backlog = [0]
+    worker = _worker(store, backlog)
+    worker.handle([_people("sys_a", "A")])
+    backlog[0] = 10
+    worker.handle([_people("sys_b", "B")])
+    backlog[0] = 0
+    worker.handle([_involvements("sys_b", "B")])
+    worker.wait_for_release()
+    persons = _persons(store)
+    assert all(persons[f"sys_a/person/A{i}"] == persons[f"sys_b/person/B{i}"] for i in range(len(PEOPLE)))
+    with store.transaction() as s:
+        made = dict(s.execute(select(IdentityLinkRow.ref_key, IdentityLinkRow.made_by)).all())
+    assert {made[f"sys_b/person/B{i}"] for i in range(len(PEOPLE))} == {bulk_link.MADE_BY}
