@@ -229,7 +229,7 @@ class _Run:
         else:
             figures.add(f"records workers rate ({self.workers}, during the ingest)", announced / wall, "records/s")
         linked, took, runs = _bulk_links(self.hub)
-        figures.add("  of which linking in bulk after the backlog", took, "s",
+        figures.add("  of which linking in bulk (beside and after the load)", took, "s",
                     f"{linked:,} person records, {runs} run(s)" if runs else "none: every record linked as it came")
         figures.add("routing worker: caught up after the store was loaded", routing_lag, "s",
                     "" if not math.isnan(routing_lag) else f"backlog {_routing_backlog(self.hub):,}")

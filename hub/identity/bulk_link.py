@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -140,24 +140,35 @@ def link(store: Store, model: Model, *, records_per_transaction: int = 2000,
         chunks = [list(c) for c in repo.chunks(pending_refs(s), max(1, max_records))]
     if full_chunks_only:
         chunks = [c for c in chunks if len(c) >= max_records]
-    for refs in chunks:
-        _link_chunk(store, model, rules, refs, report, records_per_transaction, publish_events)
-    report.seconds = time.perf_counter() - started
-    if report.records:
+    audited = []
+
+    def audit(s: Session) -> None:  # in the last write: once nothing is held, the run is on record
+        report.seconds = time.perf_counter() - started
+        repo.audit(s, "identity-index", "bulk-link", {
+            "records": report.records, "context": report.context, "persons_created": report.persons_created,
+            "joined_existing": report.joined_existing, "pairs_compared": report.pairs_compared,
+            "reviews_added": report.reviews_added, "transactions": report.transactions,
+            "chunks": len(chunks), "seconds": round(report.seconds, 3), "model_version": model.version})
+        audited.append(True)
+
+    for i, refs in enumerate(chunks):
+        _link_chunk(store, model, rules, refs, report, records_per_transaction, publish_events,
+                    audit if i == len(chunks) - 1 else None)
+    if report.records and not audited:
         with store.transaction() as s:
-            repo.audit(s, "identity-index", "bulk-link", {
-                "records": report.records, "context": report.context, "persons_created": report.persons_created,
-                "joined_existing": report.joined_existing, "pairs_compared": report.pairs_compared,
-                "reviews_added": report.reviews_added, "transactions": report.transactions,
-                "chunks": len(chunks), "seconds": round(report.seconds, 3), "model_version": model.version})
+            audit(s)
+    report.seconds = time.perf_counter() - started
     return report
 
 
 def _link_chunk(store: Store, model: Model, rules: Any, refs: list[str], report: BulkLinkReport,
-                records_per_transaction: int, publish_events: bool) -> None:
+                records_per_transaction: int, publish_events: bool,
+                audit: Callable[[Session], None] | None = None) -> None:
     """Cluster these pending records with their context: the linked records sharing a blocking
     key with one of them (no other could be compared with them), comparing only pairs with a
-    pending record. Reading and clustering take no write lock: an ingest goes on meanwhile."""
+    pending record. Reading and clustering take no write lock: an ingest goes on meanwhile.
+    Review pairs are queued first and `audit` runs in the last write, so that when nothing is held
+    any more the whole run is in the store."""
     with store.read() as s:
         feats = _features_of(s, refs)
         context, linked = _context_of(s, feats, rules)
@@ -191,19 +202,6 @@ def _link_chunk(store: Store, model: Model, rules: Any, refs: list[str], report:
             report.persons_created += 1
         person_of_cluster[cluster] = pid
         persons.setdefault(pid, []).extend(pending)
-    part: list[tuple[str, list[str]]] = []
-    size = 0
-    for pid, pending in persons.items():
-        part.append((pid, pending))
-        size += len(pending)
-        if size >= records_per_transaction:
-            _write(store, part, by_ref, rules, result, model, publish_events)
-            report.transactions += 1
-            part, size = [], 0
-            let_others_write(store)
-    if part:
-        _write(store, part, by_ref, rules, result, model, publish_events)
-        report.transactions += 1
     cluster_of = result.clusters.cluster_of
 
     def person(ref: str) -> str | None:
@@ -214,12 +212,25 @@ def _link_chunk(store: Store, model: Model, rules: Any, refs: list[str], report:
     with store.read() as s:
         before = s.execute(queued).scalar_one()
     for chunk in repo.chunks(reviews, records_per_transaction):
-        let_others_write(store)
         with store.transaction() as s:
             repo.add_reviews(s, list(chunk), model_version=model.version, prior_weight=model.prior_weight)
+        let_others_write(store)
     if reviews:
         with store.read() as s:
             report.reviews_added += s.execute(queued).scalar_one() - before
+    parts: list[list[tuple[str, list[str]]]] = [[]]
+    size = 0
+    for pid, pending in persons.items():
+        parts[-1].append((pid, pending))
+        size += len(pending)
+        if size >= records_per_transaction:
+            parts.append([])
+            size = 0
+    parts = [p for p in parts if p]
+    for i, part in enumerate(parts):
+        report.transactions += 1
+        _write(store, part, by_ref, rules, result, model, publish_events, audit if i == len(parts) - 1 else None)
+        let_others_write(store)
 
 
 def let_others_write(store: Store) -> None:
@@ -309,7 +320,7 @@ def _relationships(s: Session, refs: set[str]) -> list[tuple[str, str, str]]:
 
 
 def _write(store: Store, part: list[tuple[str, list[str]]], feats: dict[str, PersonFeatures], rules: Any,
-           result: Any, model: Model, publish_events: bool) -> None:
+           result: Any, model: Model, publish_events: bool, audit: Callable[[Session], None] | None = None) -> None:
     """One transaction: the index rows, block keys, persons, link evidence and golden records of
     these persons' pending records, their `identity.linked` events (in `identity.batch` messages,
     as the incremental linker sends them) and their pending entries gone."""
@@ -331,4 +342,6 @@ def _write(store: Store, part: list[tuple[str, list[str]]], feats: dict[str, Per
                                               "probability": links[r].probability if r in links else None})
                 for r in refs])
         drop(s, refs)
+        if audit is not None:
+            audit(s)
 

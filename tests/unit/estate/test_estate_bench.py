@@ -49,7 +49,7 @@ def test_embedded_bench_measures_every_figure(tmp_path, workers):
     per_system = [name for name in figures if name.strip().startswith("ingest rate: ")]
     assert len(per_system) == 6
     assert figures["routing worker: caught up after the store was loaded"][1] >= 0  # NaN: it never caught up
-    bulk = figures["  of which linking in bulk after the backlog"]  # 80 people: few batches, maybe never behind
+    bulk = figures["  of which linking in bulk (beside and after the load)"]  # 80 people: few batches, maybe never behind
     assert bulk[1] >= 0 and ("person records" in bulk[3] or bulk[3].startswith("none"))
     assert figures["routing queue depth at the end (+ unrelayed outbox)"][1] <= 5
     assert any(name.startswith("peak RSS") and row[1] > 10 for name, row in figures.items())
