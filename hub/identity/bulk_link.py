@@ -2,13 +2,15 @@
 
 Placing each new person record against the index, a batch at a time, is most of a records
 worker's work, and it grows as the index fills. A worker far behind its queue stores new person
-records unlinked and holds them here (`hold`); once the backlog is gone, `link` clusters them all
-at once, with the records already linked as context (`identity_index.engine.link_batch`: the
-blocking, scoring, clustering and household corroboration `hub identity rebuild` uses), then
-writes the persons a few thousand records per transaction, so an ingest or another worker can
-write between them. A record already linked keeps its person: a pending record joins the person
+records unlinked and holds them here (`hold`); once the backlog is gone (or a whole chunk is
+held), `link` clusters them, in chunks of at most `max_records`, with the linked records sharing
+a blocking key with them as context and only the pairs with a held record compared
+(`identity_index.engine.link_batch`: the blocking, scoring, clustering and household
+corroboration `hub identity rebuild` uses), then writes the persons a few thousand records per
+transaction, so an ingest or another worker can write between them. A record already linked keeps its person: a pending record joins the person
 most of its cluster's linked records have, or a new person with the rest of its cluster.
-Pair reviews are queued as the incremental linker would queue them.
+Pair reviews are queued as the incremental linker would queue them: the best per held record
+and other person.
 """
 
 from __future__ import annotations
@@ -32,7 +34,6 @@ from hub.persons import new_person_id, refresh_persons
 from hub.store.base import utcnow
 from hub.store.engine import Store
 from hub.store.tables.identity import (
-    IdentityBlockKeyRow,
     IdentityConstraintRow,
     IdentityPendingRow,
     IdentityRecordRow,
@@ -53,7 +54,6 @@ WRITE_GAP_S = 0.2  # SQLite: a pause after each write transaction, so a waiting 
 _P = IdentityPendingRow.__table__
 _R = RouteHeldRow.__table__
 _S = SourceRecordRow.__table__
-_BK = IdentityBlockKeyRow.__table__
 
 
 @dataclass
@@ -243,7 +243,7 @@ def let_others_write(store: Store) -> None:
 
 
 def _one_per_record_and_person(reviews: Iterable[PairScore], pending: dict[str, PersonFeatures],
-                               person: Any) -> list[PairScore]:
+                               person: Callable[[str], str | None]) -> list[PairScore]:
     """The review pairs a pending record has, the best one per other person (as the incremental
     linker queues them): a steward decides whether a record is that person once, not once per
     record of it. Pairs within one person are settled already."""
@@ -285,15 +285,7 @@ def _features_of(s: Session, refs: Sequence[str]) -> list[PersonFeatures]:
 def _context_of(s: Session, feats: Sequence[PersonFeatures], rules: Any) -> tuple[list[PersonFeatures], dict[str, str]]:
     """The linked records sharing a blocking key with one of `feats`: their features (as stored)
     and persons."""
-    by_rule: dict[str, set[str]] = {}
-    for f in feats:
-        for rule, key in block_keys(f, rules):
-            by_rule.setdefault(rule, set()).add(key)
-    refs: set[str] = set()
-    for rule, keys in by_rule.items():
-        for part in repo.chunks(sorted(keys), READ_CHUNK):
-            refs.update(s.execute(select(_BK.c.ref_key).where(_BK.c.rule == rule, _BK.c.key.in_(part))).scalars())
-    del by_rule
+    refs = repo.refs_under_keys(s, (k for f in feats for k in block_keys(f, rules)), READ_CHUNK)
     context, persons = [], {}
     index = IdentityRecordRow.__table__
     for part in repo.chunks(sorted(refs), READ_CHUNK):

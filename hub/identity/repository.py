@@ -45,21 +45,27 @@ def chunks(values: Sequence[Any], size: int = CHUNK) -> Iterable[Sequence[Any]]:
         yield values[i:i + size]
 
 
+def refs_under_keys(session: Session, keys: Iterable[tuple[str, str]], size: int = CHUNK) -> set[str]:
+    """The records filed under any of these (rule, key) blocking keys: one query per rule and
+    `size` keys."""
+    by_rule: dict[str, set[str]] = defaultdict(set)
+    for rule, key in keys:
+        by_rule[rule].add(key)
+    refs: set[str] = set()
+    for rule, values in by_rule.items():
+        for part in chunks(sorted(values), size):
+            refs.update(session.execute(select(IdentityBlockKeyRow.ref_key).where(
+                IdentityBlockKeyRow.rule == rule, IdentityBlockKeyRow.key.in_(part))).scalars())
+    return refs
+
+
 def load_slice(session: Session, index: IncrementalIndex, keys: Iterable[tuple[str, str]],
                placing: set[str], cache: SliceCache | None = None) -> int:
     """Load into `index` every stored record sharing a blocking key with the records being
     placed (`placing`: their refs), their persons' NHS numbers and stewards' constraints.
     With a `cache`, features are read as text and decoded only when not cached already.
     Returns the number of records loaded."""
-    by_rule: dict[str, set[str]] = defaultdict(set)
-    for rule, key in keys:
-        by_rule[rule].add(key)
-    refs: set[str] = set()
-    for rule, values in by_rule.items():
-        for part in chunks(sorted(values)):
-            refs.update(session.execute(select(IdentityBlockKeyRow.ref_key).where(
-                IdentityBlockKeyRow.rule == rule, IdentityBlockKeyRow.key.in_(part))).scalars())
-    refs |= placing
+    refs = refs_under_keys(session, keys) | placing
     persons: set[str] = set()
     loaded = 0
     features = cast(IdentityRecordRow.features, Text) if cache is not None else IdentityRecordRow.features
