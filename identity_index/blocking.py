@@ -9,8 +9,8 @@ ratio (share of all pairs never compared) and, given labels, pairs completeness
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import jellyfish
@@ -160,6 +160,71 @@ def block_keys(f: PersonFeatures, rules: Sequence[BlockingRule]) -> list[tuple[s
     return sorted((r.name, k) for r in rules for k in r.keys(f))
 
 
+def filed_keys(f: PersonFeatures, rules: Sequence[BlockingRule],
+               keys: Sequence[tuple[str, str]] | None = None) -> list[tuple[str, str]]:
+    """Every (rule, key) a record is filed under in the store: its block keys (`keys`, when
+    computed already) and, under a rule that splits large blocks, each refined level
+    (`refined_keys`: rule name + "#" per level). A bulk link then reads only the blocks it will
+    compare (`context_blocks`), not every record under a coarse key."""
+    keys = block_keys(f, rules) if keys is None else keys
+    by_name = {r.name: r for r in rules if r.refine}
+    out = list(keys)
+    for name, key in keys:
+        if name in by_name:
+            out += refined_keys(by_name[name], key, f)[1:]
+    return sorted(out)
+
+
+def filed_rule_names(rules: Sequence[BlockingRule]) -> list[str]:
+    """The rule names `filed_keys` writes: each rule's and one per refined level."""
+    return [r.name + "#" * level for r in rules for level in range(len(r.refine) + 1)]
+
+
+@dataclass(frozen=True)
+class ContextPlan:
+    """What a bulk link of some new records must read besides them: the filed blocks whose
+    stored records it compares with them (`blocks`), and the size of every block they are in,
+    stored records and new ones together (`sizes`: rule name → key → size, as
+    `candidate_pair_array` takes them), so that their blocks split exactly as they would with
+    every stored record at hand."""
+
+    blocks: frozenset[tuple[str, str]]
+    sizes: dict[str, dict[str, int]]
+
+
+def context_blocks(new: Sequence[PersonFeatures], rules: Sequence[BlockingRule],
+                   stored: Mapping[tuple[str, str], int], max_block: int = 1000) -> ContextPlan:
+    """The blocks a batch of `new` records (not in the store) is compared within, given
+    `stored`: how many stored records each of their filed keys (`filed_keys`) holds. Under each
+    of its keys a record is compared within the first level no larger than SPLIT_AT (or the
+    last), as `candidate_pair_array` splits blocks; a block larger than `max_block` is not
+    compared at all, so it is not read."""
+    held: Counter[tuple[str, str]] = Counter()
+    chains: set[tuple[tuple[str, str], ...]] = set()
+    for f in new:
+        for rule in rules:
+            for key in rule.keys(f):
+                levels = refined_keys(rule, key, f)
+                held.update(levels)
+                chains.add(tuple(levels))
+
+    def size(k: tuple[str, str]) -> int:
+        return stored.get(k, 0) + held[k]
+
+    blocks = set()
+    for levels in chains:
+        for depth, k in enumerate(levels):
+            if depth + 1 < len(levels) and size(k) > SPLIT_AT:
+                continue
+            if size(k) <= max_block:
+                blocks.add(k)
+            break
+    sizes: dict[str, dict[str, int]] = defaultdict(dict)
+    for name, key in held:
+        sizes[name.rstrip("#")][key] = size((name, key))
+    return ContextPlan(frozenset(blocks), dict(sizes))
+
+
 def candidate_pairs(records: Sequence[PersonFeatures], rules: Sequence[BlockingRule],
                     max_block: int = 1000) -> set[tuple[int, int]]:
     """Index pairs (i < j) sharing a key under any rule. Blocks larger than `max_block`
@@ -169,11 +234,15 @@ def candidate_pairs(records: Sequence[PersonFeatures], rules: Sequence[BlockingR
 
 
 def candidate_pair_array(records: Sequence[PersonFeatures], rules: Sequence[BlockingRule],
-                         max_block: int = 1000, focus: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+                         max_block: int = 1000, focus: int | None = None,
+                         sizes: Mapping[str, Mapping[str, int]] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """`candidate_pairs` as two sorted index arrays (left < right), built block by block with
     numpy: a million records give tens of millions of pairs, too many for Python tuples.
     With `focus`, only pairs with one of the first `focus` records: the rest are context (records
-    already linked, met only through the new ones); blocks are still sized with them."""
+    already linked, met only through the new ones); blocks are still sized with them.
+    `sizes` (rule name → block key → size) sizes the blocks it names instead of their members
+    here: the context is then only the blocks compared (`context_blocks`), and a block splits
+    and is dropped as it would with all its records at hand."""
     n = len(records)
     found = [np.zeros(0, dtype=np.int64)]
     for rule in rules:
@@ -187,14 +256,16 @@ def candidate_pair_array(records: Sequence[PersonFeatures], rules: Sequence[Bloc
         if not keys:
             continue
         key_arr, member_arr = np.array(keys, dtype=np.int64), np.array(members, dtype=np.int64)
+        known = (sizes or {}).get(rule.name)
         for refine in rule.refine:
-            key_arr = _refined(refine, records, key_arr, member_arr, ids)
+            key_arr = _refined(refine, records, key_arr, member_arr, ids, known)
         order = np.lexsort((member_arr, key_arr))
         key_arr, member_arr = key_arr[order], member_arr[order]
         starts = np.flatnonzero(np.r_[True, key_arr[1:] != key_arr[:-1]])
-        sizes = np.diff(np.r_[starts, len(key_arr)])
-        for size in np.unique(sizes[(sizes > 1) & (sizes <= max_block)]).tolist():
-            block_starts = starts[sizes == size]
+        members_in = np.diff(np.r_[starts, len(key_arr)])
+        whole = np.maximum(members_in, _known_sizes(ids, known)[key_arr[starts]]) if known else members_in
+        for size in np.unique(members_in[(members_in > 1) & (whole <= max_block)]).tolist():
+            block_starts = starts[(members_in == size) & (whole <= max_block)]
             i, j = np.triu_indices(size, 1)
             for chunk in range(0, len(block_starts), max(1, 4_000_000 // len(i))):
                 grid = member_arr[block_starts[chunk:chunk + max(1, 4_000_000 // len(i))][:, None]
@@ -214,10 +285,24 @@ def candidate_pair_array(records: Sequence[PersonFeatures], rules: Sequence[Bloc
     return left, packed.astype(np.int32)
 
 
+def _known_sizes(ids: dict[str, int], known: Mapping[str, int] | None) -> np.ndarray:
+    """Per key id, the size `known` gives it (0 where it gives none)."""
+    out = np.zeros(len(ids), dtype=np.int64)
+    if known:
+        for key, n in known.items():
+            i = ids.get(key)
+            if i is not None:
+                out[i] = n
+    return out
+
+
 def _refined(refine: Callable[[PersonFeatures], str], records: Sequence[PersonFeatures], key_arr: np.ndarray,
-             member_arr: np.ndarray, ids: dict[str, int]) -> np.ndarray:
-    """Keys of blocks larger than SPLIT_AT replaced by key + "#" + the refining value."""
+             member_arr: np.ndarray, ids: dict[str, int], known: Mapping[str, int] | None = None) -> np.ndarray:
+    """Keys of blocks larger than SPLIT_AT (counting the size `known` gives a key, where larger)
+    replaced by key + "#" + the refining value."""
     counts = np.bincount(key_arr, minlength=len(ids))
+    if known:
+        counts = np.maximum(counts, _known_sizes(ids, known))
     big = np.flatnonzero(counts[key_arr] > SPLIT_AT)
     if not len(big):
         return key_arr

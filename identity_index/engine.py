@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import itertools
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -242,15 +242,17 @@ def link_batch(records: Sequence[PersonFeatures], model: Model, *,
                must_link: Iterable[tuple[str, str]] = (),
                cannot_link: Iterable[tuple[str, str]] = (),
                relationships: Iterable[tuple[str, str, str]] = (),
-               distinct_scores: bool = True, focus: int | None = None) -> BatchResult:
+               distinct_scores: bool = True, focus: int | None = None,
+               block_sizes: Mapping[str, Mapping[str, int]] | None = None) -> BatchResult:
     """Block, score and cluster every record at once. With `relationships` (subject ref,
     related ref, kind), name-only pairs whose records share a relative's cluster are linked too.
     `distinct_scores=False` keeps only the distinct pairs corroboration can use (both records
     have relatives): the same clusters, without millions of scores held for diagnosis.
     With `focus`, only pairs with one of the first `focus` records are compared (see
-    `candidate_pair_array`): the records after them are context, clustered only through them."""
+    `candidate_pair_array`): the records after them are context, clustered only through them;
+    `block_sizes` then sizes their blocks when the context is only the blocks compared."""
     left, right = candidate_pair_array(records, rules_named(model.blocking_rules), max_block=MAX_BLOCK,
-                                       focus=focus)
+                                       focus=focus, sizes=block_sizes)
     relationships = list(relationships)
     relatives = relatives_of(relationships)
     # without household evidence a distinct pair can change nothing: not kept (memory)

@@ -23,7 +23,7 @@ from hub.store.engine import Store
 from hub.store.tables.identity import IdentityBlockKeyRow, IdentityRecordRow
 from hub.store.tables.records import PersonRow, SourceRecordRow
 from identity_index import evaluation as ev
-from identity_index.blocking import block_keys, rules_named
+from identity_index.blocking import filed_keys, rules_named
 from identity_index.features import features_from_canonical
 from identity_index.model import Model, default_model
 from identity_index.training import train
@@ -58,7 +58,7 @@ def fill_store(url: str, people: int, seed: int, model_path: Path, train_sample:
                                                    "features": feats[i].to_json(), "updated_at": now} for i in part])
             if with_keys:
                 s.execute(insert(IdentityBlockKeyRow), [{"rule": r, "key": k[:200], "ref_key": feats[i].ref}
-                                                        for i in part for r, k in block_keys(feats[i], rules)])
+                                                        for i in part for r, k in filed_keys(feats[i], rules)])
         first = {pid: feats[i] for i in reversed(range(len(feats))) for pid in (pid_of[clusters[feats[i].ref]],)}
         s.execute(insert(PersonRow), [{"id": pid, "version": 1, "golden": {}, "display_name": f"{f.given} {f.family}",
                                        "family_key": f.family, "given_key": f.given,

@@ -15,6 +15,7 @@ and other person.
 
 from __future__ import annotations
 
+import json
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
@@ -29,6 +30,7 @@ from canonical.messages import MessageType, identity_item
 from hub.bulk import insert_rows, update_rows
 from hub.identity import repository as repo
 from hub.identity.linker import EVENT_SOURCE
+from hub.identity.lookup import rows_in
 from hub.outbox import add_items_at_commit
 from hub.persons import new_person_id, refresh_persons
 from hub.store.base import utcnow
@@ -42,8 +44,8 @@ from hub.store.tables.identity import (
     RouteHeldRow,
 )
 from hub.store.tables.records import SourceRecordRow
-from identity_index.blocking import block_keys, rules_named
-from identity_index.engine import link_batch
+from identity_index.blocking import context_blocks, filed_keys, rules_named
+from identity_index.engine import MAX_BLOCK, link_batch
 from identity_index.features import PersonFeatures, features_from_canonical
 from identity_index.model import Model
 from identity_index.scoring import PairScore
@@ -51,6 +53,7 @@ from identity_index.scoring import PairScore
 MADE_BY = "bulk"  # identity_link.made_by of a link made here
 READ_CHUNK = 5000
 WRITE_GAP_S = 0.2  # SQLite: a pause after each write transaction, so a waiting writer gets the lock
+_IR = IdentityRecordRow.__table__
 _P = IdentityPendingRow.__table__
 _R = RouteHeldRow.__table__
 _S = SourceRecordRow.__table__
@@ -171,17 +174,22 @@ def _link_chunk(store: Store, model: Model, rules: Any, refs: list[str], report:
     any more the whole run is in the store."""
     with store.read() as s:
         feats = _features_of(s, refs)
-        context, linked = _context_of(s, feats, rules)
+        plan = context_blocks(feats, rules, repo.counts_under_keys(
+            s, (k for f in feats for k in filed_keys(f, rules)), READ_CHUNK), MAX_BLOCK)
+        compared = repo.refs_under_keys(s, plan.blocks, READ_CHUNK)
+        edges = _edges_touching(s, {f.ref for f in feats} | compared)
+        context, linked = _linked(s, compared | {relative for _ref, relative, _role, _rel in edges})
         within = {f.ref for f in feats} | set(linked)
         constraints = [(a, b, same) for a, b, same in s.execute(select(
             IdentityConstraintRow.ref_a, IdentityConstraintRow.ref_b, IdentityConstraintRow.same))
             if a in within and b in within]
-        relationships = _relationships(s, within)
+        relationships = _relationships(edges, within)
     if not feats:
         return
     result = link_batch(feats + context, model, must_link=[(a, b) for a, b, same in constraints if same],
                         cannot_link=[(a, b) for a, b, same in constraints if not same],
-                        relationships=relationships, distinct_scores=False, focus=len(feats))
+                        relationships=relationships, distinct_scores=False, focus=len(feats),
+                        block_sizes=plan.sizes)
     del context, relationships
     report.records += len(feats)
     report.context += len(linked)
@@ -282,29 +290,30 @@ def _features_of(s: Session, refs: Sequence[str]) -> list[PersonFeatures]:
     return feats
 
 
-def _context_of(s: Session, feats: Sequence[PersonFeatures], rules: Any) -> tuple[list[PersonFeatures], dict[str, str]]:
-    """The linked records sharing a blocking key with one of `feats`: their features (as stored)
-    and persons."""
-    refs = repo.refs_under_keys(s, (k for f in feats for k in block_keys(f, rules)), READ_CHUNK)
+def _linked(s: Session, refs: set[str]) -> tuple[list[PersonFeatures], dict[str, str]]:
+    """The features (as stored) and persons of these records, those linked."""
     context, persons = [], {}
-    index = IdentityRecordRow.__table__
-    for part in repo.chunks(sorted(refs), READ_CHUNK):
-        for ref, pid, stored in s.execute(select(index.c.ref_key, index.c.person_id, index.c.features)
-                                          .where(index.c.ref_key.in_(part))):
-            context.append(PersonFeatures.from_json(stored))
-            persons[ref] = pid
+    for ref, pid, stored in rows_in(s, _IR, ["ref_key", "person_id", "features"], "ref_key", sorted(refs),
+                                    as_text=("features",), chunk=READ_CHUNK):
+        context.append(PersonFeatures.from_json(json.loads(stored)))
+        persons[ref] = pid
     return context, persons
 
 
-def _relationships(s: Session, refs: set[str]) -> list[tuple[str, str, str]]:
-    """(subject, related, kind) of the household edges between these records, from one of each
-    edge's two `identity_relative` rows (either side gives the same relatives: the roles are
-    inverses)."""
+def _edges_touching(s: Session, refs: set[str]) -> list[tuple[str, str, str, str]]:
+    """(ref, relative, role, relationship) of the household edges of these records: kin of a
+    compared pair are the relatives of its two records (`identity_index.households`), so these
+    records' relatives are read with them, and no other edge matters."""
+    return [tuple(r) for r in rows_in(s, IdentityRelativeRow.__table__,
+                                      ["ref_key", "relative_ref", "role", "relationship_ref"], "ref_key",
+                                      sorted(refs), chunk=READ_CHUNK)]
+
+
+def _relationships(edges: Iterable[tuple[str, str, str, str]], refs: set[str]) -> list[tuple[str, str, str]]:
+    """(subject, related, kind) of the edges between these records, from one of each edge's two
+    `identity_relative` rows (either side gives the same relatives: the roles are inverses)."""
     out, seen = [], set()
-    rel = IdentityRelativeRow.__table__
-    for ref, relative, role, relationship in s.execute(
-            select(rel.c.ref_key, rel.c.relative_ref, rel.c.role, rel.c.relationship_ref)
-            .execution_options(yield_per=READ_CHUNK)):
+    for ref, relative, role, relationship in edges:
         if relationship not in seen and ref in refs and relative in refs:
             seen.add(relationship)
             out.append((relative, ref, role))
@@ -320,7 +329,7 @@ def _write(store: Store, part: list[tuple[str, list[str]]], feats: dict[str, Per
     person_of = {r: pid for pid, pending in part for r in pending}
     links = result.clusters.links
     with store.transaction() as s:
-        repo.save_records(s, [(feats[r], person_of[r], block_keys(feats[r], rules), False) for r in refs])
+        repo.save_records(s, [(feats[r], person_of[r], filed_keys(feats[r], rules), False) for r in refs])
         update_rows(s, _S, "ref_key", [{"ref_key": r, "person_id": person_of[r]} for r in refs])
         repo.add_links(s, [repo.link_row(r, person_of[r], made_by=MADE_BY, model_version=model.version,
                                          score=links.get(r), prior_weight=model.prior_weight) for r in refs])

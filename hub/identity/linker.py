@@ -31,7 +31,7 @@ from hub.outbox import add_items_at_commit, add_to_outbox
 from hub.persons import new_person_id, refresh_persons, resolve
 from hub.store.base import utcnow
 from hub.store.tables.records import SourceRecordRow
-from identity_index.blocking import block_keys, rules_named
+from identity_index.blocking import block_keys, filed_keys, rules_named
 from identity_index.engine import IncrementalIndex
 from identity_index.features import PersonFeatures, features_from_canonical
 from identity_index.households import corroborate
@@ -267,7 +267,7 @@ class IdentityLinker:
             placement = index.place(f, current_person=current,
                                     can_merge=lambda ids: self._can_merge(session, index, ids))
             pid = placement.person_id
-            saves[f.ref] = (f, batch.keys_of(f, self.rules), f.ref in stored)
+            saves[f.ref] = (f, filed_keys(f, self.rules, batch.keys_of(f, self.rules)), f.ref in stored)
             for retired in placement.assignment.merge:
                 moved_here = sorted(r for r, p in placed.items() if p == retired)
                 placed.update({r: pid for r in moved_here})
@@ -363,7 +363,7 @@ class IdentityLinker:
         placement = batch.index.place(f, current_person=current,
                                       can_merge=lambda ids: self.can_merge(session, ids))
         pid = placement.person_id
-        repo.save_record(session, f, pid, block_keys(f, self.rules), existed=stored is not None)
+        repo.save_record(session, f, pid, filed_keys(f, self.rules), existed=stored is not None)
         events: list[Envelope] = []
         for retired in placement.assignment.merge:
             moved = repo.retire_person(session, retired, pid)

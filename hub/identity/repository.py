@@ -14,7 +14,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from typing import Any, NamedTuple
 
-from sqlalchemy import Text, bindparam, cast, delete, insert, or_, select, update
+from sqlalchemy import Text, bindparam, cast, delete, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from hub.bulk import insert_rows, update_rows
@@ -57,6 +57,22 @@ def refs_under_keys(session: Session, keys: Iterable[tuple[str, str]], size: int
             refs.update(session.execute(select(IdentityBlockKeyRow.ref_key).where(
                 IdentityBlockKeyRow.rule == rule, IdentityBlockKeyRow.key.in_(part))).scalars())
     return refs
+
+
+def counts_under_keys(session: Session, keys: Iterable[tuple[str, str]], size: int = CHUNK) -> dict[tuple[str, str], int]:
+    """How many records are filed under each of these (rule, key) blocking keys (counted by the
+    database: one query per rule and `size` keys); keys holding none are left out."""
+    by_rule: dict[str, set[str]] = defaultdict(set)
+    for rule, key in keys:
+        by_rule[rule].add(key)
+    counts: dict[tuple[str, str], int] = {}
+    for rule, values in by_rule.items():
+        for part in chunks(sorted(values), size):
+            for key, n in session.execute(select(IdentityBlockKeyRow.key, func.count()).where(
+                    IdentityBlockKeyRow.rule == rule, IdentityBlockKeyRow.key.in_(part))
+                    .group_by(IdentityBlockKeyRow.key)):
+                counts[(rule, key)] = int(n)
+    return counts
 
 
 def load_slice(session: Session, index: IncrementalIndex, keys: Iterable[tuple[str, str]],

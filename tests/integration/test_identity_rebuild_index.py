@@ -10,7 +10,7 @@ from hub.identity.runs import rebuild
 from hub.store.engine import Store
 from hub.store.tables.identity import IdentityBlockKeyRow, IdentityRecordRow
 from hub.store.tables.records import SourceRecordRow
-from identity_index.blocking import block_keys, rules_named
+from identity_index.blocking import filed_keys, rules_named
 from identity_index.features import features_from_canonical
 from identity_index.model import Model
 
@@ -29,7 +29,7 @@ def _expected_keys(store: Store, model: Model) -> set[tuple[str, str, str]]:
     with store.transaction() as s:
         rows = s.execute(select(SourceRecordRow.ref_key, SourceRecordRow.canonical).where(
             SourceRecordRow.entity == "person", SourceRecordRow.deleted.is_(False))).all()
-    return {(r, k[:200], ref) for ref, c in rows for r, k in block_keys(features_from_canonical(ref, c), rules)}
+    return {(r, k[:200], ref) for ref, c in rows for r, k in filed_keys(features_from_canonical(ref, c), rules)}
 
 
 def test_partial_index_writes_equal_a_full_rewrite(tmp_path):

@@ -2,17 +2,26 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
 import pytest
 
+from hub.identity import synthetic
 from identity_index.blocking import (
     DEFAULT_RULES,
     RULES,
+    SPLIT_AT,
     UnknownBlockingRule,
     block_keys,
     blocking_report,
+    candidate_pair_array,
     candidate_pairs,
+    context_blocks,
+    filed_keys,
+    filed_rule_names,
     rules_named,
 )
+from identity_index.features import features_from_canonical
 from tests.unit.identity.identity_factory import feat
 
 ALL = rules_named(DEFAULT_RULES)
@@ -71,3 +80,34 @@ def test_oversized_blocks_are_skipped():
     records = [feat("Amy", "Smith", "2015-03-02") for _ in range(5)]
     assert len(candidate_pairs(records, [RULES["dob"]], max_block=10)) == 10
     assert candidate_pairs(records, [RULES["dob"]], max_block=4) == set()
+
+
+def test_filed_keys_add_every_refined_level_under_the_rules_that_split():
+    f = feat("Amy", "Smith", "2015-03-02")
+    filed = filed_keys(f, ALL)
+    assert set(block_keys(f, ALL)) < set(filed)
+    assert ("surname_year#", "SM0|2015#03") in filed and ("surname_year##", "SM0|2015#03#02") in filed
+    assert {name for name, _key in filed} <= set(filed_rule_names(ALL))
+    assert not any(name.startswith("postcode_initial#") for name, _key in filed)  # no refinement: one level
+
+
+@pytest.mark.parametrize("max_block", [1000, 80])
+def test_the_context_blocks_give_exactly_the_pairs_of_the_whole_store(max_block):
+    """A bulk link reading only the blocks `context_blocks` names, sized by the store's counts,
+    compares the very pairs it would with every stored record at hand."""
+    rules = list(RULES.values())
+    feats = [features_from_canonical(r.ref, r.person) for r in synthetic.people(4000, seed=3)]
+    new, stored = feats[:200], feats[200:]
+    counts = Counter(k for f in stored for k in filed_keys(f, rules))
+    assert max(counts.values()) > 2 * SPLIT_AT  # blocks large enough to split
+
+    def ref_pairs(records, **kw):
+        left, right = candidate_pair_array(records, rules, max_block=max_block, focus=len(new), **kw)
+        return {(records[a].ref, records[b].ref) for a, b in zip(left.tolist(), right.tolist(), strict=True)}
+
+    whole = ref_pairs(new + stored)
+    plan = context_blocks(new, rules, counts, max_block=max_block)
+    context = [f for f in stored if any(k in plan.blocks for k in filed_keys(f, rules))]
+    assert len(context) < len(stored) / 2
+    assert ref_pairs(new + context, sizes=plan.sizes) == whole
+    assert ref_pairs(new + context) != whole  # sized by its members alone, blocks would not split so

@@ -15,7 +15,7 @@ from hub.identity.linker import BATCH_STATE, IdentityLinker
 from hub.identity.model_file import load_model
 from hub.store.tables.identity import IdentityBlockKeyRow
 from hub.store.tables.records import PersonIdentifierRow
-from identity_index.blocking import block_keys
+from identity_index.blocking import block_keys, filed_keys
 from identity_index.engine import IncrementalIndex
 from identity_index.features import PersonFeatures, features_from_canonical
 
@@ -197,7 +197,7 @@ def test_an_update_rewrites_only_the_block_keys_that_changed(sqlite_store, model
         after = session.execute(select(IdentityBlockKeyRow.id, IdentityBlockKeyRow.ref_key,
                                        IdentityBlockKeyRow.rule, IdentityBlockKeyRow.key)).all()
     for f in [_moved(f) for f in people[:5]] + people[5:20]:
-        assert sorted((r, k) for _i, ref, r, k in after if ref == f.ref) == block_keys(f, worker.rules)
+        assert sorted((r, k) for _i, ref, r, k in after if ref == f.ref) == filed_keys(f, worker.rules)
     kept = {i for i, ref, _r, _k in after if i in before}
     assert {i for i, ref in before.items() if ref in {f.ref for f in people[5:20]}} <= kept  # unchanged: untouched
 

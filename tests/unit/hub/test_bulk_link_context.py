@@ -1,0 +1,107 @@
+"""A bulk link reads only the blocks it compares (hub/identity/bulk_link.py with
+`identity_index.blocking.context_blocks`): the stored records filed under its new records'
+chosen (refined) blocks and their relatives, sized by the store's counts. It compares the very
+pairs and makes the very clusters a clustering with every linked record at hand would, while
+reading a fraction of the index; and migration 0016 files the records of an older store under
+their refined levels."""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+
+from alembic import command
+from sqlalchemy import select
+
+from hub.bench.identity_rebuild import _source_row
+from hub.identity import bulk_link
+from hub.identity import repository as repo
+from hub.identity.model_file import load_model
+from hub.identity.synthetic import people
+from hub.store.engine import alembic_config
+from hub.store.tables.identity import IdentityBlockKeyRow, IdentityRecordRow, IdentityRelativeRow
+from hub.store.tables.records import SourceRecordRow
+from identity_index.blocking import block_keys, filed_keys, rules_named
+from identity_index.engine import link_batch
+from identity_index.features import PersonFeatures, features_from_canonical
+
+NOW = dt.datetime(2026, 12, 6, tzinfo=dt.UTC)
+
+
+def _hold(store, records) -> None:
+    with store.transaction() as s:
+        s.execute(SourceRecordRow.__table__.insert(), [_source_row(r, None, NOW) for r in records])
+        bulk_link.hold(s, [r.ref for r in records])
+    edges = [(f"{a.ref}~{b.ref}", b.ref, a.ref, "parent")  # b is a's parent: household evidence
+             for a, b in itertools.pairwise(records[::7]) if a.ref.split("/")[0] != b.ref.split("/")[0]]
+    with store.transaction() as s:
+        repo.save_relationships(s, edges)
+
+
+def _stored_features(store) -> list[PersonFeatures]:
+    with store.read() as s:
+        return [PersonFeatures.from_json(f) for f in s.execute(select(IdentityRecordRow.features)).scalars()]
+
+
+def _multi(result) -> set[frozenset[str]]:
+    return {frozenset(m) for m in result.clusters.clusters().values() if len(m) > 1}
+
+
+def test_a_bulk_link_reads_a_fraction_of_the_index_and_clusters_as_with_all_of_it(store, monkeypatch):
+    model = load_model()
+    records = list(people(1500, seed=11))
+    first, second = records[:-400], records[-400:]
+    _hold(store, first)
+    bulk_link.link(store, model, publish_events=False)
+    linked = _stored_features(store)
+    _hold(store, second)
+    new = [features_from_canonical(r.ref, r.person) for r in second]
+
+    calls = []
+
+    def spy(records_, model_, **kw):
+        result = link_batch(records_, model_, **kw)
+        calls.append((records_, kw, result))
+        return result
+
+    monkeypatch.setattr(bulk_link, "link_batch", spy)
+    report = bulk_link.link(store, model, publish_events=False)
+    (_records, kw, result), = calls
+    rel = IdentityRelativeRow.__table__
+    with store.read() as s:  # what it read before: every linked record under a coarse key
+        coarse = repo.refs_under_keys(s, (k for f in new for k in block_keys(f, rules_named(model.blocking_rules))))
+    assert report.records == len(new) and report.context < len(coarse), (report.context, len(coarse))
+    with store.read() as s:  # every household edge of the store
+        rels = bulk_link._relationships(s.execute(select(
+            rel.c.ref_key, rel.c.relative_ref, rel.c.role, rel.c.relationship_ref)).all(),
+            {f.ref for f in new + linked})
+    assert len(rels) > len(kw["relationships"]) > 0
+    # the same clustering with every linked record as context, blocks sized by their members
+    whole = link_batch(sorted(new, key=lambda f: f.ref) + linked, model, relationships=rels,
+                       distinct_scores=False, focus=len(new))
+    assert result.pairs_compared == whole.pairs_compared > 0
+    assert _multi(result) == _multi(whole)
+    with store.read() as s:
+        assert bulk_link.pending_count(s) == 0
+
+
+def test_migration_0016_files_stored_records_under_their_refined_levels(store):
+    model = load_model()
+    rules = rules_named(model.blocking_rules)
+    _hold(store, list(people(120, seed=5)))
+    bulk_link.link(store, model, publish_events=False)
+    keys = IdentityBlockKeyRow.__table__
+
+    def filed() -> set[tuple[str, str, str]]:
+        with store.read() as s:
+            return set(s.execute(select(keys.c.ref_key, keys.c.rule, keys.c.key)))
+
+    expected = {(f.ref, r, k) for f in _stored_features(store) for r, k in filed_keys(f, rules)}
+    assert filed() == expected and any(r.endswith("#") for _ref, r, _k in expected)
+    cfg = alembic_config()
+    with store.engine.begin() as connection:
+        cfg.attributes["connection"] = connection
+        command.downgrade(cfg, "refined_block_keys@base")
+    assert filed() == {k for k in expected if not k[1].endswith("#")}  # as an older store holds them
+    store.migrate()
+    assert filed() == expected
