@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from enum import StrEnum
 from typing import Any
 
+import pydantic_core
 from pydantic import BaseModel, ConfigDict, Field
 
 from canonical.version import SCHEMA_VERSION
@@ -53,7 +54,17 @@ class Envelope(BaseModel):
 
     @classmethod
     def from_json(cls, data: str | bytes) -> Envelope:
-        return cls.model_validate_json(data)
+        """The envelope a message body holds.
+
+        The body is parsed straight into Python objects, then validated: the payload is
+        `dict[str, Any]`, and JSON-mode validation would first build a JSON value tree of the
+        whole payload and then convert it (a record batch carries 200 records). For parsed JSON
+        every field accepts the same values in either mode; a body that fails either way is
+        validated again in JSON mode, so it raises exactly the `ValidationError` it always did."""
+        try:
+            return cls.model_validate(pydantic_core.from_json(data))
+        except ValueError:  # not JSON, or not a valid envelope (ValidationError is a ValueError)
+            return cls.model_validate_json(data)
 
 
 # events per `route.changed.batch` / `identity.batch` message: a records-worker transaction of

@@ -25,9 +25,9 @@ CHUNK = 500
 _T = SourceRecordRow.__table__
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Op:
-    """One record message of the batch, validated once."""
+    """One record message of the batch, validated once (slots: a delivery holds ~40,000 of them)."""
 
     message_id: str
     ref: SourceRef
@@ -69,7 +69,7 @@ def parse_message(env: Envelope) -> tuple[list[Op], list[BadItem]]:
     ops, bad = [], []
     for i, item in enumerate(batch_items(env.payload)):
         try:
-            if not isinstance(item, dict) or len(item) != 1 or not ({"record", "deleted"} & item.keys()):
+            if not isinstance(item, dict) or len(item) != 1 or not ("record" in item or "deleted" in item):
                 raise ValueError("an item is {\"record\": …} or {\"deleted\": …}")
             ops.append(_upsert(message_id, item["record"]) if "record" in item else
                        _deletion(message_id, item["deleted"]))
