@@ -47,12 +47,18 @@ def corroborate(scores: Iterable[PairScore], relatives: dict[str, set[tuple[str,
     `home_of` (ref → postcode), relatives living at one address: siblings), as links."""
     home_of = home_of or {}
     upgraded = []
+    kin: dict[str, set[object]] = {}  # each record's, once: a record is in many pairs
     for s in scores:
+        if s.ref_a not in relatives or s.ref_b not in relatives:
+            continue  # a record without relatives has no kin: most pairs, skipped before the rest
         if s.decision == Decision.LINK or s.rule == "nhs_conflict" or not names_agree(s):
             continue
         if cluster_of.get(s.ref_a) is not None and cluster_of.get(s.ref_a) == cluster_of.get(s.ref_b):
             continue
-        if _kin(s.ref_a, relatives, cluster_of, home_of) & _kin(s.ref_b, relatives, cluster_of, home_of):
+        for ref in (s.ref_a, s.ref_b):
+            if ref not in kin:
+                kin[ref] = _kin(ref, relatives, cluster_of, home_of)
+        if kin[s.ref_a] & kin[s.ref_b]:
             upgraded.append(replace(s, decision=Decision.LINK, made_by=MadeBy.RULE, rule="shared_relative"))
     return upgraded
 

@@ -325,7 +325,7 @@ def _write(store: Store, part: list[tuple[str, list[str]]], feats: dict[str, Per
     """One transaction: the index rows, block keys, persons, link evidence and golden records of
     these persons' pending records, their `identity.linked` events (in `identity.batch` messages,
     as the incremental linker sends them) and their pending entries gone."""
-    refs = [r for _pid, pending in part for r in pending]
+    refs = sorted(r for _pid, pending in part for r in pending)  # index order: each page written once
     person_of = {r: pid for pid, pending in part for r in pending}
     links = result.clusters.links
     with store.transaction() as s:

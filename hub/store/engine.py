@@ -131,6 +131,12 @@ def _wal_path(url: str) -> str | None:
     return url.removeprefix("sqlite:///").split("?")[0] + "-wal"
 
 
+# SQLite's page cache per connection (its default is 2 MiB). Inserting 340,000 block-key rows into
+# a 2.5 GB store (100,000 people): 11.2 s with 2 MiB, 7.6 s with 64 MiB; sorted by the index
+# they go into (as the identity writers now insert them), 4.6 s and 3.1 s (`/tmp/prof/cache.py`).
+SQLITE_CACHE_KIB = 64 * 1024
+
+
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
     # Let SQLAlchemy emit BEGIN itself so every transaction takes the write lock up front:
     # concurrent workers then wait (busy_timeout) instead of failing on lock upgrade.
@@ -142,6 +148,7 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     # default copied the same hot index pages back into the database after nearly every commit.
     cursor.execute(f"PRAGMA wal_autocheckpoint={WAL_AUTOCHECKPOINT_PAGES}")
     cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    cursor.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
 
