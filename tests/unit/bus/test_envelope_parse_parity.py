@@ -76,6 +76,8 @@ def test_an_invalid_body_raises_the_error_json_mode_validation_raises(data):
     with pytest.raises(ValidationError) as got:
         Envelope.from_json(data)
     assert got.value.errors() == expected.value.errors()
+    assert str(got.value) == str(expected.value)
+    assert got.value.__context__ is None and got.value.__cause__ is None  # one error, as before
 
 
 def test_every_malformed_item_of_a_batch_is_named_with_its_reason():
