@@ -328,20 +328,24 @@ def _write(store: Store, part: list[tuple[str, list[str]]], feats: dict[str, Per
     refs = sorted(r for _pid, pending in part for r in pending)  # index order: each page written once
     person_of = {r: pid for pid, pending in part for r in pending}
     links = result.clusters.links
+    # everything but the writes is prepared before the write transaction: on SQLite an ingest
+    # waits for the write lock while it is held
+    records = [(feats[r], person_of[r], filed_keys(feats[r], rules), False) for r in refs]
+    persons = [{"ref_key": r, "person_id": person_of[r]} for r in refs]
+    link_rows = [repo.link_row(r, person_of[r], made_by=MADE_BY, model_version=model.version, score=links.get(r),
+                               prior_weight=model.prior_weight) for r in refs]
+    events = [{"person_id": person_of[r], "model_version": model.version, "ref": r, "previous_person_id": None,
+               "made_by": MADE_BY, "rule": links[r].rule if r in links else None,
+               "probability": links[r].probability if r in links else None} for r in refs] if publish_events else []
     with store.transaction() as s:
-        repo.save_records(s, [(feats[r], person_of[r], filed_keys(feats[r], rules), False) for r in refs])
-        update_rows(s, _S, "ref_key", [{"ref_key": r, "person_id": person_of[r]} for r in refs])
-        repo.add_links(s, [repo.link_row(r, person_of[r], made_by=MADE_BY, model_version=model.version,
-                                         score=links.get(r), prior_weight=model.prior_weight) for r in refs])
+        repo.save_records(s, records)
+        update_rows(s, _S, "ref_key", persons)
+        repo.add_links(s, link_rows)
         refresh_persons(s, [pid for pid, _pending in part])
-        if publish_events:
+        if events:
             versions = repo.person_versions(s, person_of.values())  # after the refresh: the next one
             add_items_at_commit(s, MessageType.IDENTITY_BATCH, EVENT_SOURCE, [identity_item(
-                MessageType.IDENTITY_LINKED, {"person_id": person_of[r], "version": versions[person_of[r]] - 1,
-                                              "model_version": model.version, "ref": r, "previous_person_id": None,
-                                              "made_by": MADE_BY, "rule": links[r].rule if r in links else None,
-                                              "probability": links[r].probability if r in links else None})
-                for r in refs])
+                MessageType.IDENTITY_LINKED, {**e, "version": versions[e["person_id"]] - 1}) for e in events])
         drop(s, refs)
         if audit is not None:
             audit(s)
