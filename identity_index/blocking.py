@@ -161,67 +161,65 @@ def block_keys(f: PersonFeatures, rules: Sequence[BlockingRule]) -> list[tuple[s
 
 
 def filed_keys(f: PersonFeatures, rules: Sequence[BlockingRule],
-               keys: Sequence[tuple[str, str]] | None = None) -> list[tuple[str, str]]:
-    """Every (rule, key) a record is filed under in the store: its block keys (`keys`, when
-    computed already) and, under a rule that splits large blocks, each refined level
-    (`refined_keys`: rule name + "#" per level). A bulk link then reads only the blocks it will
-    compare (`context_blocks`), not every record under a coarse key."""
+               keys: Sequence[tuple[str, str]] | None = None) -> list[tuple[str, str, str]]:
+    """Every (rule, key, detail) a record is filed under in the store: its block keys (`keys`,
+    when computed already), each with the values that refine it under a rule that splits large
+    blocks ("03#14": born in March, on the 14th; "" under other rules). From the store's counts by
+    key and detail a bulk link works out which refined block each new record is compared within
+    and reads only those blocks (`context_blocks`), not every record under a coarse key."""
     keys = block_keys(f, rules) if keys is None else keys
-    by_name = {r.name: r for r in rules if r.refine}
-    out = list(keys)
-    for name, key in keys:
-        if name in by_name:
-            out += refined_keys(by_name[name], key, f)[1:]
-    return sorted(out)
-
-
-def filed_rule_names(rules: Sequence[BlockingRule]) -> list[str]:
-    """The rule names `filed_keys` writes: each rule's and one per refined level."""
-    return [r.name + "#" * level for r in rules for level in range(len(r.refine) + 1)]
+    details = {r.name: "#".join(refine(f) for refine in r.refine) for r in rules if r.refine}
+    return sorted((name, key, details.get(name, "")) for name, key in keys)
 
 
 @dataclass(frozen=True)
 class ContextPlan:
-    """What a bulk link of some new records must read besides them: the filed blocks whose
-    stored records it compares with them (`blocks`), and the size of every block they are in,
-    stored records and new ones together (`sizes`: rule name → key → size, as
-    `candidate_pair_array` takes them), so that their blocks split exactly as they would with
-    every stored record at hand."""
+    """What a bulk link of some new records must read besides them: the blocks whose stored
+    records it compares with them (`blocks`: (rule, key, refining values) – the key's block
+    when there are none, else the refined block those values name), and the size of every
+    block they are in, stored records and new ones together (`sizes`: rule name → block key →
+    size, as `candidate_pair_array` takes them), so that their blocks split exactly as they
+    would with every stored record at hand."""
 
-    blocks: frozenset[tuple[str, str]]
+    blocks: frozenset[tuple[str, str, tuple[str, ...]]]
     sizes: dict[str, dict[str, int]]
 
 
 def context_blocks(new: Sequence[PersonFeatures], rules: Sequence[BlockingRule],
-                   stored: Mapping[tuple[str, str], int], max_block: int = 1000) -> ContextPlan:
+                   stored: Mapping[tuple[str, str, str], int], max_block: int = 1000) -> ContextPlan:
     """The blocks a batch of `new` records (not in the store) is compared within, given
-    `stored`: how many stored records each of their filed keys (`filed_keys`) holds. Under each
-    of its keys a record is compared within the first level no larger than SPLIT_AT (or the
-    last), as `candidate_pair_array` splits blocks; a block larger than `max_block` is not
-    compared at all, so it is not read."""
-    held: Counter[tuple[str, str]] = Counter()
-    chains: set[tuple[tuple[str, str], ...]] = set()
+    `stored`: how many stored records each (rule, key, detail) of their keys (`filed_keys`)
+    holds. Under each of its keys a record is compared within the first level no larger than
+    SPLIT_AT (or the last), as `candidate_pair_array` splits blocks; a block larger than
+    `max_block` is not compared at all, so it is not read."""
+    level: Counter[tuple[str, str, tuple[str, ...]]] = Counter()  # stored records per block, every level
+    refining = {r.name for r in rules if r.refine}
+    for (name, key, detail), n in stored.items():
+        values = tuple(detail.split("#")) if name in refining else ()
+        for depth in range(len(values) + 1):
+            level[(name, key, values[:depth])] += n
+    chains: set[tuple[str, str, tuple[str, ...]]] = set()
     for f in new:
         for rule in rules:
+            values = tuple(refine(f) for refine in rule.refine)
             for key in rule.keys(f):
-                levels = refined_keys(rule, key, f)
-                held.update(levels)
-                chains.add(tuple(levels))
-
-    def size(k: tuple[str, str]) -> int:
-        return stored.get(k, 0) + held[k]
+                chains.add((rule.name, key, values))
+                for depth in range(len(values) + 1):
+                    level[(rule.name, key, values[:depth])] += 1
 
     blocks = set()
-    for levels in chains:
-        for depth, k in enumerate(levels):
-            if depth + 1 < len(levels) and size(k) > SPLIT_AT:
-                continue
-            if size(k) <= max_block:
-                blocks.add(k)
-            break
     sizes: dict[str, dict[str, int]] = defaultdict(dict)
-    for name, key in held:
-        sizes[name.rstrip("#")][key] = size((name, key))
+    for name, key, values in chains:
+        for depth in range(len(values) + 1):
+            block = (name, key, values[:depth])
+            sizes[name]["#".join((key, *values[:depth]))] = level[block]
+        for depth in range(len(values) + 1):
+            block = (name, key, values[:depth])
+            if depth < len(values) and level[block] > SPLIT_AT:
+                continue
+            if level[block] <= max_block:
+                blocks.add(block)
+            break
     return ContextPlan(frozenset(blocks), dict(sizes))
 
 

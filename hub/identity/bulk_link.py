@@ -44,7 +44,7 @@ from hub.store.tables.identity import (
     RouteHeldRow,
 )
 from hub.store.tables.records import SourceRecordRow
-from identity_index.blocking import context_blocks, filed_keys, rules_named
+from identity_index.blocking import block_keys, context_blocks, filed_keys, rules_named
 from identity_index.engine import MAX_BLOCK, link_batch
 from identity_index.features import PersonFeatures, features_from_canonical
 from identity_index.model import Model
@@ -174,9 +174,9 @@ def _link_chunk(store: Store, model: Model, rules: Any, refs: list[str], report:
     any more the whole run is in the store."""
     with store.read() as s:
         feats = _features_of(s, refs)
-        plan = context_blocks(feats, rules, repo.counts_under_keys(
-            s, (k for f in feats for k in filed_keys(f, rules)), READ_CHUNK), MAX_BLOCK)
-        compared = repo.refs_under_keys(s, plan.blocks, READ_CHUNK)
+        plan = context_blocks(feats, rules, repo.detail_counts(
+            s, (k for f in feats for k in block_keys(f, rules)), READ_CHUNK), MAX_BLOCK)
+        compared = repo.refs_in_blocks(s, plan.blocks, {r.name: len(r.refine) for r in rules})
         edges = _edges_touching(s, {f.ref for f in feats} | compared)
         context, linked = _linked(s, compared | {relative for _ref, relative, _role, _rel in edges})
         within = {f.ref for f in feats} | set(linked)

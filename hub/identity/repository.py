@@ -14,7 +14,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from typing import Any, NamedTuple
 
-from sqlalchemy import Text, bindparam, cast, delete, func, insert, or_, select, update
+from sqlalchemy import Text, and_, bindparam, cast, delete, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from hub.bulk import insert_rows, update_rows
@@ -59,20 +59,45 @@ def refs_under_keys(session: Session, keys: Iterable[tuple[str, str]], size: int
     return refs
 
 
-def counts_under_keys(session: Session, keys: Iterable[tuple[str, str]], size: int = CHUNK) -> dict[tuple[str, str], int]:
-    """How many records are filed under each of these (rule, key) blocking keys (counted by the
-    database: one query per rule and `size` keys); keys holding none are left out."""
+def detail_counts(session: Session, keys: Iterable[tuple[str, str]], size: int = CHUNK) -> dict[tuple[str, str, str], int]:
+    """How many records are filed under each of these (rule, key) blocking keys, by detail (the
+    values refining the key: `identity_index.blocking.filed_keys`), counted by the database from
+    the (rule, key, detail) index: one query per rule and `size` keys."""
     by_rule: dict[str, set[str]] = defaultdict(set)
     for rule, key in keys:
         by_rule[rule].add(key)
-    counts: dict[tuple[str, str], int] = {}
+    counts: dict[tuple[str, str, str], int] = {}
+    bk = IdentityBlockKeyRow
     for rule, values in by_rule.items():
         for part in chunks(sorted(values), size):
-            for key, n in session.execute(select(IdentityBlockKeyRow.key, func.count()).where(
-                    IdentityBlockKeyRow.rule == rule, IdentityBlockKeyRow.key.in_(part))
-                    .group_by(IdentityBlockKeyRow.key)):
-                counts[(rule, key)] = int(n)
+            for key, detail, n in session.execute(select(bk.key, bk.detail, func.count()).where(
+                    bk.rule == rule, bk.key.in_(part)).group_by(bk.key, bk.detail)):
+                counts[(rule, key, detail)] = int(n)
     return counts
+
+
+def refs_in_blocks(session: Session, blocks: Iterable[tuple[str, str, tuple[str, ...]]],
+                   levels: dict[str, int], size: int = 200) -> set[str]:
+    """The records filed under these blocks: (rule, key, refining values), the key's whole block
+    when there are none, else the refined block they name (`levels`: how many values refine a
+    rule's keys; a block naming all of them is one detail, a shallower one a range of details)."""
+    whole: dict[str, list[str]] = defaultdict(list)
+    refined: dict[str, list[Any]] = defaultdict(list)
+    bk = IdentityBlockKeyRow
+    for rule, key, values in blocks:
+        if not values:
+            whole[rule].append(key)
+        elif len(values) >= levels.get(rule, 0):
+            refined[rule].append(and_(bk.key == key, bk.detail == "#".join(values)))
+        else:  # every detail starting with these values ("#" sorts just before "$")
+            prefix = "#".join(values)
+            refined[rule].append(and_(bk.key == key, bk.detail >= prefix + "#", bk.detail < prefix + "$"))
+    refs = refs_under_keys(session, ((rule, key) for rule, keys in whole.items() for key in keys))
+    for rule, terms in refined.items():
+        for start in range(0, len(terms), size):
+            refs.update(session.execute(select(bk.ref_key).where(bk.rule == rule, or_(*terms[start:start + size])))
+                        .scalars())
+    return refs
 
 
 def load_slice(session: Session, index: IncrementalIndex, keys: Iterable[tuple[str, str]],
@@ -127,8 +152,9 @@ def members(session: Session, person_ids: Iterable[str]) -> dict[str, list[str]]
 
 
 def save_record(session: Session, features: PersonFeatures, person_id: str,
-                keys: Sequence[tuple[str, str]], *, existed: bool) -> None:
-    """Upsert the record's features and person; replace its blocking keys."""
+                keys: Sequence[tuple[str, str, str]], *, existed: bool) -> None:
+    """Upsert the record's features and person; replace its blocking keys ((rule, key, detail)
+    each: `identity_index.blocking.filed_keys`)."""
     if existed:
         session.execute(update(IdentityRecordRow).where(IdentityRecordRow.ref_key == features.ref).values(
             person_id=person_id, features=features.to_json(), updated_at=utcnow()))
@@ -137,11 +163,12 @@ def save_record(session: Session, features: PersonFeatures, person_id: str,
         session.execute(insert(IdentityRecordRow), [{
             "ref_key": features.ref, "person_id": person_id, "features": features.to_json(), "updated_at": utcnow()}])
     if keys:
-        session.execute(insert(IdentityBlockKeyRow), [{"rule": r, "key": k[:200], "ref_key": features.ref}
-                                                       for r, k in keys])
+        session.execute(insert(IdentityBlockKeyRow), [{"rule": r, "key": k[:200], "detail": d[:60],
+                                                        "ref_key": features.ref} for r, k, d in keys])
 
 
-def save_records(session: Session, rows: Sequence[tuple[PersonFeatures, str, Sequence[tuple[str, str]], bool]]) -> None:
+def save_records(session: Session,
+                 rows: Sequence[tuple[PersonFeatures, str, Sequence[tuple[str, str, str]], bool]]) -> None:
     """`save_record` for a whole batch: (features, person id, blocking keys, existed) each, in bulk.
     A stored record's block keys are rewritten only where they changed (most updates keep them
     all): the same rows as deleting and inserting them all, without the index churn and the
@@ -152,27 +179,27 @@ def save_records(session: Session, rows: Sequence[tuple[PersonFeatures, str, Seq
     inserts = [{"ref_key": f.ref, "person_id": pid, "features": f.to_json(), "updated_at": now}
                for f, pid, _keys, existed in rows if not existed]
     update_rows(session, IdentityRecordRow.__table__, "ref_key", updates)
-    stored: dict[str, dict[tuple[str, str], list[int]]] = defaultdict(lambda: defaultdict(list))
-    for row_id, ref, rule, key in rows_in(session, _BK, ["id", "ref_key", "rule", "key"], "ref_key",
-                                          [u["ref_key"] for u in updates]):
-        stored[ref][(rule, key)].append(row_id)
+    stored: dict[str, dict[tuple[str, str, str], list[int]]] = defaultdict(lambda: defaultdict(list))
+    for row_id, ref, rule, key, detail in rows_in(session, _BK, ["id", "ref_key", "rule", "key", "detail"], "ref_key",
+                                                  [u["ref_key"] for u in updates]):
+        stored[ref][(rule, key, detail)].append(row_id)
     gone: list[int] = []
     added: list[dict[str, str]] = []
     for f, _pid, ks, existed in rows:
-        wanted: dict[tuple[str, str], int] = defaultdict(int)
-        for r, k in ks:
-            wanted[(r, k[:200])] += 1
+        wanted: dict[tuple[str, str, str], int] = defaultdict(int)
+        for r, k, d in ks:
+            wanted[(r, k[:200], d[:60])] += 1
         have = stored.get(f.ref, {}) if existed else {}
         for key, ids in have.items():
             gone += ids[wanted.get(key, 0):]
-        for (r, k), n in wanted.items():
-            added += [{"rule": r, "key": k, "ref_key": f.ref}] * (n - len(have.get((r, k), ())))
+        for (r, k, d), n in wanted.items():
+            added += [{"rule": r, "key": k, "detail": d, "ref_key": f.ref}] * (n - len(have.get((r, k, d), ())))
     for part in chunks(sorted(gone)):
         session.execute(delete(IdentityBlockKeyRow).where(IdentityBlockKeyRow.id.in_(part)))
     # in the order of the index each goes into: B-tree pages are then touched once each, not
     # at random (340,000 keys into a 2.5 GB SQLite store: 7.6 s at random, 3.1 s sorted)
     insert_rows(session, IdentityRecordRow.__table__, sorted(inserts, key=lambda r: r["ref_key"]))
-    insert_rows(session, IdentityBlockKeyRow.__table__, sorted(added, key=lambda r: (r["rule"], r["key"])))
+    insert_rows(session, IdentityBlockKeyRow.__table__, sorted(added, key=lambda r: (r["rule"], r["key"], r["detail"])))
 
 
 def forget_record(session: Session, ref: str) -> None:

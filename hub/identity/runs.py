@@ -38,7 +38,6 @@ from identity_index.blocking import (
     blocking_report,
     candidate_pairs,
     filed_keys,
-    filed_rule_names,
     rules_named,
 )
 from identity_index.engine import MAX_BLOCK, link_batch
@@ -300,7 +299,8 @@ def _write_index(s: Session, feats: list[PersonFeatures], indexed: dict[str, str
         insert_rows(s, index, [{"ref_key": f.ref, "person_id": new[f.ref], "features": f.to_json(),
                                 "updated_at": now} for f in part])
     for part in repo.chunks(feats if rewrite_keys else fresh, BULK):
-        insert_rows(s, keys, [{"rule": r, "key": k[:200], "ref_key": f.ref} for f in part for r, k in filed_keys(f, rules)])
+        insert_rows(s, keys, [{"rule": r, "key": k[:200], "detail": d[:60], "ref_key": f.ref}
+                              for f in part for r, k, d in filed_keys(f, rules)])
     relink = [(ref, new[ref]) for ref, pid in indexed.items() if ref in new and new[ref] != pid]
     statement = update(index).where(index.c.ref_key == bindparam("b_ref")).values(person_id=bindparam("b_pid"),
                                                                                  updated_at=now)
@@ -312,7 +312,7 @@ def _stored_rules_differ(s: Session, rules: list[BlockingRule], feats: list[Pers
     """Whether the stored block keys come from other rules than `rules`: a stored key of another
     rule, or none of a rule that gives some record a key (index look-ups, not a scan of the keys)."""
     keys = IdentityBlockKeyRow.__table__
-    names = filed_rule_names(rules)
+    names = [r.name for r in rules]
     if s.execute(select(keys.c.rule).where(keys.c.rule.not_in(names)).limit(1)).first() is not None:
         return True
     for rule in rules:

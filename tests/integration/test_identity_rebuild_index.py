@@ -15,21 +15,22 @@ from identity_index.features import features_from_canonical
 from identity_index.model import Model
 
 
-def _index(store: Store) -> tuple[dict[str, str], set[tuple[str, str, str]], dict[str, str]]:
+def _index(store: Store) -> tuple[dict[str, str], set[tuple[str, str, str, str]], dict[str, str]]:
     with store.transaction() as s:
         records = dict(s.execute(select(IdentityRecordRow.ref_key, IdentityRecordRow.person_id)).all())
-        keys = set(s.execute(select(IdentityBlockKeyRow.rule, IdentityBlockKeyRow.key, IdentityBlockKeyRow.ref_key)))
+        keys = set(s.execute(select(IdentityBlockKeyRow.rule, IdentityBlockKeyRow.key, IdentityBlockKeyRow.detail,
+                                    IdentityBlockKeyRow.ref_key)))
         persons = dict(s.execute(select(SourceRecordRow.ref_key, SourceRecordRow.person_id).where(
             SourceRecordRow.entity == "person", SourceRecordRow.deleted.is_(False))).all())
     return records, keys, persons
 
 
-def _expected_keys(store: Store, model: Model) -> set[tuple[str, str, str]]:
+def _expected_keys(store: Store, model: Model) -> set[tuple[str, str, str, str]]:
     rules = rules_named(model.blocking_rules)
     with store.transaction() as s:
         rows = s.execute(select(SourceRecordRow.ref_key, SourceRecordRow.canonical).where(
             SourceRecordRow.entity == "person", SourceRecordRow.deleted.is_(False))).all()
-    return {(r, k[:200], ref) for ref, c in rows for r, k in filed_keys(features_from_canonical(ref, c), rules)}
+    return {(r, k[:200], d, ref) for ref, c in rows for r, k, d in filed_keys(features_from_canonical(ref, c), rules)}
 
 
 def test_partial_index_writes_equal_a_full_rewrite(tmp_path):

@@ -27,11 +27,13 @@ class IdentityRecordRow(Base):
 
 
 class IdentityBlockKeyRow(Base):
-    """One blocking key of one record: records sharing (rule, key) are compared."""
+    """One blocking key of one record: records sharing (rule, key) are compared. `detail`: the
+    values that refine the key under a rule splitting its large blocks ("03#14"; "" otherwise;
+    `identity_index.blocking.filed_keys`), so a bulk link reads only the refined blocks it compares."""
 
     __tablename__ = "identity_block_key"
     __table_args__ = (
-        Index("ix_identity_block_key_rule_key", "rule", "key"),
+        Index("ix_identity_block_key_rule_key_detail", "rule", "key", "detail"),
         Index("ix_identity_block_key_ref", "ref_key"),
     )
 
@@ -39,6 +41,7 @@ class IdentityBlockKeyRow(Base):
     rule: Mapped[str] = mapped_column(String(40))
     key: Mapped[str] = mapped_column(String(200))
     ref_key: Mapped[str] = mapped_column(String(300))
+    detail: Mapped[str] = mapped_column(String(60), default="", server_default="")
 
 
 class IdentityLinkRow(Base):

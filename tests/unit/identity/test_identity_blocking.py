@@ -18,7 +18,6 @@ from identity_index.blocking import (
     candidate_pairs,
     context_blocks,
     filed_keys,
-    filed_rule_names,
     rules_named,
 )
 from identity_index.features import features_from_canonical
@@ -82,13 +81,22 @@ def test_oversized_blocks_are_skipped():
     assert candidate_pairs(records, [RULES["dob"]], max_block=4) == set()
 
 
-def test_filed_keys_add_every_refined_level_under_the_rules_that_split():
+def test_filed_keys_carry_the_values_refining_each_key_under_the_rules_that_split():
     f = feat("Amy", "Smith", "2015-03-02")
     filed = filed_keys(f, ALL)
-    assert set(block_keys(f, ALL)) < set(filed)
-    assert ("surname_year#", "SM0|2015#03") in filed and ("surname_year##", "SM0|2015#03#02") in filed
-    assert {name for name, _key in filed} <= set(filed_rule_names(ALL))
-    assert not any(name.startswith("postcode_initial#") for name, _key in filed)  # no refinement: one level
+    assert [(r, k) for r, k, _d in filed] == block_keys(f, ALL)
+    assert ("surname_year", "SM0|2015", "03#02") in filed
+    assert all(d == "" for r, _k, d in filed if r == "postcode_initial")  # no refinement
+
+
+def _in_blocks(f, rules, blocks) -> bool:
+    """Whether `f` (a stored record) is filed under one of these (rule, key, refining values) blocks."""
+    depth = {r.name: len(r.refine) for r in rules}
+    for rule, key, detail in filed_keys(f, rules):
+        values = tuple(detail.split("#")) if depth[rule] else ()
+        if any((rule, key, values[:i]) in blocks for i in range(len(values) + 1)):
+            return True
+    return False
 
 
 @pytest.mark.parametrize("max_block", [1000, 80])
@@ -99,7 +107,7 @@ def test_the_context_blocks_give_exactly_the_pairs_of_the_whole_store(max_block)
     feats = [features_from_canonical(r.ref, r.person) for r in synthetic.people(4000, seed=3)]
     new, stored = feats[:200], feats[200:]
     counts = Counter(k for f in stored for k in filed_keys(f, rules))
-    assert max(counts.values()) > 2 * SPLIT_AT  # blocks large enough to split
+    assert max(Counter(k for f in stored for k in block_keys(f, rules)).values()) > 2 * SPLIT_AT  # blocks that split
 
     def ref_pairs(records, **kw):
         left, right = candidate_pair_array(records, rules, max_block=max_block, focus=len(new), **kw)
@@ -107,7 +115,7 @@ def test_the_context_blocks_give_exactly_the_pairs_of_the_whole_store(max_block)
 
     whole = ref_pairs(new + stored)
     plan = context_blocks(new, rules, counts, max_block=max_block)
-    context = [f for f in stored if any(k in plan.blocks for k in filed_keys(f, rules))]
+    context = [f for f in stored if _in_blocks(f, rules, plan.blocks)]
     assert len(context) < len(stored) / 2
     assert ref_pairs(new + context, sizes=plan.sizes) == whole
     assert ref_pairs(new + context) != whole  # sized by its members alone, blocks would not split so

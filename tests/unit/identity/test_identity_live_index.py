@@ -194,11 +194,11 @@ def test_an_update_rewrites_only_the_block_keys_that_changed(sqlite_store, model
         before = dict(session.execute(select(IdentityBlockKeyRow.id, IdentityBlockKeyRow.ref_key)).all())
     _batch(sqlite_store, worker, [_moved(f) for f in people[:5]] + people[5:10])  # 5 moved, 5 re-announced
     with sqlite_store.transaction() as session:
-        after = session.execute(select(IdentityBlockKeyRow.id, IdentityBlockKeyRow.ref_key,
-                                       IdentityBlockKeyRow.rule, IdentityBlockKeyRow.key)).all()
+        after = session.execute(select(IdentityBlockKeyRow.id, IdentityBlockKeyRow.ref_key, IdentityBlockKeyRow.rule,
+                                       IdentityBlockKeyRow.key, IdentityBlockKeyRow.detail)).all()
     for f in [_moved(f) for f in people[:5]] + people[5:20]:
-        assert sorted((r, k) for _i, ref, r, k in after if ref == f.ref) == filed_keys(f, worker.rules)
-    kept = {i for i, ref, _r, _k in after if i in before}
+        assert sorted((r, k, d) for _i, ref, r, k, d in after if ref == f.ref) == filed_keys(f, worker.rules)
+    kept = {i for i, ref, _r, _k, _d in after if i in before}
     assert {i for i, ref in before.items() if ref in {f.ref for f in people[5:20]}} <= kept  # unchanged: untouched
 
 
