@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import sqlite3
 import time
@@ -16,6 +17,11 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 BUSY_TIMEOUT_MS = 30_000
+# A writer waits this long in all for SQLite's write lock, BUSY_TIMEOUT_MS at a time, before it
+# fails: SQLite's busy handler is not a queue, and beside an ingest, a records worker's bulk writes
+# and its holding, a routing worker polling its queue once waited past 30 s and died ("database is
+# locked", 1,000,000 people). Nothing is done before BEGIN IMMEDIATE succeeds, so trying again is safe.
+WRITE_LOCK_PATIENCE_S = 600.0
 WAL_AUTOCHECKPOINT_PAGES = 20_000  # drain of 30,000 messages: 7-9 % less CPU than 1,000 (docs/performance.md)
 # A WAL past this size is checkpointed and truncated after a commit (at most every WAL_RESTART_EVERY_S):
 # with read transactions overlapping the writes (Store.read), SQLite's automatic checkpoints cannot
@@ -23,6 +29,7 @@ WAL_AUTOCHECKPOINT_PAGES = 20_000  # drain of 30,000 messages: 7-9 % less CPU th
 WAL_RESTART_BYTES = 256 * 1024 * 1024
 WAL_RESTART_EVERY_S = 10.0
 WAL_RESTART_WAIT_MS = 500  # how long the checkpoint waits for readers before giving up until next time
+log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
 
@@ -154,5 +161,17 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
 
 
 def _sqlite_begin_immediate(connection) -> None:
-    read_only = connection.get_execution_options().get("hub_read_only", False)
-    connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+    if connection.get_execution_options().get("hub_read_only", False):
+        connection.exec_driver_sql("BEGIN")
+        return
+    driver = connection.connection.driver_connection
+    give_up = time.monotonic() + WRITE_LOCK_PATIENCE_S
+    while time.monotonic() < give_up:
+        try:
+            driver.execute("BEGIN IMMEDIATE")  # waits up to the busy timeout itself
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) and "busy" not in str(exc):
+                break
+            log.warning("SQLite's write lock still busy after %.1f s; waiting again", BUSY_TIMEOUT_MS / 1000)
+    connection.exec_driver_sql("BEGIN IMMEDIATE")  # a last wait; its error is SQLAlchemy's, as ever
