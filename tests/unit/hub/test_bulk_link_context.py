@@ -10,8 +10,9 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 
+import pytest
 from alembic import command
-from sqlalchemy import select, text
+from sqlalchemy import event, select, text
 
 from hub.bench.identity_rebuild import _source_row
 from hub.identity import bulk_link
@@ -108,3 +109,20 @@ def test_migration_0016_sets_the_detail_of_the_keys_stored_before_it(store):
             (ref, r, k) for ref, r, k, _d in expected}
     store.migrate()
     assert filed() == expected
+
+
+def test_the_refined_blocks_are_read_by_index_seeks_not_a_scan_of_the_rule(store):
+    """SQLite without statistics planned `rule = ? AND (… OR …)` as a scan of every key of the
+    rule: a bulk link at 1,000,000 people stalled there. Each term now seeks the index."""
+    if store.dialect != "sqlite":
+        pytest.skip("PostgreSQL plans the OR as a bitmap of index scans either way")
+    statements = []
+    event.listen(store.engine, "before_cursor_execute",
+                 lambda _c, _cur, statement, params, _ctx, _many: statements.append((statement, params)))
+    with store.read() as s:
+        repo.refs_in_blocks(s, [("surname_year", "SM0|2015", ("03", "14")), ("surname_year", "SM0|2016", ("04",)),
+                                ("dob", "2015-03-14", ("a",))], {"surname_year": 2, "dob": 2})
+        (statement, params), = [(st, p) for st, p in statements if " OR " in st]
+        driver = s.connection().connection.driver_connection
+        plan = " ".join(str(row[-1]) for row in driver.execute("EXPLAIN QUERY PLAN " + statement, params))
+    assert "MULTI-INDEX OR" in plan and "SCAN" not in plan, plan
