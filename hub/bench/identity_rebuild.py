@@ -19,6 +19,7 @@ from sqlalchemy import insert, select
 
 from hub.bench.identity import exact_key_baseline
 from hub.identity import synthetic
+from hub.identity.repository import key_rows
 from hub.store.engine import Store
 from hub.store.tables.identity import IdentityBlockKeyRow, IdentityRecordRow
 from hub.store.tables.records import PersonRow, SourceRecordRow
@@ -57,8 +58,8 @@ def fill_store(url: str, people: int, seed: int, model_path: Path, train_sample:
             s.execute(insert(IdentityRecordRow), [{"ref_key": feats[i].ref, "person_id": pid_of[clusters[feats[i].ref]],
                                                    "features": feats[i].to_json(), "updated_at": now} for i in part])
             if with_keys:
-                s.execute(insert(IdentityBlockKeyRow), [{"rule": r, "key": k[:200], "detail": d[:60], "ref_key": feats[i].ref}
-                                                        for i in part for r, k, d in filed_keys(feats[i], rules)])
+                s.execute(insert(IdentityBlockKeyRow), [row for i in part
+                                                        for row in key_rows(feats[i].ref, filed_keys(feats[i], rules))])
         first = {pid: feats[i] for i in reversed(range(len(feats))) for pid in (pid_of[clusters[feats[i].ref]],)}
         s.execute(insert(PersonRow), [{"id": pid, "version": 1, "golden": {}, "display_name": f"{f.given} {f.family}",
                                        "family_key": f.family, "given_key": f.given,

@@ -3,8 +3,9 @@
 Placing each new person record against the index, a batch at a time, is most of a records
 worker's work, and it grows as the index fills. A worker far behind its queue stores new person
 records unlinked and holds them here (`hold`); once the backlog is gone (or a whole chunk is
-held), `link` clusters them, in chunks of at most `max_records`, with the linked records sharing
-a blocking key with them as context and only the pairs with a held record compared
+held), `link` clusters them, in chunks of at most `max_records`, with the linked records in the
+blocks they are compared within as context (refined as a full clustering would split them:
+`identity_index.blocking.context_blocks`) and only the pairs with a held record compared
 (`identity_index.engine.link_batch`: the blocking, scoring, clustering and household
 corroboration `hub identity rebuild` uses), then writes the persons a few thousand records per
 transaction, so an ingest or another worker can write between them. A record already linked keeps its person: a pending record joins the person

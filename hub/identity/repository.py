@@ -151,6 +151,11 @@ def members(session: Session, person_ids: Iterable[str]) -> dict[str, list[str]]
     return out
 
 
+def key_rows(ref: str, keys: Iterable[tuple[str, str, str]]) -> list[dict[str, str]]:
+    """`identity_block_key` rows of one record's (rule, key, detail) keys, cut to the columns' widths."""
+    return [{"rule": r, "key": k[:200], "detail": d[:60], "ref_key": ref} for r, k, d in keys]
+
+
 def save_record(session: Session, features: PersonFeatures, person_id: str,
                 keys: Sequence[tuple[str, str, str]], *, existed: bool) -> None:
     """Upsert the record's features and person; replace its blocking keys ((rule, key, detail)
@@ -163,8 +168,7 @@ def save_record(session: Session, features: PersonFeatures, person_id: str,
         session.execute(insert(IdentityRecordRow), [{
             "ref_key": features.ref, "person_id": person_id, "features": features.to_json(), "updated_at": utcnow()}])
     if keys:
-        session.execute(insert(IdentityBlockKeyRow), [{"rule": r, "key": k[:200], "detail": d[:60],
-                                                        "ref_key": features.ref} for r, k, d in keys])
+        session.execute(insert(IdentityBlockKeyRow), key_rows(features.ref, keys))
 
 
 def save_records(session: Session,

@@ -299,8 +299,7 @@ def _write_index(s: Session, feats: list[PersonFeatures], indexed: dict[str, str
         insert_rows(s, index, [{"ref_key": f.ref, "person_id": new[f.ref], "features": f.to_json(),
                                 "updated_at": now} for f in part])
     for part in repo.chunks(feats if rewrite_keys else fresh, BULK):
-        insert_rows(s, keys, [{"rule": r, "key": k[:200], "detail": d[:60], "ref_key": f.ref}
-                              for f in part for r, k, d in filed_keys(f, rules)])
+        insert_rows(s, keys, [row for f in part for row in repo.key_rows(f.ref, filed_keys(f, rules))])
     relink = [(ref, new[ref]) for ref, pid in indexed.items() if ref in new and new[ref] != pid]
     statement = update(index).where(index.c.ref_key == bindparam("b_ref")).values(person_id=bindparam("b_pid"),
                                                                                  updated_at=now)
