@@ -11,14 +11,14 @@ corroboration `hub identity rebuild` uses), then writes the persons a few thousa
 transaction, so an ingest or another worker can write between them. A record already linked keeps its person: a pending record joins the person
 most of its cluster's linked records have, or a new person with the rest of its cluster.
 Pair reviews are queued as the incremental linker would queue them: the best per held record
-and other person.
+and other person, when the record is plausibly that person (`plausible_reviews`).
 """
 
 from __future__ import annotations
 
 import json
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -46,6 +46,7 @@ from hub.store.tables.identity import (
 )
 from hub.store.tables.records import SourceRecordRow
 from identity_index.blocking import block_keys, context_blocks, filed_keys, rules_named
+from identity_index.clustering import plausible_reviews
 from identity_index.engine import MAX_BLOCK, link_batch
 from identity_index.features import PersonFeatures, features_from_canonical
 from identity_index.model import Model
@@ -216,7 +217,7 @@ def _link_chunk(store: Store, model: Model, rules: Any, refs: list[str], report:
     def person(ref: str) -> str | None:
         return linked.get(ref) or person_of_cluster.get(cluster_of.get(ref))
 
-    reviews = _one_per_record_and_person(result.clusters.reviews, by_ref, person)
+    reviews = _review_pairs(result.clusters.reviews, by_ref, person, result.clusters.links)
     queued = select(func.count()).select_from(IdentityReviewRow)  # counted once each side, not per chunk
     with store.read() as s:
         before = s.execute(queued).scalar_one()
@@ -251,23 +252,35 @@ def let_others_write(store: Store) -> None:
         time.sleep(WRITE_GAP_S)
 
 
-def _one_per_record_and_person(reviews: Iterable[PairScore], pending: dict[str, PersonFeatures],
-                               person: Callable[[str], str | None]) -> list[PairScore]:
-    """The review pairs a pending record has, the best one per other person (as the incremental
-    linker queues them): a steward decides whether a record is that person once, not once per
-    record of it. Pairs within one person are settled already."""
-    best: dict[tuple[str, str], PairScore] = {}
+def _review_pairs(reviews: Iterable[PairScore], pending: dict[str, PersonFeatures],
+                  person: Callable[[str], str | None], links: dict[str, PairScore]) -> list[PairScore]:
+    """The review pairs a pending record has, as the incremental linker queues them: the best one
+    per other person (a steward decides whether a record is that person once, not once per record
+    of it), and only those plausible from both sides (`identity_index.clustering.plausible_reviews`:
+    against each record's link and its other candidates here). From both: a record without a date
+    of birth is no more plausibly each of twelve namesakes than they are each plausibly it. Pairs
+    within one person are settled already."""
+    candidates: dict[str, dict[str, PairScore]] = defaultdict(dict)  # ref → other person → best pair
     for r in reviews:
-        own, other = (r.ref_a, r.ref_b) if r.ref_a in pending else (r.ref_b, r.ref_a)
-        if own not in pending:
-            continue
-        mine, theirs = person(own), person(other)
-        if theirs is None or mine == theirs:
-            continue
-        key = (own, theirs)
-        if key not in best or r.probability > best[key].probability:
-            best[key] = r
-    return list(best.values())
+        for own, other in ((r.ref_a, r.ref_b), (r.ref_b, r.ref_a)):
+            mine, theirs = person(own), person(other)
+            if mine is None or theirs is None or mine == theirs:
+                continue
+            best = candidates[own]
+            if theirs not in best or r.probability > best[theirs].probability:
+                best[theirs] = r
+    plausible: dict[str, set[str]] = {}  # ref → the other persons it is plausibly
+    for ref, best in candidates.items():
+        kept = {id(r) for r in plausible_reviews(list(best.values()), links.get(ref))}
+        plausible[ref] = {theirs for theirs, r in best.items() if id(r) in kept}
+    out = []
+    for own in pending:
+        mine = person(own)
+        for theirs, r in candidates.get(own, {}).items():
+            other = r.ref_b if r.ref_a == own else r.ref_a
+            if theirs in plausible[own] and mine in plausible.get(other, ()):
+                out.append(r)
+    return out
 
 
 def _stale(s: Session) -> list[str]:
