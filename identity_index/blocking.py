@@ -191,13 +191,16 @@ def context_blocks(new: Sequence[PersonFeatures], rules: Sequence[BlockingRule],
     `stored`: how many stored records each (rule, key, detail) of their keys (`filed_keys`)
     holds. Under each of its keys a record is compared within the first level no larger than
     SPLIT_AT (or the last), as `candidate_pair_array` splits blocks; a block larger than
-    `max_block` is not compared at all, so it is not read."""
-    level: Counter[tuple[str, str, tuple[str, ...]]] = Counter()  # stored records per block, every level
+    `max_block` is not compared at all, and one without a stored record has nothing to read, so
+    neither is read (the first bulk link of a load, into an empty index, read every block: 12.6 %
+    of its time at 100,000 people)."""
+    level: Counter[tuple[str, str, tuple[str, ...]]] = Counter()  # stored + new records per block, every level
     refining = {r.name for r in rules if r.refine}
     for (name, key, detail), n in stored.items():
         values = tuple(detail.split("#")) if name in refining else ()
         for depth in range(len(values) + 1):
             level[(name, key, values[:depth])] += n
+    has_stored = set(level)  # blocks holding a stored record: only these are read
     chains: set[tuple[str, str, tuple[str, ...]]] = set()
     for f in new:
         for rule in rules:
@@ -217,7 +220,7 @@ def context_blocks(new: Sequence[PersonFeatures], rules: Sequence[BlockingRule],
             block = (name, key, values[:depth])
             if depth < len(values) and level[block] > SPLIT_AT:
                 continue
-            if level[block] <= max_block:
+            if level[block] <= max_block and block in has_stored:
                 blocks.add(block)
             break
     return ContextPlan(frozenset(blocks), dict(sizes))
