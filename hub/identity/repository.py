@@ -82,21 +82,25 @@ def refs_in_blocks(session: Session, blocks: Iterable[tuple[str, str, tuple[str,
     when there are none, else the refined block they name (`levels`: how many values refine a
     rule's keys; a block naming all of them is one detail, a shallower one a range of details)."""
     whole: dict[str, list[str]] = defaultdict(list)
-    refined: list[Any] = []
+    exact: list[Any] = []
+    ranged: list[Any] = []
     bk = IdentityBlockKeyRow
     for rule, key, values in blocks:
         if not values:
             whole[rule].append(key)
         elif len(values) >= levels.get(rule, 0):
-            refined.append(and_(bk.rule == rule, bk.key == key, bk.detail == "#".join(values)))
+            exact.append(and_(bk.rule == rule, bk.key == key, bk.detail == "#".join(values)))
         else:  # every detail starting with these values ("#" sorts just before "$")
             prefix = "#".join(values)
-            refined.append(and_(bk.rule == rule, bk.key == key, bk.detail >= prefix + "#", bk.detail < prefix + "$"))
+            ranged.append(and_(bk.rule == rule, bk.key == key, bk.detail >= prefix + "#", bk.detail < prefix + "$"))
     refs = refs_under_keys(session, ((rule, key) for rule, keys in whole.items() for key in keys))
     # the rule in every term: SQLite then seeks the index once per term (MULTI-INDEX OR); with
-    # `rule = ?` outside the OR it scanned the rule's every key (a bulk link stalled at 1M people)
-    for start in range(0, len(refined), size):
-        refs.update(session.execute(select(bk.ref_key).where(or_(*refined[start:start + size]))).scalars())
+    # `rule = ?` outside the OR it scanned the rule's every key (a bulk link stalled at 1M people).
+    # Terms of one kind per statement: every full statement then has one shape, compiled once
+    # (mixed, each was compiled anew: 4.9 % of a 100,000-person bulk link).
+    for terms in (exact, ranged):
+        for start in range(0, len(terms), size):
+            refs.update(session.execute(select(bk.ref_key).where(or_(*terms[start:start + size]))).scalars())
     return refs
 
 
