@@ -8,7 +8,8 @@ through the `PersonLinker` port and replaces it.
 
 from __future__ import annotations
 
-import uuid
+import secrets
+import time
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from typing import Any, Protocol
@@ -28,7 +29,12 @@ STRONG_SCHEMES = (IdentifierScheme.NHS_NUMBER.value, IdentifierScheme.UPN.value)
 
 
 def new_person_id() -> str:
-    return "P" + uuid.uuid4().hex[:12].upper()
+    """A new person's id: "P", the time in milliseconds (12 hex digits) and 32 random bits.
+    Ordered by time, so the persons a load creates go to the end of every index on person ids
+    (person, and the person_id of source_record, identity_record, identity_link and
+    person_identifier) instead of each to a random page of each; and, unlike the 48 random bits
+    before, unique at millions of persons."""
+    return f"P{time.time_ns() // 1_000_000:012X}{secrets.randbits(32):08X}"
 
 
 def name_key(value: str | None) -> str:
