@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable
 from types import SimpleNamespace
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from canonical.codes import EntityKind
@@ -34,6 +35,7 @@ from hub.persons import DeterministicLinker, PersonLinker, refresh_persons
 from hub.routing_worker import announce_changes, note_change, noted_changes, publish_changes
 from hub.store.base import utcnow
 from hub.store.engine import Store
+from hub.store.tables.ingest import IngestRunRow
 from hub.store.tables.records import QuarantineRow
 from hub.worker_locks import bulk_link_turn, op_lock_keys, take_advisory_locks
 from identity_index.features import features_from_canonical
@@ -45,6 +47,11 @@ GC_GEN0 = 10_000  # allocations between young collections (CPython's default of 
 PERSON, RELATIONSHIP = EntityKind.PERSON.value, EntityKind.RELATIONSHIP.value
 Parsed = tuple[Envelope, list[wb.Op], list[wb.BadItem]]  # a message, its record operations, its invalid items
 SETTLE_S = 2.0  # an empty queue for this long ends a load: the held records are linked
+# ... unless an ingest run is still in progress: then the queue must stay empty this long. A loaded
+# machine's ingest pauses for seconds between batches and systems, and each pause was a bulk link
+# of its own, every one re-reading the index as context (100,000 people on amqp: 5 runs, 766 s;
+# embedded: 1 run, 201 s). An ingest that died leaving its run "running" delays the link this long.
+LOAD_SETTLE_S = 60.0
 TICK_S = 0.25  # how often an idle worker that holds records looks at its queue
 BULK_WRITE_RECORDS = 5000  # records a bulk link writes per transaction (each commit checkpoints SQLite's log)
 BULK_RATIO = 0.25  # pending records, as a share of those linked, from which one clustering beats placing each
@@ -71,7 +78,7 @@ class RecordsWorker:
 
     def __init__(self, store: Store, *, linker: PersonLinker | None = None, journal: Journal | None = None,
                  routing: RoutingConfig | None = None, records_per_transaction: int = 1000,
-                 bulk_link_backlog: int = 0, settle_s: float = SETTLE_S,
+                 bulk_link_backlog: int = 0, settle_s: float = SETTLE_S, load_settle_s: float = LOAD_SETTLE_S,
                  bulk_link_max_records: int = 500_000) -> None:
         self.store = store
         self.linker = linker or DeterministicLinker()
@@ -92,6 +99,7 @@ class RecordsWorker:
         self._checked_at = 0.0
         self._idle_since: float | None = None
         self.settle_s = settle_s
+        self.load_settle_s = load_settle_s
         self.release_error: BaseException | None = None
 
     def handle(self, batch: list[Envelope]) -> None:
@@ -132,15 +140,21 @@ class RecordsWorker:
 
     def _maybe_release(self, waiting: int) -> None:
         """A queue that stays empty for `settle_s` is a load that has ended: a load's producer
-        pauses between batches, so an empty queue for a moment is not the end of it."""
+        pauses between batches, so an empty queue for a moment is not the end of it; while an
+        ingest run is in progress, it must stay empty for `load_settle_s`."""
         if waiting:
             self._idle_since = None
             return
         now = time.monotonic()
         if self._idle_since is None:
             self._idle_since = now
-        if now - self._idle_since >= self.settle_s:
+        idle = now - self._idle_since
+        if idle >= self.settle_s and (idle >= self.load_settle_s or not self._ingesting()):
             self._start_release()
+
+    def _ingesting(self) -> bool:
+        with self.store.read() as s:
+            return s.execute(select(IngestRunRow.id).where(IngestRunRow.status == "running").limit(1)).first() is not None
 
     def _maybe_link_chunk(self) -> None:
         """Behind, with a whole chunk (`bulk_link_max_records`) held: link it now, beside the load.

@@ -8,7 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from canonical.messages import Envelope, MessageType, batch_items
 from hub import worker as worker_module
@@ -23,6 +23,7 @@ from hub.store.tables.identity import (
     IdentityPendingRow,
     RouteHeldRow,
 )
+from hub.store.tables.ingest import IngestRunRow
 from hub.store.tables.messaging import OutboxRow
 from hub.store.tables.records import PersonRow, SourceRecordRow
 from hub.worker import RecordsWorker, run_worker
@@ -224,6 +225,37 @@ def test_held_records_wait_until_the_queue_has_stayed_empty_for_the_settle_time(
     worker.wait_for_release()
     persons = _persons(store)
     assert None not in persons.values() and len(set(persons.values())) == len(PEOPLE) and _pending(store) == []
+
+
+def _wait_linked(store, worker, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while None in _persons(store).values() and time.monotonic() < deadline:
+        worker.tick()
+        time.sleep(0.05)
+    worker.wait_for_release()
+    return None not in _persons(store).values()
+
+
+def test_while_an_ingest_run_is_in_progress_the_queue_must_stay_empty_longer(store):
+    with store.transaction() as s:
+        s.add(run := IngestRunRow(system="sys_a", status="running", figures={}))
+    worker = RecordsWorker(store, linker=IdentityLinker(load_model()), bulk_link_backlog=3, settle_s=0.1,
+                           load_settle_s=1.5)
+    backlog = [10]
+    worker.backlog = lambda: backlog[0]
+    worker.handle([_people("sys_a", "A")])
+    backlog[0] = 0  # the ingest pauses: a second of quiet is not the end of the load
+    assert not _wait_linked(store, worker, 1.0)
+    assert _wait_linked(store, worker, 5.0)  # quiet for load_settle_s: the ingest may have died
+    backlog[0] = 10
+    worker.handle([_people("sys_b", "B")])  # held again: a second load
+    assert None in _persons(store).values()
+    with store.transaction() as s:
+        s.execute(update(IngestRunRow).where(IngestRunRow.id == run.id).values(status="ok"))
+    backlog[0] = 0
+    started = time.monotonic()
+    assert _wait_linked(store, worker, 5.0)  # no ingest in progress: settle_s is enough
+    assert time.monotonic() - started < 1.0
 
 
 def test_more_than_bulk_link_max_records_are_linked_in_successive_clusterings(store):
