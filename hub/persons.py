@@ -11,10 +11,11 @@ from __future__ import annotations
 import secrets
 import time
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from sqlalchemy import delete, select
+from sqlalchemy import Text, cast, delete, select
 from sqlalchemy.orm import Session
 
 from canonical.codes import IdentifierScheme
@@ -23,6 +24,7 @@ from hub.bulk import insert_rows, update_rows
 from hub.golden import golden_record
 from hub.identity.lookup import rows_in
 from hub.store.base import utcnow
+from hub.store.engine import json_loads
 from hub.store.tables.records import PersonIdentifierRow, PersonRow, SourceRecordRow
 
 STRONG_SCHEMES = (IdentifierScheme.NHS_NUMBER.value, IdentifierScheme.UPN.value)
@@ -92,50 +94,148 @@ def refresh_person(session: Session, person_id: str) -> PersonRow | None:
 def refresh_persons(session: Session, person_ids: Iterable[str]) -> int:
     """Recompute the golden records, search keys and identifiers of many persons at once:
     one query for all their members, one for their rows, bulk writes. Returns how many."""
+    return write_persons(session, prepare_persons(session, person_ids))
+
+
+@dataclass
+class PreparedPersons:
+    """What a refresh of some persons writes, worked out from one read (`prepare_persons`), and
+    what it was worked out from, so that a write transaction can tell which persons changed since
+    (`changed_persons`) and work only those out again (`write_persons`)."""
+
+    ids: list[str]  # every person asked for, sorted
+    written: list[str]  # those that get a row (a redirect keeps no golden record of its own)
+    fields: dict[str, dict[str, Any]]  # person → its row's golden record and search keys
+    identifiers: dict[str, list[dict[str, Any]]]  # person → its identifier rows
+    seen: dict[str, tuple[int, str | None]]  # person → (version, merged_into) as read; absent: a new person
+    members: dict[str, list[tuple[Any, ...]]]  # person → (id, ref_key, observed_at, canonical text) as read
+    joining: dict[str, str] = field(default_factory=dict)  # ref → person, for records the write moves
+    sor: Any = None  # the system-of-record matrix the golden records were chosen with
+
+
+def prepare_persons(session: Session, person_ids: Iterable[str],
+                    joining: Mapping[str, str] | None = None) -> PreparedPersons:
+    """The golden records, search keys and identifiers of these persons from their live records,
+    as `session` sees them, without writing. `joining` (ref → person): records the write will
+    link to one of these persons, counted as its members already (and not as another's)."""
     ids = sorted({p for p in person_ids if p})
-    if not ids:
-        return 0
+    joining = {ref: pid for ref, pid in (joining or {}).items() if pid}
+    seen = _person_rows(session, ids)
+    members = _members(session, ids, joining)
     from hub.lifecycle import system_of_record  # the SoR matrix decides which records may speak
 
-    members: dict[str, list[Any]] = defaultdict(list)
-    versions: dict[str, int] = {}
-    retired: set[str] = set()
-    for part in _chunks(ids):
-        for m in session.execute(select(
-                SourceRecordRow.ref_key, SourceRecordRow.person_id, SourceRecordRow.system,
-                SourceRecordRow.source_id, SourceRecordRow.observed_at, SourceRecordRow.canonical).where(
-                SourceRecordRow.person_id.in_(part), SourceRecordRow.entity == "person",
-                SourceRecordRow.deleted.is_(False)).order_by(SourceRecordRow.id)):
-            members[m.person_id].append(m)
-        for pid, version, merged_into in session.execute(select(PersonRow.id, PersonRow.version, PersonRow.merged_into)
-                                                         .where(PersonRow.id.in_(part))):
-            versions[pid] = version
-            if merged_into:  # a redirect keeps no golden record of its own
-                retired.add(pid)
-    sor = _Owners(system_of_record(session)) if members else None
-    now = utcnow()
-    inserts, updates, identifiers = [], [], []
-    ids = [pid for pid in ids if pid not in retired]
-    for pid in ids:
+    sor = system_of_record(session) if members else None
+    owners = _Owners(sor) if sor is not None else None
+    written = [pid for pid in ids if not (seen.get(pid) or (0, None))[1]]
+    fields, identifiers = {}, {}
+    for pid in written:
         rows = members.get(pid, [])
-        golden = golden_record([_member(m) for m in rows], sor=sor) if rows else {}
+        golden = golden_record([_member(m) for m in rows], sor=owners) if rows else {}
         values = golden.get("values", {})
         name = values.get("name") or {}
         dob = values.get("birth_date")
-        fields = {"golden": golden, "display_name": " ".join(p for p in (name.get("given"), name.get("family")) if p),
-                  "family_key": name_key(name.get("family")), "given_key": name_key(name.get("given")),
-                  "birth_date": dob["value"] if dob else None,
-                  "postcode": (values.get("address") or {}).get("postcode"), "updated_at": now}
-        if pid in versions:
-            updates.append({"id": pid, "version": (versions[pid] or 0) + 1, **fields})
-        else:
-            inserts.append({"id": pid, "version": 1, "created_at": now, **fields})
-        identifiers.append((pid, [{"person_id": pid, "scheme": i["scheme"], "value": i["value"], "record_key": m.ref_key}
-                                  for m in rows for i in (m.canonical or {}).get("identifiers", [])]))
+        fields[pid] = {"golden": golden,
+                       "display_name": " ".join(p for p in (name.get("given"), name.get("family")) if p),
+                       "family_key": name_key(name.get("family")), "given_key": name_key(name.get("given")),
+                       "birth_date": dob["value"] if dob else None,
+                       "postcode": (values.get("address") or {}).get("postcode")}
+        identifiers[pid] = [{"person_id": pid, "scheme": i["scheme"], "value": i["value"], "record_key": m.ref_key}
+                            for m in rows for i in (m.canonical or {}).get("identifiers", [])]
+    return PreparedPersons(ids, written, fields, identifiers, seen,
+                           {pid: [m.seen for m in rows] for pid, rows in members.items()}, joining, sor)
+
+
+def changed_persons(session: Session, prepared: PreparedPersons) -> set[str]:
+    """The persons of `prepared` whose row or member records are no longer as they were read:
+    their version or redirect, which records are their members (the `joining` ones counted as
+    theirs), or a member's observed_at or canonical form (the golden record's own inputs, compared
+    as stored text: no writer's bookkeeping has to be trusted). Every person if the system-of-record
+    matrix changed. Read in the write transaction before it moves the `joining` records."""
+    if not prepared.ids:
+        return set()
+    if prepared.sor is not None:
+        from hub.lifecycle import system_of_record
+
+        now = system_of_record(session)
+        if now.phases != prepared.sor.phases or now.overrides != prepared.sor.overrides:
+            return set(prepared.ids)
+    rows = _person_rows(session, prepared.ids)
+    members = _members(session, prepared.ids, prepared.joining, decode=False)
+    return {pid for pid in prepared.ids
+            if rows.get(pid) != prepared.seen.get(pid)
+            or [m.seen for m in members.get(pid, ())] != prepared.members.get(pid, [])}
+
+
+def write_persons(session: Session, prepared: PreparedPersons, changed: Iterable[str] = ()) -> int:
+    """Write what `prepare_persons` worked out, but for the `changed` persons, worked out again
+    here (in this transaction). Returns how many persons were written."""
+    changed = set(changed) & set(prepared.ids)
+    again = prepare_persons(session, changed) if changed else None
+    now = utcnow()
+    inserts, updates, identifiers = [], [], []
+    for plan in (prepared, again):
+        if plan is None:
+            continue
+        for pid in plan.written:
+            if plan is prepared and pid in changed:
+                continue
+            stored = plan.seen.get(pid)
+            if stored is not None:
+                updates.append({"id": pid, "version": (stored[0] or 0) + 1, **plan.fields[pid], "updated_at": now})
+            else:
+                inserts.append({"id": pid, "version": 1, "created_at": now, **plan.fields[pid], "updated_at": now})
+            identifiers.append((pid, plan.identifiers[pid]))
     insert_rows(session, PersonRow.__table__, inserts)
     update_rows(session, PersonRow.__table__, "id", updates)
     _replace_identifiers(session, identifiers)
-    return len(ids)
+    return len(inserts) + len(updates)
+
+
+def _person_rows(session: Session, ids: list[str]) -> dict[str, tuple[int, str | None]]:
+    """(version, merged_into) of those of these persons that exist."""
+    out = {}
+    for part in _chunks(ids):
+        for pid, version, merged_into in session.execute(
+                select(PersonRow.id, PersonRow.version, PersonRow.merged_into).where(PersonRow.id.in_(part))):
+            out[pid] = (version, merged_into)
+    return out
+
+
+@dataclass
+class _Member:
+    ref_key: str
+    system: str
+    source_id: str
+    observed_at: Any
+    canonical: Any
+    seen: tuple[Any, ...]  # what `changed_persons` compares
+
+
+def _members(session: Session, ids: list[str], joining: Mapping[str, str],
+             decode: bool = True) -> dict[str, list[_Member]]:
+    """The live person records of these persons (and the `joining` ones, as the person they join
+    has them), in the order they were stored, their canonical form decoded if `decode`."""
+    if not ids:
+        return {}
+    r = SourceRecordRow
+    columns = (r.id, r.ref_key, r.person_id, r.system, r.source_id, r.observed_at, cast(r.canonical, Text))
+    live = (r.entity == "person", r.deleted.is_(False))
+    found: dict[int, Any] = {}
+    for part in _chunks(ids):
+        found.update((m.id, m) for m in session.execute(select(*columns).where(r.person_id.in_(part), *live)))
+    for part in _chunks(sorted(joining)):
+        found.update((m.id, m) for m in session.execute(select(*columns).where(r.ref_key.in_(part), *live)))
+    wanted = set(ids)
+    out: dict[str, list[_Member]] = defaultdict(list)
+    for row_id in sorted(found):
+        m = found[row_id]
+        pid = joining.get(m.ref_key, m.person_id)
+        if pid in wanted:
+            text = m[-1]
+            out[pid].append(_Member(m.ref_key, m.system, m.source_id, m.observed_at,
+                                    json_loads(text) if decode and text is not None else None,
+                                    (row_id, m.ref_key, m.observed_at, text)))
+    return out
 
 
 class _Owners:

@@ -33,7 +33,7 @@ from hub.identity import repository as repo
 from hub.identity.linker import EVENT_SOURCE
 from hub.identity.lookup import rows_in
 from hub.outbox import add_items_at_commit
-from hub.persons import new_person_id, refresh_persons
+from hub.persons import changed_persons, new_person_id, prepare_persons, write_persons
 from hub.store.base import utcnow
 from hub.store.engine import Store
 from hub.store.tables.identity import (
@@ -351,11 +351,14 @@ def _write(store: Store, part: list[tuple[str, list[str]]], feats: dict[str, Per
     events = [{"person_id": person_of[r], "model_version": model.version, "ref": r, "previous_person_id": None,
                "made_by": MADE_BY, "rule": links[r].rule if r in links else None,
                "probability": links[r].probability if r in links else None} for r in refs] if publish_events else []
+    with store.read() as s:  # the golden records too, checked in the write for changes meanwhile
+        prepared = prepare_persons(s, [pid for pid, _pending in part], joining=person_of)
     with store.transaction() as s:
+        changed = changed_persons(s, prepared)  # before the records move: as they were read
         repo.save_records(s, records)
         update_rows(s, _S, "ref_key", persons)
         repo.add_links(s, link_rows)
-        refresh_persons(s, [pid for pid, _pending in part])
+        write_persons(s, prepared, changed)
         if events:
             versions = repo.person_versions(s, person_of.values())  # after the refresh: the next one
             add_items_at_commit(s, MessageType.IDENTITY_BATCH, EVENT_SOURCE, [identity_item(
