@@ -12,10 +12,13 @@ from hub.store.base import Base, utcnow
 from hub.store.tables.records import PersonIdentifierRow, PersonRow, SourceRecordRow
 
 # Search indexes on the records tables, for the consolidated view's search: prefix matching of
-# name keys (text_pattern_ops on PostgreSQL, whatever the collation), identifier values without
-# their scheme, and any system's record id.
-Index("ix_person_family_pattern", PersonRow.family_key, postgresql_ops={"family_key": "text_pattern_ops"})
-Index("ix_person_given_pattern", PersonRow.given_key, postgresql_ops={"given_key": "text_pattern_ops"})
+# name keys (text_pattern_ops on PostgreSQL, whatever the collation; on SQLite the covering
+# indexes below serve the same ranges, migration 0017_person_prefix_indexes), identifier
+# values without their scheme, and any system's record id.
+Index("ix_person_family_pattern", PersonRow.family_key,
+      postgresql_ops={"family_key": "text_pattern_ops"}).ddl_if(dialect="postgresql")
+Index("ix_person_given_pattern", PersonRow.given_key,
+      postgresql_ops={"given_key": "text_pattern_ops"}).ddl_if(dialect="postgresql")
 # Covering indexes of name keys, id and merged_into (migration 0008_search_cover): a search by
 # one common name is ranked and counted without reading the table.
 Index("ix_person_family_cover", PersonRow.family_key, PersonRow.given_key, PersonRow.id,
