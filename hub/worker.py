@@ -19,6 +19,7 @@ from collections.abc import Callable
 from types import SimpleNamespace
 
 from sqlalchemy import select
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from canonical.codes import EntityKind
@@ -153,8 +154,15 @@ class RecordsWorker:
             self._start_release()
 
     def _ingesting(self) -> bool:
-        with self.store.read() as s:
-            return s.execute(select(IngestRunRow.id).where(IngestRunRow.status == "running").limit(1)).first() is not None
+        """Whether an ingest run is in progress; when the store cannot say (it is down: the bus's
+        tick calls this between deliveries, and an error here would end the worker), as if one were."""
+        try:
+            with self.store.read() as s:
+                return s.execute(select(IngestRunRow.id).where(IngestRunRow.status == "running")
+                                 .limit(1)).first() is not None
+        except DBAPIError as exc:
+            log.warning("cannot tell whether an ingest is running (%s); the held records wait", exc.orig)
+            return True
 
     def _maybe_link_chunk(self) -> None:
         """Behind, with a whole chunk (`bulk_link_max_records`) held: link it now, beside the load.

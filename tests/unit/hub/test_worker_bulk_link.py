@@ -9,6 +9,7 @@ import datetime as dt
 import time
 
 from sqlalchemy import select, update
+from sqlalchemy.exc import OperationalError
 
 from canonical.messages import Envelope, MessageType, batch_items
 from hub import worker as worker_module
@@ -256,6 +257,25 @@ def test_while_an_ingest_run_is_in_progress_the_queue_must_stay_empty_longer(sto
     started = time.monotonic()
     assert _wait_linked(store, worker, 5.0)  # no ingest in progress: settle_s is enough
     assert time.monotonic() - started < 1.0
+
+
+def test_a_store_that_cannot_answer_while_idle_keeps_the_records_held_and_the_worker_alive(store, monkeypatch):
+    worker = RecordsWorker(store, linker=IdentityLinker(load_model()), bulk_link_backlog=3, settle_s=0,
+                           load_settle_s=60)
+    backlog = [10]
+    worker.backlog = lambda: backlog[0]
+    worker.handle([_people("sys_a", "A")])
+    backlog[0] = 0
+
+    def down():
+        raise OperationalError("select 1", {}, Exception("server closed the connection"))
+
+    monkeypatch.setattr(store, "read", down)
+    worker.tick()
+    worker.tick()  # no error: the store is down, so an ingest may be running
+    monkeypatch.undo()
+    worker.wait_for_release()
+    assert set(_persons(store).values()) == {None}
 
 
 def test_more_than_bulk_link_max_records_are_linked_in_successive_clusterings(store):
