@@ -33,6 +33,19 @@ class BlockingRule:
 
 
 SPLIT_AT = 50
+WINDOW = 25
+"""A block still larger than SPLIT_AT at its finest level (records without a date of birth, whose
+refining values are all "") is compared in a sliding window: each record with the WINDOW - 1
+records before and after it in `window_order`. Pairs grow with the number of records, not with
+the square of a block that grows with the estate: at 1,000,000 people, 45 % of the pairs were in
+such blocks (parents named only as pupils' contacts: "david smith", no date of birth, hundreds)."""
+
+
+def window_order(f: PersonFeatures) -> tuple[str, ...]:
+    """The order a sliding window runs in (the sorted-neighbourhood method): exact names first,
+    then address, phone and date of birth, so the records of one person sit side by side."""
+    return (f.given, f.family, f.postcode, min(f.phones, default=""),
+            f.dob.isoformat() if f.dob is not None else "", f.ref)
 
 
 def _surnames(f: PersonFeatures) -> set[str]:
@@ -265,8 +278,13 @@ def candidate_pair_array(records: Sequence[PersonFeatures], rules: Sequence[Bloc
         starts = np.flatnonzero(np.r_[True, key_arr[1:] != key_arr[:-1]])
         members_in = np.diff(np.r_[starts, len(key_arr)])
         whole = np.maximum(members_in, _known_sizes(ids, known)[key_arr[starts]]) if known else members_in
-        for size in np.unique(members_in[(members_in > 1) & (whole <= max_block)]).tolist():
-            block_starts = starts[(members_in == size) & (whole <= max_block)]
+        compared = (members_in > 1) & (whole <= max_block)
+        windowed = compared & (whole > SPLIT_AT) & (members_in > WINDOW)
+        if windowed.any():
+            found.append(_window_pairs(records, member_arr, starts[windowed], members_in[windowed], n, focus))
+            compared &= ~windowed
+        for size in np.unique(members_in[compared]).tolist():
+            block_starts = starts[(members_in == size) & compared]
             i, j = np.triu_indices(size, 1)
             for chunk in range(0, len(block_starts), max(1, 4_000_000 // len(i))):
                 grid = member_arr[block_starts[chunk:chunk + max(1, 4_000_000 // len(i))][:, None]
@@ -284,6 +302,32 @@ def candidate_pair_array(records: Sequence[PersonFeatures], rules: Sequence[Bloc
     left = (packed // n).astype(np.int32)
     packed %= n
     return left, packed.astype(np.int32)
+
+
+def _window_pairs(records: Sequence[PersonFeatures], member_arr: np.ndarray, starts: np.ndarray,
+                  sizes: np.ndarray, n: int, focus: int | None) -> np.ndarray:
+    """Packed pairs (low * n + high) of blocks compared in a sliding window: each block's
+    members ordered by `window_order`, each paired with the next WINDOW - 1."""
+    offsets = np.cumsum(np.r_[0, sizes[:-1]])
+    at = np.repeat(starts - offsets, sizes) + np.arange(int(sizes.sum()))
+    members = member_arr[at]
+    block = np.repeat(np.arange(len(starts)), sizes)
+    distinct = np.unique(members)
+    keys = [window_order(records[i]) for i in distinct.tolist()]
+    rank = np.empty(n, dtype=np.int64)
+    rank[distinct[sorted(range(len(keys)), key=keys.__getitem__)]] = np.arange(len(keys))
+    order = np.lexsort((rank[members], block))
+    members, block = members[order], block[order]
+    out = []
+    for step in range(1, WINDOW):
+        same = block[:-step] == block[step:]
+        a, b = members[:-step][same], members[step:][same]
+        low, high = np.minimum(a, b), np.maximum(a, b)
+        if focus is not None:
+            keep = low < focus
+            low, high = low[keep], high[keep]
+        out.append(low * n + high)
+    return np.concatenate(out)
 
 
 def _known_sizes(ids: dict[str, int], known: Mapping[str, int] | None) -> np.ndarray:

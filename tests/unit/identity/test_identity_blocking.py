@@ -11,6 +11,7 @@ from identity_index.blocking import (
     DEFAULT_RULES,
     RULES,
     SPLIT_AT,
+    WINDOW,
     UnknownBlockingRule,
     block_keys,
     blocking_report,
@@ -134,3 +135,47 @@ def test_blocks_without_a_stored_record_are_not_read():
     held = {(rule, key, tuple(detail.split("#")) if detail else ()) for rule, key, detail in counts}
     for rule, key, values in plan.blocks:
         assert any(h[:2] == (rule, key) and h[2][:len(values)] == values for h in held)
+
+
+def _namesakes_without_a_birth_date(people: int) -> list:
+    """Three records each of `people` David Smiths with no date of birth (parents named only as a
+    pupil's contact), one person's records told apart from the others' by their postcode."""
+    return [feat("David", "Smith", None, postcode=f"DE{p // 400} {p % 9 + 1}{'ABDEFGHJLN'[p // 9 % 10]}{'PQRSTUWXYZ'[p // 90 % 4]}",
+                 ref=f"t/person/{p}-{copy}") for p in range(people) for copy in range(3)]
+
+
+def test_a_block_too_large_at_its_finest_level_is_compared_in_a_window():
+    """Refining cannot split records without a date of birth: their block is compared in a sliding
+    window (pairs grow with its size, not its square), and one person's records, side by side in
+    the window's order, still meet."""
+    records = _namesakes_without_a_birth_date(100)
+    rules = [RULES["family_initial"]]
+    left, right = candidate_pair_array(records, rules)
+    assert len(left) == sum(min(WINDOW - 1, len(records) - 1 - k) for k in range(len(records)))
+    assert len(left) < len(records) * (len(records) - 1) // 2 / 5
+    partners = Counter(left.tolist() + right.tolist())
+    assert max(partners.values()) <= 2 * (WINDOW - 1)
+    pairs = set(zip(left.tolist(), right.tolist(), strict=True))
+    assert all((3 * p, 3 * p + 1) in pairs and (3 * p + 1, 3 * p + 2) in pairs and (3 * p, 3 * p + 2) in pairs
+               for p in range(100))
+    small = records[:3 * (SPLIT_AT // 3)]
+    assert len(candidate_pairs(small, rules)) == len(small) * (len(small) - 1) // 2  # no window under SPLIT_AT
+
+
+def test_a_windowed_block_gives_a_bulk_link_the_pairs_of_the_whole_store():
+    """The window runs over the whole block, stored records and new ones together, so the bulk
+    link's context gives the very pairs the whole store would."""
+    rules = list(RULES.values())
+    records = _namesakes_without_a_birth_date(100)
+    new, stored = records[150:170], records[:150] + records[170:]
+    counts = Counter(k for f in stored for k in filed_keys(f, rules))
+
+    def ref_pairs(batch, **kw):
+        left, right = candidate_pair_array(batch, rules, focus=len(new), **kw)
+        return {frozenset((batch[a].ref, batch[b].ref)) for a, b in zip(left.tolist(), right.tolist(), strict=True)}
+
+    plan = context_blocks(new, rules, counts)
+    context = [f for f in stored if _in_blocks(f, rules, plan.blocks)]
+    whole = ref_pairs(new + stored)
+    assert ref_pairs(new + context, sizes=plan.sizes) == whole
+    assert len(whole) < len(new) * 2 * (WINDOW - 1) * len(rules)
