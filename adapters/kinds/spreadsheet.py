@@ -24,12 +24,14 @@ import codecs
 import csv
 import datetime as dt
 import hashlib
+import itertools
 import sys
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from adapters.kinds.appended import FileMark, mark_of
 from adapters.kinds.common import (
     ScannedRow,
     SourceConfigError,
@@ -168,13 +170,17 @@ def _clean_header(cells: list[Any]) -> list[str]:
 
 
 def _read_csv(path: Path, label: str, source: Mapping[str, Any], entity: Mapping[str, Any],
-              header_only: bool = False) -> Iterator[tuple[str, list[str], list[Any]] | SourceFailure]:
-    """(location, header, cells) per data row, or a SourceFailure for what could not be read."""
+              header_only: bool = False, after: FileMark | None = None,
+              ) -> Iterator[tuple[str, list[str], list[Any]] | SourceFailure]:
+    """(location, header, cells) per data row, or a SourceFailure for what could not be read.
+    With `after` (the mark of a prefix of this file ending a line), the header and then only the
+    rows after that prefix."""
     encoding, delimiter = _csv_settings(path, source, entity)
     header_at = _header_row(entity)
     header: list[str] | None = None
     lines = _LineDecoder(path, encoding)
     reader = csv.reader(lines, delimiter=delimiter, quotechar='"', strict=False)
+    skipped = 0  # physical lines passed over by `after`
     try:
         for cells in reader:
             if header is None:
@@ -183,10 +189,13 @@ def _read_csv(path: Path, label: str, source: Mapping[str, Any], entity: Mapping
                     if header_only:
                         yield label, header, []
                         return
+                    if after is not None:
+                        lines.seek(after.size, after.lines)
+                        skipped = after.lines - reader.line_num
                 continue
             if not cells or all(not c.strip() for c in cells):
                 continue  # a blank line holds no record
-            yield f"{label}:{reader.line_num}", header, cells
+            yield f"{label}:{reader.line_num + skipped}", header, cells
     except UnicodeDecodeError as exc:
         yield SourceFailure(f"{label}:{lines.number}", (
             f"cannot decode {label} as {encoding} at line {lines.number}: {exc.reason}; the rest of the file "
@@ -233,6 +242,11 @@ class _LineDecoder:
             self._first = False
             line = line.lstrip("\ufeff")
         return line
+
+    def seek(self, offset: int, line: int) -> None:
+        """Go on reading at byte `offset`, the start of physical line `line` + 1."""
+        self._bytes.seek(offset)
+        self.number, self._first = line, False
 
     def close(self) -> None:
         for fh in (self._text, self._bytes):
@@ -326,7 +340,8 @@ def _xlsx_records(label: str, title: str, rows: Iterator[tuple[int, Sequence[Any
 
 
 def _rows(root: Path, source: Mapping[str, Any], entity_name: str, entity: Mapping[str, Any],
-          ) -> Iterator[ScannedRow | SourceFailure]:
+          after: FileMark | None = None) -> Iterator[ScannedRow | SourceFailure]:
+    """Every row of the entity's files; with `after`, only those its one CSV file gained since."""
     keys = _key_columns(entity)
     ragged = entity.get("ragged", "report")
     if ragged not in ("report", "pad"):
@@ -339,7 +354,8 @@ def _rows(root: Path, source: Mapping[str, Any], entity_name: str, entity: Mappi
     folder = root.parent if root.is_file() else root
     for path in files:
         label = path.relative_to(folder).as_posix() if path.is_relative_to(folder) else str(path)
-        reader = _read_xlsx(path, label, entity) if _is_xlsx(path) else _read_csv(path, label, source, entity)
+        reader = _read_xlsx(path, label, entity) if _is_xlsx(path) else _read_csv(path, label, source, entity,
+                                                                                  after=after)
         missing_keys: list[str] | None = None
         for item in reader:
             if isinstance(item, SourceFailure):
@@ -430,13 +446,17 @@ def _group_index(root: Path, source: Mapping[str, Any], name: str, entity: Mappi
     return index
 
 
-def _checkpoint_last(batches: Iterator[ExtractBatch], key: str, fingerprint: str | None) -> Iterator[ExtractBatch]:
-    """`batches`, the last one carrying the cursor "<fingerprint> <rows read>" (committed only once
-    the whole scan is), so a later run over the same bytes can say how many rows it did not read."""
+def _checkpoint_last(batches: Iterator[ExtractBatch], key: str, fingerprint: str | None,
+                     mark: FileMark | None = None) -> Iterator[ExtractBatch]:
+    """`batches`, the last one carrying the cursor "<fingerprint> <rows read>[ <file mark>]"
+    (committed only once the whole scan is), so a later run over the same bytes can say how many
+    rows it did not read, and one over the same bytes with rows appended read only those. A scan
+    that could not read part of the file keeps no mark: the next run reads it all again."""
     last: ExtractBatch | None = None
     rows = 0
     for batch in batches:
         rows += batch.unchanged + sum(1 for c in batch.changes if not c.deleted)
+        mark = None if batch.failures else mark
         if last is not None:
             yield last
         last = batch
@@ -445,8 +465,24 @@ def _checkpoint_last(batches: Iterator[ExtractBatch], key: str, fingerprint: str
             yield last
         return
     last = last or ExtractBatch()
-    last.checkpoint[key] = f"{fingerprint} {rows}"
+    last.checkpoint[key] = f"{fingerprint} {rows}" + (f" {mark.encode()}" if mark is not None else "")
     yield last
+
+
+def _single_csv(root: Path, source: Mapping[str, Any], entity: Mapping[str, Any]) -> Path | None:
+    """The entity's one CSV file, when it has exactly one, read byte-wise (not UTF-16/32) and
+    without `group_relationships` (whose first pass needs every row): a file rows can be
+    appended to and read from where the last run stopped."""
+    if entity.get("group_relationships") or not root.exists():
+        return None
+    try:
+        files = _files(root, entity)
+        if len(files) != 1 or _is_xlsx(files[0]):
+            return None
+        encoding, _delimiter = _csv_settings(files[0], source, entity)
+    except (OSError, SourceConfigError):
+        return None  # read it the usual way, which reports the problem
+    return None if codecs.lookup(encoding).name.startswith(("utf-16", "utf-32")) else files[0]
 
 
 def _fingerprint(root: Path, entity: Mapping[str, Any]) -> str | None:
@@ -484,9 +520,19 @@ class SpreadsheetAdapter:
             key = f"files:{name}"
             fingerprint = _fingerprint(self.root, entity)
             committed = (state.cursor(key) or "").split(" ")
-            if fingerprint is not None and committed[0] == fingerprint and len(committed) == 2:
+            if fingerprint is not None and committed[0] == fingerprint and len(committed) >= 2:
                 # byte for byte the export last committed: every row is unchanged, nothing is deleted
                 yield ExtractBatch(unchanged=int(committed[1]))
+                continue
+            single = _single_csv(self.root, self.source, entity) if fingerprint is not None else None
+            before = FileMark.decode(committed[2]) if single is not None and len(committed) == 3 else None
+            mark, grown = mark_of(single, before) if single is not None else (None, False)
+            if grown and committed[1].isdigit():
+                # the export last committed with rows appended: read those; none can have gone
+                appended = rowhash_batches(name, _rows(self.root, self.source, name, entity, after=before), state,
+                                           batch_size=batch_size_of(entity, self.batch_size), detect_deletions=False)
+                yield from _checkpoint_last(itertools.chain([ExtractBatch(unchanged=int(committed[1]))], appended),
+                                            key, fingerprint, mark)
                 continue
             index = _group_index(self.root, self.source, name, entity)
             batches = rowhash_batches(name, _rows(self.root, self.source, name, entity), state,
@@ -494,7 +540,7 @@ class SpreadsheetAdapter:
                                       deletions_location=f"{self.root.name}/{entity.get('file', '')}")
             if index is not None:
                 batches = _with_groups(batches, index)
-            yield from _checkpoint_last(batches, key, fingerprint)
+            yield from _checkpoint_last(batches, key, fingerprint, mark)
 
     def apply(self, change: WriteBack) -> ApplyResult:
         return ApplyResult(change.source_id or "", False,
