@@ -193,12 +193,8 @@ def write_persons(session: Session, prepared: PreparedPersons, changed: Iterable
 
 def _person_rows(session: Session, ids: list[str]) -> dict[str, tuple[int, str | None]]:
     """(version, merged_into) of those of these persons that exist."""
-    out = {}
-    for part in _chunks(ids):
-        for pid, version, merged_into in session.execute(
-                select(PersonRow.id, PersonRow.version, PersonRow.merged_into).where(PersonRow.id.in_(part))):
-            out[pid] = (version, merged_into)
-    return out
+    return {pid: (version, merged_into) for pid, version, merged_into
+            in rows_in(session, PersonRow.__table__, ("id", "version", "merged_into"), "id", ids)}
 
 
 @dataclass
