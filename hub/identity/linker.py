@@ -7,15 +7,17 @@ that log, loaded afresh (one query per rule); `place_many` then places the
 batch's records in order with the engine (`identity_index.engine.IncrementalIndex`)
 and writes, in bulk, the decisions with their evidence, the merges of persons a
 record proves to be one (the retired ids redirect to the survivor), the review pairs
-and the `identity.linked` / `identity.merged` events for the outbox, all of a
-transaction's in one `identity.batch` message (written as it commits). `link` is the
-same for one record (the worker's `PersonLinker` port), with one message per event.
+plausible from both records' sides (`plausible_both_sides`) and the `identity.linked` /
+`identity.merged` events for the outbox, all of a transaction's in one `identity.batch`
+message (written as it commits). `link` is the same for one record (the worker's
+`PersonLinker` port), with one message per event.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from sqlalchemy.orm import Session
@@ -32,11 +34,12 @@ from hub.persons import new_person_id, refresh_persons, resolve
 from hub.store.base import utcnow
 from hub.store.tables.records import SourceRecordRow
 from identity_index.blocking import block_keys, filed_keys, rules_named
+from identity_index.clustering import plausible_reviews
 from identity_index.engine import IncrementalIndex
 from identity_index.features import PersonFeatures, features_from_canonical
 from identity_index.households import corroborate
 from identity_index.model import Model
-from identity_index.scoring import Scorer
+from identity_index.scoring import Decision, MadeBy, PairScore, Scorer
 
 BATCH_STATE = "identity_batch"
 EVENT_SOURCE = "identity"
@@ -257,6 +260,7 @@ class IdentityLinker:
         links: list[dict] = []
         events: list[tuple[MessageType, str, dict]] = []
         reviews = []
+        placed_links: dict[str, PairScore | None] = {}
         grown_refs: set[str] = set()
         for f in feats:
             current = stored.get(f.ref)
@@ -273,6 +277,7 @@ class IdentityLinker:
                 placed.update({r: pid for r in moved_here})
                 merges.append((retired, pid, f.ref, moved_here))
             placed[f.ref] = pid
+            placed_links[f.ref] = placement.assignment.link
             if current and current != pid:
                 out.touched.add(current)
             if pid != current or placement.assignment.merge:
@@ -295,8 +300,8 @@ class IdentityLinker:
         repo.add_links(session, links)
         if self.publish_events and (events or merge_events):
             self._publish(session, merge_events + events)
-        queued = repo.add_reviews(session, reviews, model_version=self.model.version,
-                                  prior_weight=self.model.prior_weight)
+        queued = repo.add_reviews(session, self._plausible(session, reviews, placed_links),
+                                  model_version=self.model.version, prior_weight=self.model.prior_weight)
         session.flush()
         if queued:
             out.touched |= self.corroborate(session, sorted(queued))
@@ -331,6 +336,19 @@ class IdentityLinker:
         add_items_at_commit(session, MessageType.IDENTITY_BATCH, EVENT_SOURCE, [identity_item(kind, {
             "person_id": pid, "version": versions[pid], "model_version": self.model.version, **payload})
             for kind, pid, payload in events])
+
+    def _plausible(self, session: Session, proposed: list[PairScore],
+                   links: dict[str, PairScore | None]) -> list[PairScore]:
+        """`plausible_both_sides` over what the store holds once this batch's records are written:
+        the open pairs of every record proposed (their competitors) and the persons of all of
+        them, in one read each."""
+        if not proposed:
+            return []
+        refs = {r for s in proposed for r in (s.ref_a, s.ref_b)}
+        queued = [PairScore(a, b, 0.0, p, (), Decision.REVIEW, MadeBy.MODEL)
+                  for a, b, p in repo.open_review_scores(session, refs)]
+        person = repo.persons_of(session, refs | {r for s in queued for r in (s.ref_a, s.ref_b)})
+        return plausible_both_sides(proposed, person, links, queued)
 
     def _resolve_settled_many(self, session: Session, refs: set[str]) -> None:
         """Open pairs of these records with records now in their own person need no steward."""
@@ -380,11 +398,11 @@ class IdentityLinker:
                 "ref": f.ref, "previous_person_id": current, "made_by": made_by,
                 "rule": link.rule if link else None, "probability": link.probability if link else None}))
         queued = False
-        for review in placement.assignment.reviews:
-            other = review.ref_b if review.ref_a == f.ref else review.ref_a
-            if batch.index.person_of.get(other) != pid:
-                queued |= repo.add_review(session, review, model_version=self.model.version,
-                                          prior_weight=self.model.prior_weight)
+        proposed = [r for r in placement.assignment.reviews
+                    if batch.index.person_of.get(r.ref_b if r.ref_a == f.ref else r.ref_a) != pid]
+        for review in self._plausible(session, proposed, {f.ref: placement.assignment.link}):
+            queued |= repo.add_review(session, review, model_version=self.model.version,
+                                      prior_weight=self.model.prior_weight)
         if self.publish_events and events:
             add_to_outbox(session, events)
         session.flush()
@@ -462,3 +480,39 @@ class IdentityLinker:
             for f in feats:
                 index.cache.remember(f, IncrementalIndex._block_ids(index, f), dumps(f.to_json()))
 
+
+def plausible_both_sides(proposed: Sequence[PairScore], person: Mapping[str, str],
+                         links: Mapping[str, PairScore | None],
+                         queued: Iterable[PairScore] = ()) -> list[PairScore]:
+    """Of the review pairs placing a batch proposed, those plausible from both records' sides, as a
+    bulk link keeps them (`bulk_link._review_pairs`): `plausible_reviews` over each record's best
+    pair per other person among the pairs proposed and those `queued` already (open), with its
+    link when it was placed in this batch (`links`; a stored record's link is no competitor: a
+    pair asks whether two persons are one, and being surely its own person does not make a record
+    less likely to be the other's). Placing checked the arriving side against its own candidates;
+    the other side was unchecked, so a stored record without a date of birth was a pair with each
+    namesake arriving after it. Pairs a constraint refused to link are always kept; pairs whose
+    records are one person by now are settled."""
+    def rank(s: PairScore) -> tuple[bool, float]:
+        return (s.decision == Decision.LINK, s.probability)
+
+    best: dict[str, dict[str, PairScore]] = defaultdict(dict)  # ref → other person → best pair
+    for s in [*queued, *proposed]:
+        for own, other in ((s.ref_a, s.ref_b), (s.ref_b, s.ref_a)):
+            mine, theirs = person.get(own, own), person.get(other, other)
+            if mine != theirs and (theirs not in best[own] or rank(s) > rank(best[own][theirs])):
+                best[own][theirs] = s
+    plausible: dict[str, set[str]] = {}
+
+    def plausible_for(ref: str) -> set[str]:
+        if ref not in plausible:
+            kept = {id(s) for s in plausible_reviews(list(best[ref].values()), links.get(ref))}
+            plausible[ref] = {theirs for theirs, s in best[ref].items() if id(s) in kept}
+        return plausible[ref]
+
+    out = []
+    for s in proposed:
+        a, b = person.get(s.ref_a, s.ref_a), person.get(s.ref_b, s.ref_b)
+        if a != b and (s.decision == Decision.LINK or (b in plausible_for(s.ref_a) and a in plausible_for(s.ref_b))):
+            out.append(s)
+    return out

@@ -317,6 +317,20 @@ def open_review_pairs(session: Session, refs: Iterable[str]) -> list[ReviewPair]
     return [out[i] for i in sorted(out)]
 
 
+def open_review_scores(session: Session, refs: Iterable[str]) -> list[tuple[str, str, float]]:
+    """(ref a, ref b, probability) of the open pairs with one of `refs` on either side: the
+    candidates a record already competes with when a new pair with it is weighed."""
+    out: dict[int, tuple[str, str, float]] = {}
+    t = IdentityReviewRow.__table__
+    keys = sorted(set(refs))
+    for side in ("ref_a", "ref_b"):  # each side by its own index, as `open_review_pairs`
+        for row_id, a, b, probability, status in rows_in(session, t, ["id", "ref_a", "ref_b", "probability", "status"],
+                                                         side, keys):
+            if status == "open":
+                out[row_id] = (a, b, probability)
+    return [out[i] for i in sorted(out)]
+
+
 def resolve_reviews(session: Session, ids: Sequence[int], *, decided_by: str, reason: str) -> None:
     """Mark these review pairs resolved (one executemany)."""
     if not ids:
