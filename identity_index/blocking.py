@@ -249,14 +249,17 @@ def candidate_pairs(records: Sequence[PersonFeatures], rules: Sequence[BlockingR
 
 def candidate_pair_array(records: Sequence[PersonFeatures], rules: Sequence[BlockingRule],
                          max_block: int = 1000, focus: int | None = None,
-                         sizes: Mapping[str, Mapping[str, int]] | None = None) -> tuple[np.ndarray, np.ndarray]:
+                         sizes: Mapping[str, Mapping[str, int]] | None = None,
+                         window: int | None = WINDOW) -> tuple[np.ndarray, np.ndarray]:
     """`candidate_pairs` as two sorted index arrays (left < right), built block by block with
     numpy: a million records give tens of millions of pairs, too many for Python tuples.
     With `focus`, only pairs with one of the first `focus` records: the rest are context (records
     already linked, met only through the new ones); blocks are still sized with them.
     `sizes` (rule name → block key → size) sizes the blocks it names instead of their members
     here: the context is then only the blocks compared (`context_blocks`), and a block splits
-    and is dropped as it would with all its records at hand."""
+    and is dropped as it would with all its records at hand. `window`: the sliding window of a
+    block too large at its finest level (None: every pair of it, as before the window, for a
+    benchmark's baseline)."""
     n = len(records)
     found = [np.zeros(0, dtype=np.int64)]
     for rule in rules:
@@ -279,9 +282,10 @@ def candidate_pair_array(records: Sequence[PersonFeatures], rules: Sequence[Bloc
         members_in = np.diff(np.r_[starts, len(key_arr)])
         whole = np.maximum(members_in, _known_sizes(ids, known)[key_arr[starts]]) if known else members_in
         compared = (members_in > 1) & (whole <= max_block)
-        windowed = compared & (whole > SPLIT_AT) & (members_in > WINDOW)
+        windowed = compared & (whole > SPLIT_AT) & (members_in > (window or max_block))
         if windowed.any():
-            found.append(_window_pairs(records, member_arr, starts[windowed], members_in[windowed], n, focus))
+            found.append(_window_pairs(records, member_arr, starts[windowed], members_in[windowed], n, focus,
+                                       window or WINDOW))
             compared &= ~windowed
         for size in np.unique(members_in[compared]).tolist():
             block_starts = starts[(members_in == size) & compared]
@@ -305,9 +309,9 @@ def candidate_pair_array(records: Sequence[PersonFeatures], rules: Sequence[Bloc
 
 
 def _window_pairs(records: Sequence[PersonFeatures], member_arr: np.ndarray, starts: np.ndarray,
-                  sizes: np.ndarray, n: int, focus: int | None) -> np.ndarray:
+                  sizes: np.ndarray, n: int, focus: int | None, window: int) -> np.ndarray:
     """Packed pairs (low * n + high) of blocks compared in a sliding window: each block's
-    members ordered by `window_order`, each paired with the next WINDOW - 1."""
+    members ordered by `window_order`, each paired with the next `window` - 1."""
     offsets = np.cumsum(np.r_[0, sizes[:-1]])
     at = np.repeat(starts - offsets, sizes) + np.arange(int(sizes.sum()))
     members = member_arr[at]
@@ -319,7 +323,7 @@ def _window_pairs(records: Sequence[PersonFeatures], member_arr: np.ndarray, sta
     order = np.lexsort((rank[members], block))
     members, block = members[order], block[order]
     out = []
-    for step in range(1, WINDOW):
+    for step in range(1, window):
         same = block[:-step] == block[step:]
         a, b = members[:-step][same], members[step:][same]
         low, high = np.minimum(a, b), np.maximum(a, b)

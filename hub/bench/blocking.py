@@ -21,7 +21,7 @@ import click
 from hub.bench.table import render
 from hub.estate.pools import build_pools
 from hub.estate.population import PopulationBuilder
-from identity_index.blocking import DEFAULT_RULES, candidate_pair_array, rules_named
+from identity_index.blocking import DEFAULT_RULES, WINDOW, candidate_pair_array, rules_named
 from identity_index.features import PersonFeatures, compact_postcode, normalise_name, normalise_phone
 
 AS_OF = dt.date(2026, 9, 1)
@@ -55,12 +55,12 @@ def population_features(people: int, seed: int = 7) -> list[PersonFeatures]:
 
 
 def partners_per_record(records: list[PersonFeatures], rule_names: tuple[str, ...] = DEFAULT_RULES,
-                        ) -> dict[str, float]:
+                        window: int | None = WINDOW) -> dict[str, float]:
     """Per rule, the records each record is compared with (2 × pairs / records), blocks sized,
-    split, windowed and dropped as a bulk link does it."""
+    split, windowed and dropped as a bulk link does it (`window` None: no window, the baseline)."""
     out = {}
     for rule in rules_named(rule_names):
-        left, _right = candidate_pair_array(records, [rule])
+        left, _right = candidate_pair_array(records, [rule], window=window)
         out[rule.name] = 2 * len(left) / len(records) if records else 0.0
     return out
 
@@ -69,18 +69,21 @@ def partners_per_record(records: list[PersonFeatures], rule_names: tuple[str, ..
 @click.option("--people", "scales", multiple=True, type=int, default=(100_000, 1_000_000), show_default=True,
               help="people at each scale (repeat the option)")
 @click.option("--seed", default=7, show_default=True)
-def command(scales: tuple[int, ...], seed: int) -> None:
+@click.option("--window/--no-window", default=True, show_default=True,
+              help="--no-window: every pair of a block too large at its finest level (the baseline; needs "
+                   "~4 GB more at 1,000,000 people)")
+def command(scales: tuple[int, ...], seed: int, window: bool) -> None:
     """Pairs per record by blocking rule at each scale, and the growth from the smallest."""
     scales = tuple(sorted(scales))
     figures, sizes, seconds = [], [], []
     for people in scales:
         records = population_features(people, seed)
         started = time.perf_counter()
-        figures.append(partners_per_record(records))
+        figures.append(partners_per_record(records, window=WINDOW if window else None))
         seconds.append(time.perf_counter() - started)
         sizes.append(len(records))
         del records
-    headers = ["rule"] + [f"partners / record, {p:,} people" for p in scales] + ["growth (largest / smallest)"]
+    headers = [f"rule ({'window' if window else 'no window'})"] + [f"partners / record, {p:,} people" for p in scales] + ["growth (largest / smallest)"]
     rows = []
     for name in DEFAULT_RULES:
         values = [f[name] for f in figures]

@@ -6,6 +6,7 @@ from click.testing import CliRunner
 
 from hub.bench.blocking import command, partners_per_record, population_features
 from identity_index.blocking import RULES, candidate_pair_array
+from identity_index.features import PersonFeatures
 
 
 def test_the_population_has_the_contacts_refining_cannot_split():
@@ -21,6 +22,10 @@ def test_partners_per_record_are_the_bulk_links_pairs():
     left, _ = candidate_pair_array(records, [RULES["family_initial"]])
     assert figures["family_initial"] == 2 * len(left) / len(records)
     assert set(figures) == {"family_initial", "dob"}
+    namesakes = [PersonFeatures(ref=f"contact/{i}", given="david", family="smith") for i in range(120)]
+    windowed = partners_per_record(records + namesakes, ("family_initial",))
+    without = partners_per_record(records + namesakes, ("family_initial",), window=None)
+    assert without["family_initial"] > windowed["family_initial"]  # 120 contacts without a birth date: one block
 
 
 def test_the_command_prints_each_rule_at_each_scale():
