@@ -2,8 +2,9 @@
 
 For each batch the adapter yields, translation turns rows into canonical records
 (or quarantine entries with every reason), and ONE transaction writes the outbox
-messages, the quarantine entries, the row hashes and the batch's cursors. A crash
-therefore loses nothing and a restart re-announces nothing already committed.
+messages, the quarantine entries, the row hashes and the batch's cursors, for that
+batch and the few before it not yet written (`GROUP_CHANGES`, `GROUP_SECONDS`). A
+crash therefore loses nothing and a restart re-announces nothing already committed.
 """
 
 from __future__ import annotations
