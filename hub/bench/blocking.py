@@ -22,7 +22,12 @@ from hub.bench.table import render
 from hub.estate.pools import build_pools
 from hub.estate.population import PopulationBuilder
 from identity_index.blocking import DEFAULT_RULES, WINDOW, candidate_pair_array, rules_named
-from identity_index.features import PersonFeatures, compact_postcode, normalise_name, normalise_phone
+from identity_index.features import (
+    PersonFeatures,
+    compact_postcode,
+    normalise_name,
+    normalise_phone,
+)
 
 AS_OF = dt.date(2026, 9, 1)
 
