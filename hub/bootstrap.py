@@ -77,4 +77,5 @@ def bootstrap(config: HubConfig | None = None, *, migrate: bool = True, bus: Bus
                                     routing=routing["routing_config"],
                                     records_per_transaction=config.worker.records_per_transaction,
                                     bulk_link_backlog=config.worker.bulk_link_backlog,
-                                    bulk_link_max_records=config.worker.bulk_link_max_records))
+                                    bulk_link_max_records=config.worker.bulk_link_max_records,
+                                    bulk_link_process_at=config.worker.bulk_link_process_at))

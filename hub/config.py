@@ -57,6 +57,9 @@ class WorkerConfig(_Section):
     # the most held records one clustering of a bulk link takes (memory: with the linked records
     # sharing a blocking key with them); more are linked in successive clusterings
     bulk_link_max_records: int = Field(500_000, ge=1)
+    # a bulk link of this many held records or more runs in a child process (its own core and
+    # interpreter lock, hub/identity/bulk_process.py) while the worker goes on storing; 0: never
+    bulk_link_process_at: int = Field(20_000, ge=0)
 
 
 class SystemsConfig(_Section):

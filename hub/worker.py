@@ -30,7 +30,7 @@ from hub.bulk import insert_rows
 from hub.bus.bindings import RECORDS_QUEUE
 from hub.bus.journal import Journal, JournalEvent, NullJournal
 from hub.bus.port import Bus
-from hub.identity import bulk_link
+from hub.identity import bulk_link, bulk_process
 from hub.inbox import claim_unseen
 from hub.persons import DeterministicLinker, PersonLinker, refresh_persons
 from hub.routing_worker import announce_changes, note_change, noted_changes, publish_changes
@@ -61,6 +61,7 @@ BULK_RATIO = 0.25  # pending records, as a share of those linked, from which one
 # link that index is cold (1,000,000 people: placing ~10,000 held SQLite's write lock past an
 # ingest's 30 s busy timeout, twice); a bulk link reads without the write lock
 PLACE_AT_MOST = 1_000
+BULK_PROCESS_AT = 20_000  # held records from which a bulk link runs in a child process (config.worker)
 CHUNK_CHECK_S = 10.0  # how often a worker behind its queue counts the held records (a whole chunk is linked)
 log = logging.getLogger(__name__)
 
@@ -80,7 +81,7 @@ class RecordsWorker:
     def __init__(self, store: Store, *, linker: PersonLinker | None = None, journal: Journal | None = None,
                  routing: RoutingConfig | None = None, records_per_transaction: int = 1000,
                  bulk_link_backlog: int = 0, settle_s: float = SETTLE_S, load_settle_s: float = LOAD_SETTLE_S,
-                 bulk_link_max_records: int = 500_000) -> None:
+                 bulk_link_max_records: int = 500_000, bulk_link_process_at: int = BULK_PROCESS_AT) -> None:
         self.store = store
         self.linker = linker or DeterministicLinker()
         self.journal = journal or NullJournal()
@@ -88,6 +89,7 @@ class RecordsWorker:
         self.records_per_transaction = records_per_transaction
         self.bulk_link_backlog = bulk_link_backlog
         self.bulk_link_max_records = bulk_link_max_records  # held records one clustering takes (memory)
+        self.bulk_link_process_at = bulk_link_process_at  # held records from which a link runs in a child (0: never)
         self.chunk_check_s = CHUNK_CHECK_S
         self._chunk_checked_at = float("-inf")
         self._release_wanted = False  # the load ended while whole chunks were being linked
@@ -254,10 +256,22 @@ class RecordsWorker:
         self._announce_held()
 
     def _bulk_link(self, model: Model, full_chunks_only: bool = False) -> bulk_link.BulkLinkReport:
-        return bulk_link.link(self.store, model, records_per_transaction=max(self.records_per_transaction,
-                                                                             BULK_WRITE_RECORDS),
-                              publish_events=getattr(self.linker, "publish_events", True),
-                              max_records=self.bulk_link_max_records, full_chunks_only=full_chunks_only)
+        options = {"records_per_transaction": max(self.records_per_transaction, BULK_WRITE_RECORDS),
+                   "publish_events": getattr(self.linker, "publish_events", True),
+                   "max_records": self.bulk_link_max_records, "full_chunks_only": full_chunks_only}
+        if self._link_in_process():
+            return bulk_process.link(self.store.url, model, **options)
+        return bulk_link.link(self.store, model, **options)
+
+    def _link_in_process(self) -> bool:
+        """A link of `bulk_link_process_at` held records or more runs in a child process
+        (hub/identity/bulk_process.py), where it does not share this worker's interpreter lock;
+        a smaller one is not worth the child's start (about a second), nor is an in-memory store
+        (a child cannot open it)."""
+        if not self.bulk_link_process_at or ":memory:" in self.store.url or self.store.url == "sqlite://":
+            return False
+        with self.store.read() as s:
+            return bulk_link.pending_count(s) >= self.bulk_link_process_at
 
     def _place_held(self) -> None:
         while True:
