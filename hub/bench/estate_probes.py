@@ -57,12 +57,24 @@ class MemorySampler:
             self._stop.wait(self.interval_s)
 
     def sample(self) -> None:
+        """Each process's RSS, and apart the sum of its child processes' (a worker's bulk link
+        runs in one: hub/identity/bulk_process.py), under "<label>: child processes"."""
         for label, proc in list(self._procs.items()):
             try:
                 rss = proc.memory_info().rss
+                children = proc.children(recursive=True)
             except psutil.Error:
                 continue
             self.peaks[label] = max(self.peaks.get(label, 0), rss)
+            total = 0
+            for child in children:
+                try:
+                    total += child.memory_info().rss
+                except psutil.Error:  # ended meanwhile
+                    continue
+            if total:
+                key = f"{label}: child processes"
+                self.peaks[key] = max(self.peaks.get(key, 0), total)
 
     def stop(self) -> None:
         self._stop.set()

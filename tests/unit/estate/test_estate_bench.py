@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import math
+import os
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
 from hub.bench.estate import bench, ratio
-from hub.bench.estate_probes import percentile
+from hub.bench.estate_probes import MemorySampler, percentile
 from hub.cli import main
 
 REPO = Path(__file__).resolve().parents[3]
@@ -23,6 +27,23 @@ def test_percentile_is_nearest_rank():
     values = [float(v) for v in range(1, 101)]
     assert percentile(values, 50) == 50.0 and percentile(values, 95) == 95.0
     assert percentile([3.0], 95) == 3.0 and math.isnan(percentile([], 50))
+
+
+def test_memory_sampler_reports_child_processes_apart():
+    """A worker's bulk link runs in a child process: its memory is reported, not hidden."""
+    child = subprocess.Popen([sys.executable, "-c", "import time; b = b\"x\" * (64 << 20); time.sleep(30)"])
+    try:
+        sampler = MemorySampler()
+        sampler.watch("me", os.getpid())
+        for _ in range(100):
+            sampler.sample()
+            if sampler.peaks.get("me: child processes", 0) > 60 << 20:
+                break
+            time.sleep(0.05)
+    finally:
+        child.kill()
+        child.wait()
+    assert sampler.peaks["me"] > 0 and sampler.peaks["me: child processes"] > 60 << 20
 
 
 @pytest.mark.slow
