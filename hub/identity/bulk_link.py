@@ -8,7 +8,8 @@ blocks they are compared within as context (refined as a full clustering would s
 `identity_index.blocking.context_blocks`) and only the pairs with a held record compared
 (`identity_index.engine.link_batch`: the blocking, scoring, clustering and household
 corroboration `hub identity rebuild` uses), then writes the persons a few thousand records per
-transaction, so an ingest or another worker can write between them. A record already linked keeps its person: a pending record joins the person
+transaction, so an ingest or another worker can write between them (from forked processes, with
+`writers`, so one prepares its next transaction while another writes: hub/identity/bulk_writers.py). A record already linked keeps its person: a pending record joins the person
 most of its cluster's linked records have, or a new person with the rest of its cluster.
 Pair reviews are queued as the incremental linker would queue them: the best per held record
 and other person, when the record is plausibly that person (`plausible_reviews`).
@@ -29,6 +30,7 @@ from sqlalchemy.orm import Session
 
 from canonical.messages import MessageType, identity_item
 from hub.bulk import insert_rows, update_rows
+from hub.identity import bulk_writers
 from hub.identity import repository as repo
 from hub.identity.linker import EVENT_SOURCE
 from hub.identity.lookup import rows_in
@@ -128,11 +130,14 @@ def linked_count(session: Session) -> int:
 
 
 def link(store: Store, model: Model, *, records_per_transaction: int = 2000,
-         publish_events: bool = True, max_records: int = 500_000, full_chunks_only: bool = False) -> BulkLinkReport:
+         publish_events: bool = True, max_records: int = 500_000, full_chunks_only: bool = False,
+         writers: int = 1) -> BulkLinkReport:
     """Link every pending person record (see the module's docstring), at most `max_records` of
     them per clustering (memory), the next chunk with the persons the last one wrote; with
     `full_chunks_only`, only whole chunks of `max_records` (a worker still behind its queue links
-    them beside the load). Safe to run again after a crash: what was written is no longer pending."""
+    them beside the load). `writers` > 1: a chunk's write transactions come from that many forked
+    processes (hub/identity/bulk_writers.py; only in a process without threads). Safe to run
+    again after a crash: what was written is no longer pending."""
     started = time.perf_counter()
     report = BulkLinkReport()
     rules = rules_named(model.blocking_rules)
@@ -158,7 +163,7 @@ def link(store: Store, model: Model, *, records_per_transaction: int = 2000,
 
     for i, refs in enumerate(chunks):
         _link_chunk(store, model, rules, refs, report, records_per_transaction, publish_events,
-                    audit if i == len(chunks) - 1 else None)
+                    audit if i == len(chunks) - 1 else None, writers)
     if report.records and not audited:
         with store.transaction() as s:
             audit(s)
@@ -168,7 +173,7 @@ def link(store: Store, model: Model, *, records_per_transaction: int = 2000,
 
 def _link_chunk(store: Store, model: Model, rules: Any, refs: list[str], report: BulkLinkReport,
                 records_per_transaction: int, publish_events: bool,
-                audit: Callable[[Session], None] | None = None) -> None:
+                audit: Callable[[Session], None] | None = None, writers: int = 1) -> None:
     """Cluster these pending records with their context: the linked records sharing a blocking
     key with one of them (no other could be compared with them), comparing only pairs with a
     pending record. Reading and clustering take no write lock: an ingest goes on meanwhile.
@@ -237,6 +242,11 @@ def _link_chunk(store: Store, model: Model, rules: Any, refs: list[str], report:
             parts.append([])
             size = 0
     parts = [p for p in parts if p]
+    if writers > 1 and len(parts) > 2 and bulk_writers.can_fork():  # all but the last, which has the audit
+        bulk_writers.write_parts(store.url, parts[:-1], lambda own, part: _write(
+            own, part, by_ref, rules, result, model, publish_events), writers, WRITE_GAP_S)
+        report.transactions += len(parts) - 1
+        parts = parts[-1:]
     for i, part in enumerate(parts):
         report.transactions += 1
         _write(store, part, by_ref, rules, result, model, publish_events, audit if i == len(parts) - 1 else None)

@@ -17,25 +17,24 @@ what was written is no longer held, the rest stays held for the next try.
 
 from __future__ import annotations
 
-import ctypes
 import multiprocessing
 import os
-import signal
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
 from hub.identity import bulk_link
+from hub.identity.bulk_writers import die_with_parent
 from hub.store.engine import Store
 from identity_index.model import Model
 
-PR_SET_PDEATHSIG = 1  # prctl(2): the signal this process gets when its parent ends
+WRITERS = 2  # forked processes writing a chunk's parts (hub/identity/bulk_writers.py): this machine's cores
 
 
 def link(url: str, model: Model, **options: Any) -> bulk_link.BulkLinkReport:
     """`bulk_link.link(Store(url), model, **options)`, run in a child process (spawned: the
     worker has threads, and forking a process with threads can copy a held lock)."""
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=1, mp_context=context, initializer=_die_with_parent,
+    with ProcessPoolExecutor(max_workers=1, mp_context=context, initializer=die_with_parent,
                              initargs=(os.getpid(),)) as pool:
         return pool.submit(_link, url, model, options).result()
 
@@ -43,17 +42,6 @@ def link(url: str, model: Model, **options: Any) -> bulk_link.BulkLinkReport:
 def _link(url: str, model: Model, options: dict[str, Any]) -> bulk_link.BulkLinkReport:
     store = Store(url, pool_size=1)
     try:
-        return bulk_link.link(store, model, **options)
+        return bulk_link.link(store, model, writers=min(WRITERS, os.cpu_count() or 1), **options)
     finally:
         store.dispose()
-
-
-def _die_with_parent(parent: int) -> None:
-    """Ask the kernel to end this process with its parent: a link must not go on after the
-    worker that took the turn to link has gone (another worker may take the turn then)."""
-    try:
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-    except (OSError, AttributeError):  # not Linux: the child ends when its link does
-        pass
-    if os.getppid() != parent:  # the worker ended before the request was made
-        os._exit(1)

@@ -1,0 +1,113 @@
+"""A bulk link's write transactions from several forked processes.
+
+Each part of a clustered chunk (a few thousand records of whole persons) is prepared before its
+write transaction: the golden records read and worked out, the rows and events built. One
+process prepared and wrote each part in turn, so the write lock was idle while it prepared and
+the other core was idle while it wrote. Forked writers share the parts: while one writes, the
+other prepares its next part; on PostgreSQL they write at once. On SQLite a lock among them lets
+one write at a time, each pausing after its commit as `bulk_link.let_others_write` asks, so an
+ingest waiting for SQLite's lock still gets it between them.
+
+Fork, not spawn: a chunk's features and clusters are gigabytes at county scale, and a forked
+process reads them where they are (the garbage collector's objects are frozen first, so that its
+walks do not copy every page). Only a process without threads may fork safely: the bulk link's
+own child process (hub/identity/bulk_process.py) asks for writers, a worker's thread never does.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import gc
+import multiprocessing
+import os
+import signal
+import threading
+import time
+import traceback
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+from hub.store.engine import Store
+
+PR_SET_PDEATHSIG = 1  # prctl(2): the signal this process gets when its parent ends
+ERROR_CHARS = 4000  # of a writer's traceback, sent back to the process that forked it
+T = TypeVar("T")
+
+
+class BulkWriteError(RuntimeError):
+    """A forked writer failed; the parts it did not commit stay held for the next run."""
+
+
+def die_with_parent(parent: int) -> None:
+    """Ask the kernel to end this process with its parent: a link must not go on after the
+    worker that took the turn to link has gone (another worker may take the turn then)."""
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):  # not Linux: the process ends when its work does
+        pass
+    if os.getppid() != parent:  # the parent ended before the request was made
+        os._exit(1)
+
+
+def can_fork() -> bool:
+    """Whether this process may fork writers: no other thread (whose held locks a fork would copy)."""
+    return threading.active_count() == 1 and hasattr(os, "fork")
+
+
+def write_parts(url: str, parts: Sequence[T], write: Callable[[Store, T], None], writers: int,
+                gap_s: float) -> None:
+    """`write(store, part)` for every part, from `writers` forked processes (each its own
+    connection to `url`, parts dealt in turn); returns once all have ended, raises
+    `BulkWriteError` with their tracebacks if any failed (its other parts may be written)."""
+    if not parts:
+        return
+    sqlite = url.startswith("sqlite")
+    lock = multiprocessing.get_context("fork").Lock() if sqlite else None
+    gc.collect()
+    gc.freeze()
+    children: list[tuple[int, int]] = []
+    try:
+        parent = os.getpid()
+        for k in range(min(writers, len(parts))):
+            readable, writable = os.pipe()
+            pid = os.fork()
+            if pid == 0:
+                os.close(readable)
+                os._exit(_writer(url, parts[k::writers], write, lock, gap_s if sqlite else 0.0, writable, parent))
+            os.close(writable)
+            children.append((pid, readable))
+        errors = []
+        for pid, readable in children:
+            with os.fdopen(readable, "rb") as pipe:
+                message = pipe.read().decode(errors="replace")
+            _, status = os.waitpid(pid, 0)
+            if status:
+                errors.append(message or f"bulk writer {pid} ended with status {status}")
+    finally:
+        gc.unfreeze()
+    if errors:
+        raise BulkWriteError("; ".join(errors))
+
+
+def _writer(url: str, parts: Sequence[Any], write: Callable[[Store, Any], None], lock: Any, gap_s: float,
+            pipe: int, parent: int) -> int:
+    """In the forked process: write these parts on a store of its own (the connections it
+    inherited belong to its parent and are never touched; `os._exit` skips their finalisers)."""
+    die_with_parent(parent)
+    gc.disable()  # a collection would walk, and so copy, every inherited object
+    try:
+        store = Store(url, pool_size=1)
+        for part in parts:
+            if lock is None:
+                write(store, part)
+                continue
+            with lock:
+                write(store, part)
+                time.sleep(gap_s)
+        store.dispose()
+        return 0
+    except BaseException:  # noqa: BLE001 - any failure goes back to the parent, which raises it
+        os.write(pipe, traceback.format_exc()[-ERROR_CHARS:].encode())
+        return 1
+    finally:
+        os.close(pipe)
