@@ -26,7 +26,7 @@ import datetime as dt
 import hashlib
 import itertools
 import sys
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -492,14 +492,39 @@ def _fingerprint(root: Path, entity: Mapping[str, Any]) -> str | None:
         files = _files(root, entity) if root.exists() else []
         if not files:
             return None
-        digest = hashlib.sha256()
+        digests = []
         for path in files:
-            digest.update(path.name.encode() + b"\0")
             with path.open("rb") as fh:
-                digest.update(hashlib.file_digest(fh, "sha256").digest())
-        return digest.hexdigest()
+                digests.append((path.name, hashlib.file_digest(fh, "sha256").digest()))
+        return _fingerprint_of(digests)
     except OSError:
         return None  # read it the usual way, which reports the problem
+
+
+def _fingerprint_of(digests: Iterable[tuple[str, bytes]]) -> str:
+    """`_fingerprint` from each file's name and SHA-256: a single export's comes from its mark,
+    which has hashed the file already (`appended.mark_of`)."""
+    digest = hashlib.sha256()
+    for name, file_digest in digests:
+        digest.update(name.encode() + b"\0")
+        digest.update(file_digest)
+    return digest.hexdigest()
+
+
+def _single_mark(root: Path, source: Mapping[str, Any], entity: Mapping[str, Any],
+                 committed: list[str]) -> tuple[Path, FileMark, bool, str] | None:
+    """For an entity of one CSV export: the file, its mark, whether it is the committed file
+    with rows appended, and its fingerprint, from one reading of the file (None: not such an
+    entity, or the file cannot be read now: it is then read the usual way)."""
+    single = _single_csv(root, source, entity)
+    if single is None:
+        return None
+    before = FileMark.decode(committed[2]) if len(committed) == 3 else None
+    try:
+        mark, grown = mark_of(single, before)
+    except OSError:
+        return None
+    return single, mark, grown, _fingerprint_of([(single.name, bytes.fromhex(mark.digest))])
 
 
 class SpreadsheetAdapter:
@@ -518,15 +543,17 @@ class SpreadsheetAdapter:
     def extract(self, state: AdapterState) -> Iterator[ExtractBatch]:
         for name, entity in self.entities.items():
             key = f"files:{name}"
-            fingerprint = _fingerprint(self.root, entity)
             committed = (state.cursor(key) or "").split(" ")
+            single = _single_mark(self.root, self.source, entity, committed)
+            if single is not None:
+                _path, mark, grown, fingerprint = single
+                before = FileMark.decode(committed[2]) if grown else None  # grown: a mark was committed
+            else:
+                fingerprint, mark, grown, before = _fingerprint(self.root, entity), None, False, None
             if fingerprint is not None and committed[0] == fingerprint and len(committed) >= 2:
                 # byte for byte the export last committed: every row is unchanged, nothing is deleted
                 yield ExtractBatch(unchanged=int(committed[1]))
                 continue
-            single = _single_csv(self.root, self.source, entity) if fingerprint is not None else None
-            before = FileMark.decode(committed[2]) if single is not None and len(committed) == 3 else None
-            mark, grown = mark_of(single, before) if single is not None else (None, False)
             if grown and committed[1].isdigit():
                 # the export last committed with rows appended: read those; none can have gone
                 appended = rowhash_batches(name, _rows(self.root, self.source, name, entity, after=before), state,

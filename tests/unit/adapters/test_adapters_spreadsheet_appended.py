@@ -93,3 +93,20 @@ def test_a_scan_that_could_not_read_part_of_the_file_keeps_no_mark(tmp_path, mon
     again = run(_adapter(tmp_path, encoding="utf-8"), state)
     assert again.failures  # read from the start again: the unreadable line is reported again
     assert parsed == ["p.csv:2"]
+
+
+def test_a_single_export_is_hashed_once_a_run_with_the_fingerprint_it_always_had(tmp_path, monkeypatch):
+    """The fingerprint comes from the mark's digest (one reading of the file), equal to the one a
+    whole-file hash gives, so cursors committed before still find the export unchanged."""
+    path = tmp_path / "p.csv"
+    path.write_bytes(HEADER + _rows(("1", "Ann"), ("2", "Bob")))
+    entity = {"file": "p.csv", "key": "id"}
+    expected = spreadsheet._fingerprint(tmp_path, entity)
+    assert spreadsheet._single_mark(tmp_path, {"path": str(tmp_path)}, entity, [""])[3] == expected
+    state = MemoryState()
+    run(_adapter(tmp_path), state)
+    monkeypatch.setattr(spreadsheet, "_fingerprint", lambda *_a: (_ for _ in ()).throw(AssertionError("hashed twice")))
+    with path.open("ab") as fh:
+        fh.write(_rows(("3", "Cy")))
+    assert [c.source_id for c in run(_adapter(tmp_path), state).changes] == ["3"]
+    assert run(_adapter(tmp_path), state).unchanged == 3
