@@ -57,24 +57,34 @@ class MemorySampler:
             self._stop.wait(self.interval_s)
 
     def sample(self) -> None:
-        """Each process's RSS, and apart the sum of its child processes' (a worker's bulk link
-        runs in one: hub/identity/bulk_process.py), under "<label>: child processes"."""
+        """Each process's RSS, and apart its largest descendant's that is not another watched
+        process or under one (a worker's bulk link runs in a child process,
+        hub/identity/bulk_process.py, with forked writers whose pages it shares), under
+        "<label>: largest child process"."""
+        tree: dict[str, tuple[psutil.Process, list[psutil.Process]]] = {}
         for label, proc in list(self._procs.items()):
             try:
+                tree[label] = (proc, proc.children(recursive=True))
+            except psutil.Error:
+                continue
+        for label, (proc, children) in tree.items():
+            try:
                 rss = proc.memory_info().rss
-                children = proc.children(recursive=True)
             except psutil.Error:
                 continue
             self.peaks[label] = max(self.peaks.get(label, 0), rss)
-            total = 0
+            others = {p.pid for other, (top, kids) in tree.items() if other != label for p in [top, *kids]}
+            largest = 0
             for child in children:
+                if child.pid in others:
+                    continue
                 try:
-                    total += child.memory_info().rss
+                    largest = max(largest, child.memory_info().rss)
                 except psutil.Error:  # ended meanwhile
                     continue
-            if total:
-                key = f"{label}: child processes"
-                self.peaks[key] = max(self.peaks.get(key, 0), total)
+            if largest:
+                key = f"{label}: largest child process"
+                self.peaks[key] = max(self.peaks.get(key, 0), largest)
 
     def stop(self) -> None:
         self._stop.set()
