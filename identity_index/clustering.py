@@ -116,6 +116,40 @@ def plausible_reviews(pairs: Sequence[PairScore], link: PairScore | None = None,
     return [p for p, o in zip(pairs, odds) if p.decision == Decision.LINK or o / total >= share]
 
 
+class BestPairs:
+    """Each record's best pair per other person among some scored pairs, and which of those
+    persons the record is plausibly (`plausible_reviews` over them, against its `links` pair):
+    the check from both records' sides that both linkers make before queueing a review pair, so
+    that a record without a date of birth is no more plausibly each of twelve namesakes than they
+    are each plausibly it. `person(ref)` is the person a record is (None: leave the record out);
+    pairs within one person are settled and left out; `rank` orders two pairs of one record and
+    other person (the higher is kept; the first on a tie)."""
+
+    def __init__(self, pairs: Iterable[PairScore], person: Callable[[str], str | None],
+                 links: Callable[[str], PairScore | None],
+                 rank: Callable[[PairScore], object] = lambda s: s.probability) -> None:
+        self.best: dict[str, dict[str, PairScore]] = {}  # ref → other person → best pair
+        self._links = links
+        self._plausible: dict[str, set[str]] = {}
+        for s in pairs:
+            for own, other in ((s.ref_a, s.ref_b), (s.ref_b, s.ref_a)):
+                mine, theirs = person(own), person(other)
+                if mine is None or theirs is None or mine == theirs:
+                    continue
+                best = self.best.setdefault(own, {})
+                if theirs not in best or rank(s) > rank(best[theirs]):  # type: ignore[operator]
+                    best[theirs] = s
+
+    def plausible(self, ref: str) -> set[str]:
+        """The other persons this record is plausibly."""
+        found = self._plausible.get(ref)
+        if found is None:
+            best = self.best.get(ref, {})
+            kept = {id(s) for s in plausible_reviews(list(best.values()), self._links(ref))}
+            found = self._plausible[ref] = {theirs for theirs, s in best.items() if id(s) in kept}
+        return found
+
+
 def _odds(score: PairScore) -> float:
     p = min(score.probability, _MAX_P)
     return p / (1.0 - p)

@@ -12,14 +12,15 @@ transaction, so an ingest or another worker can write between them (from forked 
 `writers`, so one prepares its next transaction while another writes: hub/identity/bulk_writers.py). A record already linked keeps its person: a pending record joins the person
 most of its cluster's linked records have, or a new person with the rest of its cluster.
 Pair reviews are queued as the incremental linker would queue them: the best per held record
-and other person, when the record is plausibly that person (`plausible_reviews`).
+and other person, when the record is plausibly that person and it plausibly the record's
+(`identity_index.clustering.BestPairs`).
 """
 
 from __future__ import annotations
 
 import json
 import time
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -48,7 +49,7 @@ from hub.store.tables.identity import (
 )
 from hub.store.tables.records import SourceRecordRow
 from identity_index.blocking import block_keys, context_blocks, filed_keys, rules_named
-from identity_index.clustering import plausible_reviews
+from identity_index.clustering import BestPairs
 from identity_index.engine import MAX_BLOCK, link_batch
 from identity_index.features import PersonFeatures, features_from_canonical
 from identity_index.model import Model
@@ -266,29 +267,16 @@ def _review_pairs(reviews: Iterable[PairScore], pending: dict[str, PersonFeature
                   person: Callable[[str], str | None], links: dict[str, PairScore]) -> list[PairScore]:
     """The review pairs a pending record has, as the incremental linker queues them: the best one
     per other person (a steward decides whether a record is that person once, not once per record
-    of it), and only those plausible from both sides (`identity_index.clustering.plausible_reviews`:
-    against each record's link and its other candidates here). From both: a record without a date
-    of birth is no more plausibly each of twelve namesakes than they are each plausibly it. Pairs
-    within one person are settled already."""
-    candidates: dict[str, dict[str, PairScore]] = defaultdict(dict)  # ref → other person → best pair
-    for r in reviews:
-        for own, other in ((r.ref_a, r.ref_b), (r.ref_b, r.ref_a)):
-            mine, theirs = person(own), person(other)
-            if mine is None or theirs is None or mine == theirs:
-                continue
-            best = candidates[own]
-            if theirs not in best or r.probability > best[theirs].probability:
-                best[theirs] = r
-    plausible: dict[str, set[str]] = {}  # ref → the other persons it is plausibly
-    for ref, best in candidates.items():
-        kept = {id(r) for r in plausible_reviews(list(best.values()), links.get(ref))}
-        plausible[ref] = {theirs for theirs, r in best.items() if id(r) in kept}
+    of it), and only those plausible from both sides (`identity_index.clustering.BestPairs`:
+    against each record's link and its other candidates here). Pairs within one person are
+    settled already."""
+    pairs = BestPairs(reviews, person, links.get)
     out = []
     for own in pending:
         mine = person(own)
-        for theirs, r in candidates.get(own, {}).items():
+        for theirs, r in pairs.best.get(own, {}).items():
             other = r.ref_b if r.ref_a == own else r.ref_a
-            if theirs in plausible[own] and mine in plausible.get(other, ()):
+            if theirs in pairs.plausible(own) and mine in pairs.plausible(other):
                 out.append(r)
     return out
 

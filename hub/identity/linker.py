@@ -16,7 +16,6 @@ message (written as it commits). `link` is the same for one record (the worker's
 from __future__ import annotations
 
 import json
-from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -34,7 +33,7 @@ from hub.persons import new_person_id, refresh_persons, resolve
 from hub.store.base import utcnow
 from hub.store.tables.records import SourceRecordRow
 from identity_index.blocking import block_keys, filed_keys, rules_named
-from identity_index.clustering import plausible_reviews
+from identity_index.clustering import BestPairs
 from identity_index.engine import IncrementalIndex
 from identity_index.features import PersonFeatures, features_from_canonical
 from identity_index.households import corroborate
@@ -485,34 +484,22 @@ def plausible_both_sides(proposed: Sequence[PairScore], person: Mapping[str, str
                          links: Mapping[str, PairScore | None],
                          queued: Iterable[PairScore] = ()) -> list[PairScore]:
     """Of the review pairs placing a batch proposed, those plausible from both records' sides, as a
-    bulk link keeps them (`bulk_link._review_pairs`): `plausible_reviews` over each record's best
-    pair per other person among the pairs proposed and those `queued` already (open), with its
-    link when it was placed in this batch (`links`; a stored record's link is no competitor: a
-    pair asks whether two persons are one, and being surely its own person does not make a record
-    less likely to be the other's). Placing checked the arriving side against its own candidates;
+    bulk link keeps them (`identity_index.clustering.BestPairs`) over each record's best pair per
+    other person among the pairs proposed and those `queued` already (open), with its link when
+    it was placed in this batch (`links`; a stored record's link is no competitor: a pair asks
+    whether two persons are one, and being surely its own person does not make a record less
+    likely to be the other's). Placing checked the arriving side against its own candidates;
     the other side was unchecked, so a stored record without a date of birth was a pair with each
-    namesake arriving after it. Pairs a constraint refused to link are always kept; pairs whose
-    records are one person by now are settled."""
-    def rank(s: PairScore) -> tuple[bool, float]:
-        return (s.decision == Decision.LINK, s.probability)
+    namesake arriving after it. Pairs a constraint refused to link are always kept (and outrank
+    the others of their record and person); pairs whose records are one person by now are settled."""
+    def person_of(ref: str) -> str:
+        return person.get(ref, ref)
 
-    best: dict[str, dict[str, PairScore]] = defaultdict(dict)  # ref → other person → best pair
-    for s in [*queued, *proposed]:
-        for own, other in ((s.ref_a, s.ref_b), (s.ref_b, s.ref_a)):
-            mine, theirs = person.get(own, own), person.get(other, other)
-            if mine != theirs and (theirs not in best[own] or rank(s) > rank(best[own][theirs])):
-                best[own][theirs] = s
-    plausible: dict[str, set[str]] = {}
-
-    def plausible_for(ref: str) -> set[str]:
-        if ref not in plausible:
-            kept = {id(s) for s in plausible_reviews(list(best[ref].values()), links.get(ref))}
-            plausible[ref] = {theirs for theirs, s in best[ref].items() if id(s) in kept}
-        return plausible[ref]
-
+    pairs = BestPairs([*queued, *proposed], person_of, links.get,
+                      rank=lambda s: (s.decision == Decision.LINK, s.probability))
     out = []
     for s in proposed:
-        a, b = person.get(s.ref_a, s.ref_a), person.get(s.ref_b, s.ref_b)
-        if a != b and (s.decision == Decision.LINK or (b in plausible_for(s.ref_a) and a in plausible_for(s.ref_b))):
+        a, b = person_of(s.ref_a), person_of(s.ref_b)
+        if a != b and (s.decision == Decision.LINK or (b in pairs.plausible(s.ref_a) and a in pairs.plausible(s.ref_b))):
             out.append(s)
     return out
