@@ -58,8 +58,10 @@ class WorkerConfig(_Section):
     # sharing a blocking key with them); more are linked in successive clusterings
     bulk_link_max_records: int = Field(500_000, ge=1)
     # a bulk link of this many held records or more runs in a child process (its own core and
-    # interpreter lock, hub/identity/bulk_process.py) while the worker goes on storing; 0: never
-    bulk_link_process_at: int = Field(20_000, ge=0)
+    # interpreter lock, with two forked writers: hub/identity/bulk_process.py) while the worker goes
+    # on storing; 0 (the default): on the worker's thread. On this project's 2-core machine the
+    # child made a 1,000,000-person load slower (the ingest lost the core the thread left it)
+    bulk_link_process_at: int = Field(0, ge=0)
 
 
 class SystemsConfig(_Section):

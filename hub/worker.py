@@ -61,7 +61,7 @@ BULK_RATIO = 0.25  # pending records, as a share of those linked, from which one
 # link that index is cold (1,000,000 people: placing ~10,000 held SQLite's write lock past an
 # ingest's 30 s busy timeout, twice); a bulk link reads without the write lock
 PLACE_AT_MOST = 1_000
-BULK_PROCESS_AT = 20_000  # held records from which a bulk link runs in a child process (config.worker)
+BULK_PROCESS_AT = 0  # held records from which a bulk link runs in a child process (config.worker; 0: never)
 CHUNK_CHECK_S = 10.0  # how often a worker behind its queue counts the held records (a whole chunk is linked)
 log = logging.getLogger(__name__)
 

@@ -24,7 +24,7 @@ import signal
 import threading
 import time
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, TypeVar
 
 from hub.store.engine import Store
@@ -57,12 +57,14 @@ def can_fork() -> bool:
 def write_parts(url: str, parts: Sequence[T], write: Callable[[Store, T], None], writers: int,
                 gap_s: float) -> None:
     """`write(store, part)` for every part, from `writers` forked processes (each its own
-    connection to `url`, parts dealt in turn); returns once all have ended, raises
+    connection to `url`, each taking the next part when it is free); returns once all have ended, raises
     `BulkWriteError` with their tracebacks if any failed (its other parts may be written)."""
     if not parts:
         return
     sqlite = url.startswith("sqlite")
-    lock = multiprocessing.get_context("fork").Lock() if sqlite else None
+    context = multiprocessing.get_context("fork")
+    lock = context.Lock() if sqlite else None
+    taken = context.Value("q", 0)  # the next part to write: each writer takes the next one when free
     gc.collect()
     gc.freeze()
     children: list[tuple[int, int]] = []
@@ -73,7 +75,8 @@ def write_parts(url: str, parts: Sequence[T], write: Callable[[Store, T], None],
             pid = os.fork()
             if pid == 0:
                 os.close(readable)
-                os._exit(_writer(url, parts[k::writers], write, lock, gap_s if sqlite else 0.0, writable, parent))
+                os._exit(_writer(url, _next_parts(parts, taken), write, lock, gap_s if sqlite else 0.0, writable,
+                                 parent))
             os.close(writable)
             children.append((pid, readable))
         errors = []
@@ -89,7 +92,19 @@ def write_parts(url: str, parts: Sequence[T], write: Callable[[Store, T], None],
         raise BulkWriteError("; ".join(errors))
 
 
-def _writer(url: str, parts: Sequence[Any], write: Callable[[Store, Any], None], lock: Any, gap_s: float,
+def _next_parts(parts: Sequence[T], taken: Any) -> Iterator[T]:
+    """The parts this writer takes, one at a time as it is free (a writer dealt a fixed share
+    could be left writing alone at the end)."""
+    while True:
+        with taken.get_lock():
+            i = taken.value
+            taken.value = i + 1
+        if i >= len(parts):
+            return
+        yield parts[i]
+
+
+def _writer(url: str, parts: Iterable[Any], write: Callable[[Store, Any], None], lock: Any, gap_s: float,
             pipe: int, parent: int) -> int:
     """In the forked process: write these parts on a store of its own (the connections it
     inherited belong to its parent and are never touched; `os._exit` skips their finalisers)."""
