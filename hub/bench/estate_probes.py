@@ -57,40 +57,46 @@ class MemorySampler:
             self._stop.wait(self.interval_s)
 
     def sample(self) -> None:
-        """Each process's RSS, and apart its largest descendant's that is not another watched
-        process or under one (a worker's bulk link runs in a child process,
+        """Each process's RSS, and apart the largest of the processes it started that no other
+        watched process started nearer (a worker's bulk link may run in a child process,
         hub/identity/bulk_process.py, with forked writers whose pages it shares), under
         "<label>: largest child process"."""
-        tree: dict[str, tuple[psutil.Process, list[psutil.Process]]] = {}
+        label_of = {proc.pid: label for label, proc in self._procs.items()}
+        largest: dict[str, int] = {}
         for label, proc in list(self._procs.items()):
             try:
-                tree[label] = (proc, proc.children(recursive=True))
-            except psutil.Error:
-                continue
-        for label, (proc, children) in tree.items():
-            try:
                 rss = proc.memory_info().rss
+                children = proc.children(recursive=True)
             except psutil.Error:
                 continue
             self.peaks[label] = max(self.peaks.get(label, 0), rss)
-            others = {p.pid for other, (top, kids) in tree.items() if other != label for p in [top, *kids]}
-            largest = 0
             for child in children:
-                if child.pid in others:
+                if child.pid in label_of or _nearest_watched(child, label_of) != label:
                     continue
                 try:
-                    largest = max(largest, child.memory_info().rss)
+                    largest[label] = max(largest.get(label, 0), child.memory_info().rss)
                 except psutil.Error:  # ended meanwhile
                     continue
-            if largest:
-                key = f"{label}: largest child process"
-                self.peaks[key] = max(self.peaks.get(key, 0), largest)
+        for label, peak in largest.items():
+            key = f"{label}: largest child process"
+            self.peaks[key] = max(self.peaks.get(key, 0), peak)
 
     def stop(self) -> None:
         self._stop.set()
         if self._thread:
             self._thread.join(timeout=2)
         self.sample()
+
+
+def _nearest_watched(proc: psutil.Process, label_of: dict[int, str]) -> str | None:
+    """The label of the nearest watched process above `proc`."""
+    try:
+        for parent in proc.parents():
+            if parent.pid in label_of:
+                return label_of[parent.pid]
+    except psutil.Error:
+        return None
+    return None
 
 
 def _row(store: Store, ref_key: str) -> SourceRecordRow | None:
