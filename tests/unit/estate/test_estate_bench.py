@@ -35,7 +35,7 @@ def test_memory_sampler_reports_child_processes_apart():
     not hidden, and not with the process that started the worker."""
     code = "import time; b = b'x' * (64 << 20); time.sleep(30)"
     worker = subprocess.Popen([sys.executable, "-c", (
-        "import subprocess, sys, time; c = subprocess.Popen([sys.executable, '-c', %r]); time.sleep(30)" % code)])
+        f"import subprocess, sys, time; c = subprocess.Popen([sys.executable, '-c', {code!r}]); time.sleep(30)")])
     try:
         sampler = MemorySampler()
         sampler.watch("bench", os.getpid())

@@ -13,7 +13,12 @@ from sqlalchemy import func, select
 from hub.identity import bulk_link, bulk_writers
 from hub.identity.model_file import load_model
 from hub.identity.synthetic import people
-from hub.store.tables.identity import IdentityAuditRow, IdentityBlockKeyRow, IdentityLinkRow, IdentityRecordRow
+from hub.store.tables.identity import (
+    IdentityAuditRow,
+    IdentityBlockKeyRow,
+    IdentityLinkRow,
+    IdentityRecordRow,
+)
 from hub.store.tables.messaging import OutboxRow
 from hub.store.tables.records import PersonRow, SourceRecordRow
 from tests.unit.hub.test_bulk_link_context import _hold

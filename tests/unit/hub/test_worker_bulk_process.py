@@ -9,7 +9,14 @@ from hub.identity.linker import IdentityLinker
 from hub.identity.model_file import load_model
 from hub.store.engine import Store
 from hub.worker import RecordsWorker
-from tests.unit.hub.test_worker_bulk_link import PEOPLE, _involvements, _pending, _people, _persons, _route_changes
+from tests.unit.hub.test_worker_bulk_link import (
+    PEOPLE,
+    _involvements,
+    _pending,
+    _people,
+    _persons,
+    _route_changes,
+)
 
 
 def _worker(store, backlog: list[int], model=None, process_at: int = 1) -> RecordsWorker:
