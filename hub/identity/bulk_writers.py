@@ -68,19 +68,23 @@ def write_parts(url: str, parts: Sequence[T], write: Callable[[Store, T], None],
     gc.collect()
     gc.freeze()
     children: list[tuple[int, int]] = []
+    errors = []
     try:
         parent = os.getpid()
-        for k in range(min(writers, len(parts))):
-            readable, writable = os.pipe()
-            pid = os.fork()
+        for _k in range(min(writers, len(parts))):
+            try:
+                readable, writable = os.pipe()
+                pid = os.fork()
+            except OSError as exc:  # no more processes or memory: the writers started go on alone
+                errors.append(f"could not start a bulk writer: {exc}")
+                break
             if pid == 0:
                 os.close(readable)
                 os._exit(_writer(url, _next_parts(parts, taken), write, lock, gap_s if sqlite else 0.0, writable,
                                  parent))
             os.close(writable)
             children.append((pid, readable))
-        errors = []
-        for pid, readable in children:
+        for pid, readable in children:  # every writer started is waited for, whatever happened
             with os.fdopen(readable, "rb") as pipe:
                 message = pipe.read().decode(errors="replace")
             _, status = os.waitpid(pid, 0)

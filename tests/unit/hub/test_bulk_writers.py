@@ -112,3 +112,25 @@ def test_a_process_with_threads_writes_alone(store, monkeypatch):
     finally:
         stop.set()
         thread.join()
+
+
+def test_a_writer_that_cannot_be_started_is_an_error_once_the_others_have_ended(store, monkeypatch, forks):
+    import os
+
+    real, calls = os.fork, []
+
+    def fork_once():
+        if calls:
+            raise OSError(11, "Resource temporarily unavailable")
+        pid = real()
+        calls.append(pid)  # in the parent; the child writes and leaves by os._exit
+        return pid
+
+    monkeypatch.setattr(os, "fork", fork_once)
+    with pytest.raises(bulk_writers.BulkWriteError, match="could not start a bulk writer"):
+        _link(store, writers=2)
+    with pytest.raises(ChildProcessError):  # the writer that started was waited for (reaped)
+        os.waitpid(calls[0], os.WNOHANG)
+    monkeypatch.setattr(os, "fork", real)
+    report = bulk_link.link(store, load_model(), records_per_transaction=40, writers=2)
+    assert report.records > 0 and _state(store)["held"] == 0  # the last part, left held, is linked now
