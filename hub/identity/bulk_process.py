@@ -1,4 +1,5 @@
-"""A large bulk link in a child process of its own.
+"""A large bulk link in a child process of its own (with `worker.bulk_link_process_at` set: off by
+default, since on a 2-core machine it took the ingest's core; docs/performance.md, seventh session).
 
 A records worker links held records on a thread (hub/worker.py), and that thread shares the
 worker's interpreter lock with the thread storing the queue's next records: at 1,000,000 people
