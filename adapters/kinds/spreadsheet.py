@@ -512,10 +512,10 @@ def _fingerprint_of(digests: Iterable[tuple[str, bytes]]) -> str:
 
 
 def _single_mark(root: Path, source: Mapping[str, Any], entity: Mapping[str, Any],
-                 committed: list[str]) -> tuple[Path, FileMark, bool, str] | None:
-    """For an entity of one CSV export: the file, its mark, whether it is the committed file
-    with rows appended, and its fingerprint, from one reading of the file (None: not such an
-    entity, or the file cannot be read now: it is then read the usual way)."""
+                 committed: list[str]) -> tuple[FileMark, FileMark | None, str] | None:
+    """For an entity of one CSV export: its mark, the committed mark when the file is that one
+    with rows appended (else None), and its fingerprint, from one reading of the file (None: not
+    such an entity, or the file cannot be read now: it is then read the usual way)."""
     single = _single_csv(root, source, entity)
     if single is None:
         return None
@@ -524,7 +524,7 @@ def _single_mark(root: Path, source: Mapping[str, Any], entity: Mapping[str, Any
         mark, grown = mark_of(single, before)
     except OSError:
         return None
-    return single, mark, grown, _fingerprint_of([(single.name, bytes.fromhex(mark.digest))])
+    return mark, before if grown else None, _fingerprint_of([(single.name, bytes.fromhex(mark.digest))])
 
 
 class SpreadsheetAdapter:
@@ -545,16 +545,12 @@ class SpreadsheetAdapter:
             key = f"files:{name}"
             committed = (state.cursor(key) or "").split(" ")
             single = _single_mark(self.root, self.source, entity, committed)
-            if single is not None:
-                _path, mark, grown, fingerprint = single
-                before = FileMark.decode(committed[2]) if grown else None  # grown: a mark was committed
-            else:
-                fingerprint, mark, grown, before = _fingerprint(self.root, entity), None, False, None
+            mark, before, fingerprint = single if single is not None else (None, None, _fingerprint(self.root, entity))
             if fingerprint is not None and committed[0] == fingerprint and len(committed) >= 2:
                 # byte for byte the export last committed: every row is unchanged, nothing is deleted
                 yield ExtractBatch(unchanged=int(committed[1]))
                 continue
-            if grown and committed[1].isdigit():
+            if before is not None and committed[1].isdigit():
                 # the export last committed with rows appended: read those; none can have gone
                 appended = rowhash_batches(name, _rows(self.root, self.source, name, entity, after=before), state,
                                            batch_size=batch_size_of(entity, self.batch_size), detect_deletions=False)

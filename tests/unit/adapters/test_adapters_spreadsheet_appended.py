@@ -102,7 +102,7 @@ def test_a_single_export_is_hashed_once_a_run_with_the_fingerprint_it_always_had
     path.write_bytes(HEADER + _rows(("1", "Ann"), ("2", "Bob")))
     entity = {"file": "p.csv", "key": "id"}
     expected = spreadsheet._fingerprint(tmp_path, entity)
-    assert spreadsheet._single_mark(tmp_path, {"path": str(tmp_path)}, entity, [""])[3] == expected
+    assert spreadsheet._single_mark(tmp_path, {"path": str(tmp_path)}, entity, [""])[-1] == expected
     state = MemoryState()
     run(_adapter(tmp_path), state)
     monkeypatch.setattr(spreadsheet, "_fingerprint", lambda *_a: (_ for _ in ()).throw(AssertionError("hashed twice")))
