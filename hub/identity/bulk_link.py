@@ -9,8 +9,9 @@ blocks they are compared within as context (refined as a full clustering would s
 (`identity_index.engine.link_batch`: the blocking, scoring, clustering and household
 corroboration `hub identity rebuild` uses), then writes the persons a few thousand records per
 transaction, so an ingest or another worker can write between them (from forked processes, with
-`writers`, so one prepares its next transaction while another writes: hub/identity/bulk_writers.py). A record already linked keeps its person: a pending record joins the person
-most of its cluster's linked records have, or a new person with the rest of its cluster.
+`writers`, so one prepares its next transaction while another writes: hub/identity/bulk_writers.py).
+A record already linked keeps its person: a pending record joins the person most of its
+cluster's linked records have, or a new person with the rest of its cluster.
 Pair reviews are queued as the incremental linker would queue them: the best per held record
 and other person, when the record is plausibly that person and it plausibly the record's
 (`identity_index.clustering.BestPairs`).
