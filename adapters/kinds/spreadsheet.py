@@ -39,6 +39,7 @@ from adapters.kinds.common import (
     rowhash_batches,
 )
 from adapters.kinds.xlsx_calamine import calamine_rows
+from adapters.kinds.xlsx_header import header_row
 from adapters.port import AdapterState, ApplyResult, ExtractBatch, SourceFailure, WriteBack
 
 READS_GROUPS = True  # hands each changed row its group's other rows (mapping `group_relationships`)
@@ -575,6 +576,23 @@ def build(system: str, source: dict, entities: dict[str, dict], *, base_dir: Pat
     return SpreadsheetAdapter(system, source, entities, Path(base_dir))
 
 
+def _xlsx_header(path: Path, entity: Mapping[str, Any]) -> list[str] | None:
+    """The header as `_read_xlsx` gives it, from the header row alone (`xlsx_header.header_row`):
+    loading a system then costs milliseconds, not a reading of the whole sheet. None: read it
+    the usual way."""
+    try:
+        header_at = _header_row(entity)
+    except SourceConfigError:
+        return None
+    read = header_row(path, entity.get("sheet"), header_at)
+    if read is None:
+        return None
+    title, cells = read
+    for item in _xlsx_records(path.name, title, iter([(header_at, cells)]), header_at, header_only=True):
+        return None if isinstance(item, SourceFailure) else list(item[1])
+    return None
+
+
 def columns(source: dict, entity_cfg: dict, *, base_dir: Path, env: Mapping[str, str]) -> list[str] | None:
     """The header of the entity's first file, or None when no file is there yet."""
     root = _resolve(Path(base_dir), source)
@@ -582,6 +600,8 @@ def columns(source: dict, entity_cfg: dict, *, base_dir: Path, env: Mapping[str,
     if not files:
         return None
     path = files[0]
+    if _is_xlsx(path) and (header := _xlsx_header(path, entity_cfg)) is not None:
+        return header
     reader = (_read_xlsx(path, path.name, entity_cfg, header_only=True) if _is_xlsx(path)
               else _read_csv(path, path.name, source, entity_cfg, header_only=True))
     for item in reader:
