@@ -146,7 +146,7 @@ def _part(base: str, target: str) -> str:
     return posixpath.normpath(posixpath.join(posixpath.dirname(base), target))
 
 
-def _rels(archive: zipfile.ZipFile, part: str) -> dict[str, tuple[str, str]]:
+def part_rels(archive: zipfile.ZipFile, part: str) -> dict[str, tuple[str, str]]:
     """Relationship id -> (type, part) of a package part."""
     rels_part = posixpath.join(posixpath.dirname(part), "_rels", posixpath.basename(part) + ".rels")
     root = ElementTree.fromstring(archive.read(rels_part))
@@ -192,13 +192,13 @@ def calamine_rows(path: Path, sheet_name: str | None, header_at: int
         from python_calamine import CalamineWorkbook, SheetTypeEnum
 
         with zipfile.ZipFile(path) as archive:
-            package = _rels(archive, "")
+            package = part_rels(archive, "")
             book_part = next(p for t, p in package.values() if t.endswith("/officeDocument"))
             book = ElementTree.fromstring(archive.read(book_part))
             if book.tag != f"{{{_MAIN_NS}}}workbook":
                 return None
             sheets = [(s.get("name"), s.get(f"{{{_REL_NS}}}id")) for s in book.iter(f"{{{_MAIN_NS}}}sheet")]
-            rels = _rels(archive, book_part)
+            rels = part_rels(archive, book_part)
             chosen = (next((s for s in sheets if s[0] == sheet_name), None) if sheet_name is not None
                       else sheets[0] if sheets else None)
             if chosen is None or not rels.get(chosen[1], ("",))[0].endswith("/worksheet"):

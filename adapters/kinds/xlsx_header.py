@@ -20,7 +20,7 @@ from typing import IO, Any
 from lxml import etree
 
 # the package relationships as the data reading reads them
-from adapters.kinds.xlsx_calamine import _rels
+from adapters.kinds.xlsx_calamine import part_rels
 
 _MAIN = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
 _REL_ID = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}id"
@@ -68,14 +68,14 @@ def _locate(archive: zipfile.ZipFile, sheet_name: str | None) -> tuple[str, str,
     overrides: dict[str, list[str]] = {}
     for override in _xml(archive, "[Content_Types].xml").iter(f"{_CONTENT_TYPES}Override"):
         overrides.setdefault(override.get("ContentType", ""), []).append(override.get("PartName", "").lstrip("/"))
-    book_part = next(p for t, p in _rels(archive, "").values() if t.endswith("/officeDocument"))
+    book_part = next(p for t, p in part_rels(archive, "").values() if t.endswith("/officeDocument"))
     if next((overrides[t][0] for t in _WORKBOOK_TYPES if t in overrides), None) != book_part:
         raise _Unsure("the content types name another workbook part")
     book = _xml(archive, book_part)
     if book.tag != f"{_MAIN}workbook":
         raise _Unsure("not a SpreadsheetML workbook")
     sheets = [(s.get("name"), s.get(_REL_ID)) for s in book.iter(f"{_MAIN}sheet")]
-    rels = _rels(archive, book_part)
+    rels = part_rels(archive, book_part)
     chosen = next(s for s in sheets if s[0] == sheet_name) if sheet_name is not None else sheets[0]
     kind, sheet_part = rels[chosen[1]]
     if not kind.endswith("/worksheet") or sheet_part not in archive.namelist():
