@@ -57,11 +57,11 @@ class WorkerConfig(_Section):
     # the most held records one clustering of a bulk link takes (memory: with the linked records
     # sharing a blocking key with them); more are linked in successive clusterings
     bulk_link_max_records: int = Field(500_000, ge=1)
-    # a bulk link of this many held records or more runs in a child process (its own core and
-    # interpreter lock, with two forked writers: hub/identity/bulk_process.py) while the worker goes
-    # on storing; 0 (the default): on the worker's thread. On this project's 2-core machine the
-    # child made a 1,000,000-person load slower (the ingest lost the core the thread left it)
-    bulk_link_process_at: int = Field(0, ge=0)
+    # a bulk link of this many held records or more that starts when no ingest is running runs in
+    # a child process (its own core and interpreter lock, with two forked writers:
+    # hub/identity/bulk_process.py) while the worker goes on storing; beside an ingest, and with 0,
+    # on the worker's thread (on two cores a child beside the ingest took the ingest's core)
+    bulk_link_process_at: int = Field(20_000, ge=0)
 
 
 class SystemsConfig(_Section):

@@ -61,7 +61,7 @@ BULK_RATIO = 0.25  # pending records, as a share of those linked, from which one
 # link that index is cold (1,000,000 people: placing ~10,000 held SQLite's write lock past an
 # ingest's 30 s busy timeout, twice); a bulk link reads without the write lock
 PLACE_AT_MOST = 1_000
-BULK_PROCESS_AT = 0  # held records from which a bulk link runs in a child process (config.worker; 0: never)
+BULK_PROCESS_AT = 20_000  # held records from which a bulk link after the ingest runs in a child process (0: never)
 CHUNK_CHECK_S = 10.0  # how often a worker behind its queue counts the held records (a whole chunk is linked)
 log = logging.getLogger(__name__)
 
@@ -264,14 +264,19 @@ class RecordsWorker:
         return bulk_link.link(self.store, model, **options)
 
     def _link_in_process(self) -> bool:
-        """A link of `bulk_link_process_at` held records or more runs in a child process
-        (hub/identity/bulk_process.py), where it does not share this worker's interpreter lock;
-        a smaller one is not worth the child's start (about a second), nor is an in-memory store
+        """A link of `bulk_link_process_at` held records or more, starting when no ingest is
+        running, runs in a child process (hub/identity/bulk_process.py), where it does not share
+        this worker's interpreter lock. Beside an ingest it stays on the thread: on two cores the
+        child took the ingest's core, and a 1,000,000-person ingest took 39 minutes instead of 20
+        (docs/performance.md, seventh session); once the ingest has ended, that core is idle. A
+        smaller link is not worth the child's start (about a second), nor is an in-memory store
         (a child cannot open it)."""
         if not self.bulk_link_process_at or ":memory:" in self.store.url or self.store.url == "sqlite://":
             return False
         with self.store.read() as s:
-            return bulk_link.pending_count(s) >= self.bulk_link_process_at
+            if bulk_link.pending_count(s) < self.bulk_link_process_at:
+                return False
+        return not self._ingesting()
 
     def _place_held(self) -> None:
         while True:

@@ -1,5 +1,6 @@
-"""A large bulk link in a child process of its own (with `worker.bulk_link_process_at` set: off by
-default, since on a 2-core machine it took the ingest's core; docs/performance.md, seventh session).
+"""A large bulk link in a child process of its own (`worker.bulk_link_process_at` held records or
+more), when it starts with no ingest running: beside an ingest, on a 2-core machine, the child took
+the ingest's core (docs/performance.md, seventh session), so such a link stays on the thread.
 
 A records worker links held records on a thread (hub/worker.py), and that thread shares the
 worker's interpreter lock with the thread storing the queue's next records: at 1,000,000 people

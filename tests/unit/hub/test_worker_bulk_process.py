@@ -1,6 +1,6 @@
 """A large bulk link runs in a child process (hub/identity/bulk_process.py): the same persons,
 links and announcements as on the worker's thread; an error in the child reaches the worker and
-keeps the records held; a small link stays on the thread."""
+keeps the records held; a small link, and one starting while an ingest runs, stay on the thread."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from hub.identity import bulk_process
 from hub.identity.linker import IdentityLinker
 from hub.identity.model_file import load_model
 from hub.store.engine import Store
+from hub.store.tables.ingest import IngestRunRow
 from hub.worker import RecordsWorker
 from tests.unit.hub.test_worker_bulk_link import (
     PEOPLE,
@@ -88,4 +89,28 @@ def test_a_small_link_stays_on_the_workers_thread(store, monkeypatch):
     worker.handle([_involvements("sys_a", "A")])
     worker.wait_for_release()
     assert worker.release_error is None and calls == []
+    assert None not in _persons(store).values()
+
+
+def test_a_large_link_starting_while_an_ingest_runs_stays_on_the_workers_thread(store, monkeypatch):
+    calls = _spy(monkeypatch)
+    with store.transaction() as s:
+        s.add(IngestRunRow(system="sys_b", status="running"))
+    backlog = [10]
+    worker = _worker(store, backlog)
+    worker.handle([_people("sys_a", "A")])
+    worker.load_settle_s = 0  # the held records are linked although an ingest runs
+    backlog[0] = 0
+    worker.handle([_involvements("sys_a", "A")])
+    worker.wait_for_release()
+    assert worker.release_error is None and calls == []
+    assert None not in _persons(store).values()
+    with store.transaction() as s:
+        s.query(IngestRunRow).update({"status": "ok"})
+    backlog[0] = 10
+    worker.handle([_people("sys_b", "B")])
+    backlog[0] = 0
+    worker.handle([_involvements("sys_b", "B")])
+    worker.wait_for_release()
+    assert worker.release_error is None and calls == [1]  # the ingest has ended: the child
     assert None not in _persons(store).values()
