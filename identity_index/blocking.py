@@ -214,14 +214,19 @@ def context_blocks(new: Sequence[PersonFeatures], rules: Sequence[BlockingRule],
         for depth in range(len(values) + 1):
             level[(name, key, values[:depth])] += n
     has_stored = set(level)  # blocks holding a stored record: only these are read
-    chains: set[tuple[str, str, tuple[str, ...]]] = set()
-    for f in new:
-        for rule in rules:
-            values = tuple(refine(f) for refine in rule.refine)
-            for key in rule.keys(f):
-                chains.add((rule.name, key, values))
-                for depth in range(len(values) + 1):
-                    level[(rule.name, key, values[:depth])] += 1
+    # the new records counted by their finest block (a chain) first, then each chain's count
+    # added to its every level: one count per record and key, not one per level of it
+    chains: Counter[tuple[str, str, tuple[str, ...]]] = Counter()
+    for rule in rules:
+        name, keys, refine = rule.name, rule.keys, rule.refine
+        if refine:
+            chains.update((name, key, values) for f in new if (found := keys(f))
+                          for values in (tuple(r(f) for r in refine),) for key in found)
+        else:
+            chains.update((name, key, ()) for f in new for key in keys(f))
+    for (name, key, values), n in chains.items():
+        for depth in range(len(values) + 1):
+            level[(name, key, values[:depth])] += n
 
     blocks = set()
     sizes: dict[str, dict[str, int]] = defaultdict(dict)
