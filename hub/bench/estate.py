@@ -339,7 +339,7 @@ def _pika_baselines(store: Any, announced: int, messages: int, ingested: float, 
 
 
 def bench(people: int, deployment: str, workers: int, changes: int, queries: int, seed: int,
-          systems_dir: Path, work: Path) -> Figures:
+          systems_dir: Path, work: Path, worker_options: dict[str, Any] | None = None) -> Figures:
     figures = Figures()
     estate = work / "estate"
     started = time.perf_counter()
@@ -353,7 +353,7 @@ def bench(people: int, deployment: str, workers: int, changes: int, queries: int
         bus = {"url": AMQP_URL, "exchange": f"bench-{tag}", "queue_prefix": f"bench-{tag}"}
     else:
         store_url, bus = f"sqlite:///{work}/hub.db", {"url": "sqlite"}
-    config = HubConfig.model_validate({"store": {"url": store_url}, "bus": bus,
+    config = HubConfig.model_validate({"store": {"url": store_url}, "bus": bus, "worker": worker_options or {},
                                        "systems": {"dir": str(systems_dir), "estate_dir": str(estate)}})
     config_path = work / "bench-hub.toml"
     _write_config(config_path, config)
@@ -404,9 +404,14 @@ def bench(people: int, deployment: str, workers: int, changes: int, queries: int
 @click.option("--seed", type=int, default=1, show_default=True)
 @click.option("--work-dir", type=click.Path(file_okay=False), default=None,
               help="keep the estate and store here (default: a temporary directory, removed)")
+@click.option("--bulk-link-process-at", type=click.IntRange(min=0), default=None,
+              help="the records workers' worker.bulk_link_process_at (default: the config's default)")
+@click.option("--bulk-link-max-records", type=click.IntRange(min=1), default=None,
+              help="the records workers' worker.bulk_link_max_records (default: the config's default)")
 @click.pass_context
 def command(ctx: click.Context, people: int, deployment: str, workers: int | None, changes: int, queries: int,
-            seed: int, work_dir: str | None) -> None:
+            seed: int, work_dir: str | None, bulk_link_process_at: int | None,
+            bulk_link_max_records: int | None) -> None:
     """The whole path on a generated estate: load, freshness, search, memory, size, with baselines."""
     if workers is None:
         workers = 2 if deployment == "amqp" else 1
@@ -422,10 +427,13 @@ def command(ctx: click.Context, people: int, deployment: str, workers: int | Non
     work = Path(work_dir).resolve() if work_dir else Path(tempfile.mkdtemp(prefix="hub-bench-estate-"))
     work.mkdir(parents=True, exist_ok=True)
     try:
-        figures = bench(people, deployment, workers, changes, queries, seed, systems_dir, work)
+        options = {"bulk_link_process_at": bulk_link_process_at, "bulk_link_max_records": bulk_link_max_records}
+        figures = bench(people, deployment, workers, changes, queries, seed, systems_dir, work,
+                        {k: v for k, v in options.items() if v is not None})
     finally:
         if not work_dir:
             shutil.rmtree(work, ignore_errors=True)
     click.echo(f"hub bench estate --people {people} --deployment {deployment}"
-               + f" --workers {workers}")
+               + f" --workers {workers}" + "".join(f" --{k.replace('_', '-')} {v}" for k, v in options.items()
+                                                   if v is not None))
     click.echo(render(("figure", "value", "unit", "baseline", "hub / baseline"), figures.rows))

@@ -93,3 +93,23 @@ def test_amqp_without_its_bus_module_is_a_clear_error_not_a_crash(monkeypatch):
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "hub.bus.amqp" else real(name, *a))
     result = CliRunner().invoke(main, ["bench", "estate", "--people", "50", "--deployment", "amqp"])
     assert result.exit_code != 0 and "hub.bus.amqp" in result.output
+
+
+def test_worker_options_reach_the_benchs_config_and_its_heading(monkeypatch, tmp_path):
+    from hub.bench import estate
+    from hub.bench.estate import Figures
+
+    seen = {}
+
+    def fake(*args, **kwargs):
+        seen["options"] = args[-1]
+        return Figures()
+
+    monkeypatch.setattr(estate, "bench", fake)
+    result = CliRunner().invoke(main, ["bench", "estate", "--people", "50", "--work-dir", str(tmp_path),
+                                       "--bulk-link-process-at", "0", "--bulk-link-max-records", "40000"])
+    assert result.exit_code == 0, result.output
+    assert seen["options"] == {"bulk_link_process_at": 0, "bulk_link_max_records": 40000}
+    assert "--bulk-link-process-at 0 --bulk-link-max-records 40000" in result.output.splitlines()[0]
+    result = CliRunner().invoke(main, ["bench", "estate", "--people", "50", "--work-dir", str(tmp_path)])
+    assert seen["options"] == {} and "--bulk-link" not in result.output
