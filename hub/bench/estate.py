@@ -238,6 +238,7 @@ class _Run:
     def freshness(self, changes: int, seed: int, figures: Figures) -> None:
         latencies: list[float] = []
         missed: list[str] = []
+        slowest: list[tuple[float, str]] = []  # (latency, change): what the tail is made of
         adapter_runs: dict[str, list[float]] = {}
         for i in range(changes):
             done = mutate(self.estate, 1, seed=seed + i)
@@ -257,8 +258,10 @@ class _Run:
                 time.sleep(0.01)
             else:
                 latencies.append(time.perf_counter() - started)
+                slowest.append((latencies[-1], f"{change.change} in {change.system}"))
         figures.add("freshness p50 (change → visible in view)", probes.percentile(latencies, 50), "s")
-        figures.add("freshness p95", probes.percentile(latencies, 95), "s")
+        figures.add("freshness p95", probes.percentile(latencies, 95), "s",
+                    "slowest: " + "; ".join(f"{what} {took:.2f} s" for took, what in sorted(slowest)[-3:][::-1]))
         figures.add("changes seen / not seen within 60 s", f"{len(latencies)} / {len(missed)}",
                     "; ".join(missed))
         for name, runs in sorted(adapter_runs.items()):  # the part of freshness that can grow with N
