@@ -14,7 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from hub.bench.estate import bench, ratio
-from hub.bench.estate_probes import MemorySampler, _nearest_watched, percentile
+from hub.bench.estate_probes import MemorySampler, _nearest_watched, _parents, percentile
 from hub.cli import main
 
 REPO = Path(__file__).resolve().parents[3]
@@ -47,7 +47,7 @@ def test_memory_sampler_reports_child_processes_apart():
             time.sleep(0.05)
         grandchild, = psutil.Process(worker.pid).children()
         # the worker is watched itself: its child is its, not the bench's (which may have others)
-        assert _nearest_watched(grandchild, {os.getpid(): "bench", worker.pid: "worker"}) == "worker"
+        assert _nearest_watched(grandchild.pid, _parents(), {os.getpid(): "bench", worker.pid: "worker"}) == "worker"
     finally:
         for child in psutil.Process(worker.pid).children(recursive=True):
             child.kill()
