@@ -46,7 +46,7 @@ _FAST_ESCAPE = re.compile(rb"_x[0-9A-Fa-f]{4}_")
 _FAST_VALUELESS_LAST = (b'"></c></row>', b"'></c></row>", b'"/></row>', b"'/></row>", b'" /></row>',
                         b"' /></row>")
 _PLAIN_XML = re.compile(rb"\s*(?:<\?xml[^>]*\?>)?\s*<(?:worksheet|sst)[\s>]")
-_MAIN_NS = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
+MAIN_NS = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
 _REL_NS = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
 _PKG_REL_NS = "http://schemas.openxmlformats.org/package/2006/relationships"
 # Number formats both libraries read alike: never a date, or a plain date and/or time.
@@ -54,7 +54,8 @@ _PLAIN_NUMBER_FORMAT = re.compile(r"(General|@|[0#?,.%E+\- ]*)\Z")
 _PLAIN_DATE_FORMAT = re.compile(r"(\[\$-[0-9A-Fa-f]{1,8}\])?[dmyhs]+(?:[-/.: ,]+[dmyhs]+)*(?:\.0{1,3})?"
                                 r"(?: AM/PM)?(?:;@)?\Z", re.IGNORECASE)
 _DATE_FORMAT_IDS = frozenset((*range(14, 23), 45, 47))  # builtin dates (46, elapsed time, is not)
-_NUMBER_FORMAT_IDS = frozenset((*range(14), *range(37, 45), 48, 49))
+# built-in number formats that openpyxl reads as numbers, not as a date, time or duration
+NUMBER_FORMAT_IDS = frozenset((*range(14), *range(37, 45), 48, 49))
 
 
 def _fast_differs(text: bytes) -> bool:
@@ -80,7 +81,7 @@ def _fast_differs(text: bytes) -> bool:
     return False
 
 
-def _column_number(letters: bytes) -> int:
+def column_number(letters: bytes) -> int:
     number = 0
     for ch in letters:
         number = number * 26 + ch - 64
@@ -128,7 +129,7 @@ def _scan(archive: zipfile.ZipFile, part: str, sheet: bool, date_styles: frozens
                     if ref is None:
                         return False  # a dimension this does not read as openpyxl does
                     last_col, last_row = (ref[3], ref[4]) if ref[3] else (ref[1], ref[2])
-                    dimension = (int(last_row), _column_number(last_col))
+                    dimension = (int(last_row), column_number(last_col))
                 before_data = data is None and dimension is None
             valueless = valueless or (sheet and (any(s in text for s in _FAST_VALUELESS_LAST) if plain
                                                  else _VALUELESS_LAST_CELL.search(text) is not None))
@@ -161,14 +162,14 @@ def _date_styles(archive: zipfile.ZipFile, part: str | None) -> frozenset[int] |
         return frozenset()
     root = ElementTree.fromstring(archive.read(part))
     custom = {f.get("numFmtId"): f.get("formatCode", "")
-              for f in root.iter(f"{{{_MAIN_NS}}}numFmt")}
-    xfs = root.find(f"{{{_MAIN_NS}}}cellXfs")
+              for f in root.iter(f"{{{MAIN_NS}}}numFmt")}
+    xfs = root.find(f"{{{MAIN_NS}}}cellXfs")
     dates = set()
-    for index, xf in enumerate([] if xfs is None else xfs.iter(f"{{{_MAIN_NS}}}xf")):
+    for index, xf in enumerate([] if xfs is None else xfs.iter(f"{{{MAIN_NS}}}xf")):
         number_format = xf.get("numFmtId", "0")
         code = custom.get(number_format)
         if code is None:
-            if not number_format.isdigit() or int(number_format) not in _DATE_FORMAT_IDS | _NUMBER_FORMAT_IDS:
+            if not number_format.isdigit() or int(number_format) not in _DATE_FORMAT_IDS | NUMBER_FORMAT_IDS:
                 return None
             if int(number_format) in _DATE_FORMAT_IDS:
                 dates.add(index)
@@ -195,9 +196,9 @@ def calamine_rows(path: Path, sheet_name: str | None, header_at: int
             package = part_rels(archive, "")
             book_part = next(p for t, p in package.values() if t.endswith("/officeDocument"))
             book = ElementTree.fromstring(archive.read(book_part))
-            if book.tag != f"{{{_MAIN_NS}}}workbook":
+            if book.tag != f"{{{MAIN_NS}}}workbook":
                 return None
-            sheets = [(s.get("name"), s.get(f"{{{_REL_NS}}}id")) for s in book.iter(f"{{{_MAIN_NS}}}sheet")]
+            sheets = [(s.get("name"), s.get(f"{{{_REL_NS}}}id")) for s in book.iter(f"{{{MAIN_NS}}}sheet")]
             rels = part_rels(archive, book_part)
             chosen = (next((s for s in sheets if s[0] == sheet_name), None) if sheet_name is not None
                       else sheets[0] if sheets else None)

@@ -19,10 +19,10 @@ from typing import IO, Any
 
 from lxml import etree
 
-# the package relationships as the data reading reads them
-from adapters.kinds.xlsx_calamine import part_rels
+# the package relationships, column letters and plain number formats as the data reading reads them
+from adapters.kinds.xlsx_calamine import MAIN_NS, NUMBER_FORMAT_IDS, column_number, part_rels
 
-_MAIN = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
+_MAIN = f"{{{MAIN_NS}}}"
 _REL_ID = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}id"
 _CONTENT_TYPES = "{http://schemas.openxmlformats.org/package/2006/content-types}"
 _SPREADSHEETML = "application/vnd.openxmlformats-officedocument.spreadsheetml."
@@ -33,8 +33,6 @@ _WORKBOOK_TYPES = ("application/vnd.ms-excel.template.macroEnabled.main+xml",
                    _SPREADSHEETML + "sheet.main+xml")
 _SHARED_STRINGS_TYPE = _SPREADSHEETML + "sharedStrings+xml"
 _STYLES_PART = "xl/styles.xml"  # where openpyxl reads styles from, whatever the relationships say
-# Built-in number formats that openpyxl does not read as a date, time or duration.
-_NUMBER_FORMAT_IDS = frozenset((*range(14), *range(37, 45), 48, 49))
 _CELL_REF = re.compile(r"([A-Z]{1,3})([1-9]\d*)\Z")
 _DIMENSION_REF = re.compile(r"\$?[A-Z]{1,3}\$?[1-9]\d*(?::\$?[A-Z]{1,3}\$?[1-9]\d*)?\Z")
 
@@ -120,14 +118,7 @@ def _dimension(ref: str) -> tuple[int, int]:
     if found is None:
         raise _Unsure(f"a dimension {ref!r}")
     last = _CELL_REF.match(ref.replace("$", "").rsplit(":", 1)[-1])
-    return _column(last[1]), int(last[2])
-
-
-def _column(letters: str) -> int:
-    number = 0
-    for ch in letters:
-        number = number * 26 + ord(ch) - 64
-    return number
+    return column_number(last[1].encode()), int(last[2])
 
 
 def _row_cells(row: etree._Element, header_at: int, last_col: int | None) -> dict[int, etree._Element]:
@@ -137,7 +128,7 @@ def _row_cells(row: etree._Element, header_at: int, last_col: int | None) -> dic
         ref = _CELL_REF.match(cell.get("r", "")) if cell.tag == f"{_MAIN}c" else None
         if ref is None or int(ref[2]) != header_at:
             raise _Unsure("a cell without its reference")
-        column = _column(ref[1])
+        column = column_number(ref[1].encode())
         if column <= previous or (last_col is not None and column > last_col):
             raise _Unsure("cells out of order or past the declared dimension")
         previous = column
@@ -223,4 +214,4 @@ def _plain_number_styles(archive: zipfile.ZipFile) -> frozenset[int]:
     xfs = styles.find(f"{_MAIN}cellXfs")
     formats = [] if xfs is None else [xf.get("numFmtId", "0") for xf in xfs.iter(f"{_MAIN}xf")]
     return frozenset(i for i, f in enumerate(formats)
-                     if f not in custom and f.isdigit() and int(f) in _NUMBER_FORMAT_IDS)
+                     if f not in custom and f.isdigit() and int(f) in NUMBER_FORMAT_IDS)
