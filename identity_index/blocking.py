@@ -10,7 +10,7 @@ ratio (share of all pairs never compared) and, given labels, pairs completeness
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import jellyfish
@@ -185,6 +185,77 @@ def filed_keys(f: PersonFeatures, rules: Sequence[BlockingRule],
     return sorted((name, key, details.get(name, "")) for name, key in keys)
 
 
+Block = tuple[str, str, tuple[str, ...]]
+"""A block as the store files it: (rule, key, refining values), the key's whole block when there
+are none, else the refined block they name."""
+
+
+def level_key(block: Block) -> tuple[str, str]:
+    """The block as `refined_keys` names it (what an index's `blocks` are keyed by the hash of)."""
+    name, key, values = block
+    return name + "#" * len(values), "#".join((key, *values))
+
+
+def row_blocks(name: str, key: str, detail: str, refining: Collection[str]) -> list[Block]:
+    """Every block a stored (rule, key, detail) row is in, from the key's down to its finest."""
+    values = tuple(detail.split("#")) if name in refining else ()
+    return [(name, key, values[:depth]) for depth in range(len(values) + 1)]
+
+
+def level_sizes(stored: Mapping[tuple[str, str, str], int], rules: Sequence[BlockingRule]) -> Counter[Block]:
+    """Stored records per block at every level, from the store's counts by (rule, key, detail)."""
+    level: Counter[Block] = Counter()
+    refining = {r.name for r in rules if r.refine}
+    for (name, key, detail), n in stored.items():
+        level[(name, key, ())] += n
+        if name in refining:
+            values = tuple(detail.split("#"))
+            for depth in range(1, len(values) + 1):
+                level[(name, key, values[:depth])] += n
+    return level
+
+
+def key_chains(new: Sequence[PersonFeatures], rules: Sequence[BlockingRule],
+               keys_of: Callable[[PersonFeatures], Iterable[tuple[str, str]]] | None = None) -> list[list[Block]]:
+    """Per record and key, its blocks from the key's down to its finest (`keys_of`: each record's
+    `block_keys`, when the caller has them already)."""
+    keys_of = keys_of or (lambda f: block_keys(f, rules))
+    refiners = {r.name: r.refine for r in rules}
+    out = []
+    for f in new:
+        values: dict[str, tuple[str, ...]] = {}
+        for name, key in keys_of(f):
+            found = values.get(name)
+            if found is None:
+                found = values[name] = tuple(r(f) for r in refiners[name])
+            out.append([(name, key, found[:depth]) for depth in range(len(found) + 1)])
+    return out
+
+
+def placing_blocks(chains: Iterable[list[Block]], sizes: Mapping[Block, int], max_block: int = 1000) -> set[Block]:
+    """The stored blocks a batch of new records is compared within when placed one by one
+    (`engine.IncrementalIndex.candidates`), given their `key_chains` and `sizes`: the stored
+    records per block, less the records being placed. Under each of its keys a record placed
+    first meets the first level whose size, counting it, is at most SPLIT_AT (or the last),
+    unless that holds more than `max_block`; a record placed later finds the records placed
+    before it there too, so its level is that one or a finer block inside it. Reading these
+    blocks whole is reading every record any of them can be compared with: at 1,000,000 people
+    a changed record's keys hold thousands of stored records ("smith, born 2015"), the blocks
+    it is compared within dozens."""
+    out: set[Block] = set()
+    for levels in chains:
+        for depth, block in enumerate(levels):
+            n = sizes.get(block, 0)
+            if not n:
+                break
+            if depth + 1 < len(levels) and n + 1 > SPLIT_AT:
+                continue
+            if n <= max_block:
+                out.add(block)
+            break
+    return out
+
+
 @dataclass(frozen=True)
 class ContextPlan:
     """What a bulk link of some new records must read besides them: the blocks whose stored
@@ -194,7 +265,7 @@ class ContextPlan:
     size, as `candidate_pair_array` takes them), so that their blocks split exactly as they
     would with every stored record at hand."""
 
-    blocks: frozenset[tuple[str, str, tuple[str, ...]]]
+    blocks: frozenset[Block]
     sizes: dict[str, dict[str, int]]
 
 
@@ -207,12 +278,7 @@ def context_blocks(new: Sequence[PersonFeatures], rules: Sequence[BlockingRule],
     `max_block` is not compared at all, and one without a stored record has nothing to read, so
     neither is read (the first bulk link of a load, into an empty index, read every block: 12.6 %
     of its time at 100,000 people)."""
-    level: Counter[tuple[str, str, tuple[str, ...]]] = Counter()  # stored + new records per block, every level
-    refining = {r.name for r in rules if r.refine}
-    for (name, key, detail), n in stored.items():
-        values = tuple(detail.split("#")) if name in refining else ()
-        for depth in range(len(values) + 1):
-            level[(name, key, values[:depth])] += n
+    level = level_sizes(stored, rules)  # stored + new records per block, every level
     has_stored = set(level)  # blocks holding a stored record: only these are read
     # the new records counted by their finest block (a chain) first, then each chain's count
     # added to its every level: one count per record and key, not one per level of it

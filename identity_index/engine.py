@@ -16,7 +16,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from identity_index.blocking import SPLIT_AT, candidate_pair_array, refined_keys, rules_named
+from identity_index.blocking import (
+    SPLIT_AT,
+    Block,
+    candidate_pair_array,
+    level_key,
+    refined_keys,
+    rules_named,
+)
 from identity_index.clustering import (
     Assignment,
     BatchClusters,
@@ -64,6 +71,11 @@ class IncrementalIndex:
         self._rows = np.zeros((1024, WIDTH), dtype=np.int32)
         self._row_of: dict[str, int] = {}
         self._free: list[int] = []
+        # stored records of a block that are not loaded (`note_stored_sizes`), by block hash: an
+        # index loaded with only the blocks its records are compared within still splits a
+        # block as the whole store would, and never compares within a block it has in part
+        self.outside: dict[int, int] = {}
+        self._outside_of: dict[tuple[str, str], list[int]] = {}
 
     # loading -------------------------------------------------------------
     def load(self, features: PersonFeatures, person_id: str) -> None:
@@ -84,6 +96,26 @@ class IncrementalIndex:
 
     def load_person_nhs(self, person_id: str, values: Iterable[str]) -> None:
         self.person_nhs[person_id].update(v for v in values if v)
+
+    def note_stored_sizes(self, sizes: Mapping[Block, int]) -> None:
+        """How many stored records each block of the keys being placed holds (less the records
+        being placed), for an index loaded with part of them (`blocking.placing_blocks`)."""
+        for block, n in sizes.items():
+            block_id = hash(level_key(block))
+            missing = n - len(self.blocks.get(block_id, ()))
+            if missing > 0:
+                self.outside[block_id] = missing
+                self._outside_of.setdefault(block[:2], []).append(block_id)
+
+    def partial_keys(self) -> set[tuple[str, str]]:
+        """The (rule, key) whose blocks this index holds only in part (see `note_stored_sizes`)."""
+        return set(self._outside_of)
+
+    def loaded_whole(self, keys: Iterable[tuple[str, str]]) -> None:
+        """Every stored record under these (rule, key) is loaded now: none of their blocks is partial."""
+        for key in keys:
+            for block_id in self._outside_of.pop(key, ()):
+                self.outside.pop(block_id, None)
 
     def load_constraint(self, ref_a: str, ref_b: str, same: bool) -> None:
         table = self.confirmed if same else self.cannot
@@ -106,16 +138,19 @@ class IncrementalIndex:
         block over SPLIT_AT (counting `f`) gives way to its refined block."""
         refs: set[str] = set()
         indexed = f.ref in self._row_of  # else `f` is in no block: no scan of large lists for it
+        outside = self.outside
         for rule in self.rules:
             for key in rule.keys(f):
                 levels = refined_keys(rule, key, f) if rule.refine else [(rule.name, key)]
                 for depth, block_key in enumerate(levels):
-                    block = self.blocks.get(hash(block_key))
-                    if not block:
+                    block_id = hash(block_key)
+                    block = self.blocks.get(block_id) or ()
+                    size = len(block) + outside.get(block_id, 0) if outside else len(block)
+                    if not size:
                         break
-                    if depth + 1 < len(levels) and len(block) - (indexed and f.ref in block) + 1 > SPLIT_AT:
+                    if depth + 1 < len(levels) and size - (indexed and f.ref in block) + 1 > SPLIT_AT:
                         continue
-                    if len(block) <= MAX_BLOCK:
+                    if size <= MAX_BLOCK:
                         refs.update(block)
                     break
         refs.discard(f.ref)

@@ -55,7 +55,8 @@ class Placed:
 @dataclass
 class _Batch:
     index: IncrementalIndex
-    keys: set[tuple[str, str]] = field(default_factory=set)
+    first: dict[str, PersonFeatures] = field(default_factory=dict)  # the first load's records (their blocks)
+    whole: set[tuple[str, str]] = field(default_factory=set)  # keys loaded whole by later loads
     placing: set[str] = field(default_factory=set)
     live: LiveSlice | None = None  # the thread's slice this batch's index shares (live_index)
     started: bool = False
@@ -69,6 +70,10 @@ class _Batch:
         keys = block_keys(f, rules)
         self.block_keys[f.ref] = (f, keys)
         return keys
+
+    def prepared(self, f: PersonFeatures, rules: list) -> bool:
+        """Loaded for: as these very features by the first load, or with every key loaded whole since."""
+        return self.first.get(f.ref) == f or (f.ref in self.placing and set(self.keys_of(f, rules)) <= self.whole)
 
 
 class IdentityLinker:
@@ -115,10 +120,7 @@ class IdentityLinker:
     def forget(self, session: Session, ref_key: str) -> None:
         """A deleted record is no candidate any more (its person keeps its other records);
         a deleted relationship is no household evidence any more."""
-        repo.forget_record(session, ref_key)
-        batch = session.info.get(BATCH_STATE)
-        if batch is not None:
-            batch.index.remove(ref_key)
+        self.forget_many(session, [ref_key])
 
     def relationship_changed(self, session: Session, row: SourceRecordRow) -> set[str]:
         """Record both sides of a relationship, then link the open review pairs its household
@@ -216,11 +218,19 @@ class IdentityLinker:
         """`forget` for every deleted record of a batch at once."""
         if not ref_keys:
             return
-        repo.forget_records(session, ref_keys)
         batch = session.info.get(BATCH_STATE)
+        partial = batch.index.partial_keys() if batch is not None else set()
+        # a deleted record under a key the batch holds in part makes its blocks smaller, and its
+        # records' level may become a coarser block than the one loaded: those keys are loaded whole
+        shrunk = partial & repo.keys_of_stored(session, ref_keys) if partial else set()
+        repo.forget_records(session, ref_keys)
         if batch is not None:
             for ref in ref_keys:
                 batch.index.remove(ref)
+            if shrunk:
+                cache = batch.index.cache if isinstance(batch.index, CachedIndex) else None
+                repo.load_slice(session, batch.index, shrunk, batch.placing, cache)
+                batch.whole |= shrunk
 
     def relationships_changed(self, session: Session, rows: Sequence[tuple[str, dict]]) -> set[str]:
         """`relationship_changed` for a batch's (ref key, canonical) relationship records: both sides
@@ -248,8 +258,7 @@ class IdentityLinker:
             return out
         batch = self._batch(session)
         index = batch.index
-        unprepared = [f for f in feats if f.ref not in batch.placing
-                      or not set(batch.keys_of(f, self.rules)) <= batch.keys]
+        unprepared = [f for f in feats if not batch.prepared(f, self.rules)]
         if unprepared:
             self._load(session, batch, unprepared)
         stored = repo.persons_of(session, [f.ref for f in feats])
@@ -373,7 +382,7 @@ class IdentityLinker:
     # the work ------------------------------------------------------------------
     def place(self, session: Session, f: PersonFeatures, *, fallback_person: str | None = None) -> str:
         batch = self._batch(session)
-        if f.ref not in batch.placing or not set(block_keys(f, self.rules)) <= batch.keys:
+        if not batch.prepared(f, self.rules):
             self._load(session, batch, [f])
         stored = repo.current_person(session, f.ref)
         current = stored or (resolve(session, fallback_person) if fallback_person else None)
@@ -462,16 +471,23 @@ class IdentityLinker:
         return found
 
     def _load(self, session: Session, batch: _Batch, feats: Sequence[PersonFeatures]) -> None:
-        keys = {k for f in feats for k in batch.keys_of(f, self.rules)} - batch.keys
         placing = {f.ref for f in feats}
-        if batch.live is not None and not batch.started:  # the batch's first load: from the kept slice
+        cache = batch.index.cache if isinstance(batch.index, CachedIndex) else None
+        if not batch.started:  # the batch's first load: only the blocks its records are compared within
             batch.started = True
-            batch.live.begin(session)
-            batch.live.view(session, batch.index, keys, placing)  # type: ignore[arg-type]
-        else:  # a later load in the same batch (records placed one by one): read as ever
-            cache = batch.index.cache if isinstance(batch.index, CachedIndex) else None
+            batch.first = {f.ref: f for f in feats}
+
+            def keys_of(f: PersonFeatures) -> list[tuple[str, str]]:
+                return batch.keys_of(f, self.rules)
+            if batch.live is not None:  # from the kept slice
+                batch.live.begin(session)
+                batch.live.view(session, batch.index, feats, keys_of)  # type: ignore[arg-type]
+            else:
+                repo.load_blocks(session, batch.index, feats, cache, keys_of)
+        else:  # a later load in the same batch (records placed one by one): every record under their keys
+            keys = {k for f in feats for k in batch.keys_of(f, self.rules)} - batch.whole
             repo.load_slice(session, batch.index, keys, placing - batch.placing, cache)
-        batch.keys |= keys
+            batch.whole |= keys
         batch.placing |= placing
         index = batch.index
         if isinstance(index, CachedIndex):  # derived once here; the next batch's re-read of them hits

@@ -6,9 +6,15 @@ record sharing a blocking key with the batch's records (`repository.load_slice`)
 of the worker at 20,000 people, and growing with the blocks. A `LiveSlice` (one per worker
 thread) keeps, between batches:
 
-- for each blocking key it has loaded, the *complete* set of records filed under it in the
-  store (`key_refs`; a key is either complete in memory or absent), and each such record's
-  features (as encoded rows and hashed blocks, shared with the batch's index), its person;
+- for each block it has loaded, the *complete* set of records filed in it in the store
+  (`key_refs`; a block is either complete in memory or absent), and each such record's
+  features (as encoded rows and hashed blocks, shared with the batch's index), its person.
+  A block is (rule, key, refining values): a key's whole block, or a refined one under a rule
+  that splits large blocks. A batch loads only the blocks its records are compared within
+  (`blocking.placing_blocks`), sized from the store's counts by detail (index only), and the
+  batch's index notes what the blocks it holds in part hold besides (`note_stored_sizes`): at
+  1,000,000 people a changed record's coarse keys held thousands of records, read cold from a
+  22 GB store (37 % of the worker's time in the freshness trickle), its blocks dozens;
 - the NHS identifiers of those persons (`person_identifier`, NHS only) and every steward's
   constraint.
 
@@ -19,12 +25,13 @@ person_identifier and identity_constraint, so every writer is covered: workers, 
 rebuild, SQL by hand) names since the last batch is dropped and re-read. Block keys are derived
 from a record's features and written with its row, whose trigger logs it; the one writer that
 rewrites keys alone (a rebuild under other rules) logs the records itself (`log_records_changed`).
-Keys the batch needs and the slice lacks are then loaded whole, as `load_slice` did. The
-batch's index (`BatchIndex`) shares the records, rows and blocks, and gets its own persons,
-members, NHS numbers and constraints, built from the slice exactly as `load_slice` would have
-loaded them: the same candidates (a block of a batch key holds exactly the records the store
-files under it, less the records being placed), the same persons, sizes, NHS numbers and
-constraints, so every decision is the one a fresh index makes.
+Blocks the batch needs and the slice lacks are then loaded whole. The batch's index
+(`BatchIndex`) shares the records, rows and blocks, and gets its own persons, members, NHS
+numbers and constraints, built from the slice exactly as `repository.load_blocks` loads them:
+the same candidates (a block a batch record is compared within holds exactly the records the
+store files in it, less the records being placed; every other block of its keys counts them),
+the same persons, sizes, NHS numbers and constraints, so every decision is the one a fresh
+index makes.
 
 Why the log is read soundly:
 
@@ -41,7 +48,7 @@ Why the log is read soundly:
   did not commit (rolled back, failed) leaves the slice in an unknown state, so the next batch
   starts from an empty slice. Records the batch itself placed or deleted in memory are marked
   dirty and re-read at the next batch (its writes are in the log too).
-- Bounded: past `max_refs` records, whole keys are evicted, least recently used first (a
+- Bounded: past `max_refs` records, whole blocks are evicted, least recently used first (a
   record goes when no loaded key holds it). The log is pruned past `KEEP` rows
   (`identity_change_horizon` remembers how far); a worker whose watermark is older, or that
   finds more than `RESET_AT` changes (a rebuild), drops its slice and loads afresh.
@@ -50,7 +57,7 @@ Why the log is read soundly:
 from __future__ import annotations
 
 from collections import OrderedDict, defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -72,13 +79,21 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
+from hub.identity import repository as repo
 from hub.identity.lookup import rows_in
 from hub.identity.repository import chunks
 from hub.identity.slice_cache import CachedIndex, SliceCache
 from hub.store.tables.identity import IdentityBlockKeyRow, IdentityConstraintRow, IdentityRecordRow
 from hub.store.tables.records import PersonIdentifierRow
-from identity_index.blocking import rules_named
-from identity_index.engine import IncrementalIndex
+from identity_index.blocking import (
+    Block,
+    key_chains,
+    level_key,
+    placing_blocks,
+    row_blocks,
+    rules_named,
+)
+from identity_index.engine import MAX_BLOCK, IncrementalIndex
 from identity_index.features import PersonFeatures
 from identity_index.vectorised import WIDTH
 
@@ -94,8 +109,6 @@ HORIZON = Table("identity_change_horizon", _meta, Column("id", Integer, primary_
                 Column("seq", BigInteger), Column("xid", BigInteger))
 _BK, _IR, _IC, _PI = IdentityBlockKeyRow, IdentityRecordRow, IdentityConstraintRow, PersonIdentifierRow
 _BKT, _IRT = _BK.__table__, _IR.__table__
-
-Key = tuple[str, str]
 
 
 # the change log -------------------------------------------------------------------------
@@ -236,6 +249,8 @@ class LiveSlice:
     def __init__(self, cache: SliceCache, *, max_refs: int | None = None) -> None:
         self.cache, self.model = cache, cache.model
         self.rules = rules_named(cache.model.blocking_rules)  # for IncrementalIndex._keys
+        self.levels = {r.name: len(r.refine) for r in self.rules}
+        self.refining = {r.name for r in self.rules if r.refine}
         self.max_refs = max_refs or cache.max_records
         self.records: dict[str, PersonFeatures] = {}
         self.row_of: dict[str, int] = {}
@@ -243,8 +258,8 @@ class LiveSlice:
         self.blocks: dict[int, list[str]] = {}
         self.rows = np.zeros((1024, WIDTH), dtype=np.int32)
         self.person: dict[str, str] = {}
-        self.in_keys: dict[str, set[Key]] = {}  # record → the loaded keys it is filed under
-        self.key_refs: OrderedDict[Key, set[str]] = OrderedDict()  # loaded key → every record under it
+        self.in_keys: dict[str, set[Block]] = {}  # record → the loaded blocks it is filed in
+        self.key_refs: OrderedDict[Block, set[str]] = OrderedDict()  # loaded block → every record in it
         self.nhs_ids: dict[str, list[tuple[str, str]]] = {}  # person → (NHS number, record key)
         self.constraints: dict[tuple[str, str], bool] | None = None
         self.constraints_of: dict[str, set[tuple[str, str]]] = defaultdict(set)
@@ -289,15 +304,22 @@ class LiveSlice:
                 self.mark, self.pending = mark, None
         event.listen(session, "after_commit", committed)
 
-    def view(self, session: Session, index: BatchIndex, keys: set[Key], placing: set[str]) -> int:
-        """Fill the batch's index as `repository.load_slice` would: every stored record under
-        `keys` except those being placed, their persons' NHS numbers (less the placed records'),
+    def view(self, session: Session, index: BatchIndex, feats: Sequence[PersonFeatures],
+             keys_of: Callable[[PersonFeatures], list[tuple[str, str]]] | None = None) -> int:
+        """Fill the batch's index as `repository.load_blocks` would: every stored record in the
+        blocks these records are compared within except the records themselves (`placing`),
+        every other block's stored size, their persons' NHS numbers (less the placed records'),
         the constraints touching them and the placed records. Returns the records visible."""
+        placing = {f.ref for f in feats}
         for ref in placing:
             self.drop(ref)
-        self._ensure(session, keys, placing)
+        chains = key_chains(feats, self.rules, keys_of)
+        sizes = self._sizes(session, chains, placing)
+        blocks = placing_blocks(chains, sizes, MAX_BLOCK)
+        self._ensure(session, blocks, placing)
         index._rows = self.rows
-        visible: set[str] = set().union(*(self.key_refs[k] for k in keys)) if keys else set()
+        index.note_stored_sizes(sizes)
+        visible: set[str] = set().union(*(self.key_refs[b] for b in blocks)) if blocks else set()
         person, records = self.person, self.records
         person_of, members, person_nhs = index.person_of, index.members, index.person_nhs
         persons = set()
@@ -320,6 +342,21 @@ class LiveSlice:
                 index.load_constraint(pair[0], pair[1], self.constraints[pair])
         return len(visible)
 
+    def _sizes(self, session: Session, chains: list[list[Block]], placing: set[str]) -> dict[Block, int]:
+        """The stored records (less `placing`) in every block of these `key_chains`: for a key
+        the slice holds whole, its records in memory (every one of them is here); for the
+        others, counted by the database."""
+        held = [levels for levels in chains if levels[0] in self.key_refs]
+        counted = {levels[0][:2] for levels in chains if levels[0] not in self.key_refs}
+        sizes: dict[Block, int] = repo.stored_sizes(session, counted, self.rules, placing)
+        blocks = self.blocks
+        for levels in held:
+            for block in levels:
+                n = len(blocks.get(hash(level_key(block)), ()))
+                if n:
+                    sizes[block] = n
+        return sizes
+
     def drop(self, ref: str) -> None:
         """Out of the slice until the next batch re-reads it."""
         self._drop(ref)
@@ -341,7 +378,7 @@ class LiveSlice:
         d = self.cache.derived_of(f)
         return d.blocks if d is not None else [hash(k) for k in IncrementalIndex._keys(self, f)]  # type: ignore[arg-type]
 
-    def _put(self, ref: str, f: PersonFeatures, pid: str, keys: set[Key]) -> None:
+    def _put(self, ref: str, f: PersonFeatures, pid: str, keys: set[Block]) -> None:
         self._drop(ref)
         self.records[ref] = f
         row = self.free.pop() if self.free else len(self.row_of)
@@ -365,34 +402,31 @@ class LiveSlice:
     def _drop(self, ref: str) -> None:
         self._drop_many([ref])
 
-    def _read(self, session: Session, found: dict[str, set[Key]]) -> None:
+    def _read(self, session: Session, found: dict[str, set[Block]]) -> None:
         """Load these records (as stored now), filed under these loaded keys."""
         for ref, pid, stored in rows_in(session, _IRT, ["ref_key", "person_id", "features"], "ref_key",
                                         sorted(found), as_text=("features",)):
             self._put(ref, self.cache.features(ref, stored, self), pid, found[ref])  # type: ignore[arg-type]
             self.loaded += 1
 
-    def _ensure(self, session: Session, keys: set[Key], placing: set[str]) -> None:
-        """Every key in `keys` loaded whole (the records being placed left out: they are dirty)."""
-        missing = [k for k in keys if k not in self.key_refs]
-        by_rule: dict[str, list[str]] = defaultdict(list)
-        for k in missing:
-            self.key_refs[k] = set()
-            by_rule[k[0]].append(k[1])
-        new: dict[str, set[Key]] = defaultdict(set)
-        for rule, values in by_rule.items():
-            for ref, key in rows_in(session, _BKT, ["ref_key", "key"], "key", sorted(values), {"rule": rule}):
+    def _ensure(self, session: Session, blocks: set[Block], placing: set[str]) -> None:
+        """Every block in `blocks` loaded whole (the records being placed left out: they are dirty)."""
+        missing = [b for b in blocks if b not in self.key_refs]
+        new: dict[str, set[Block]] = defaultdict(set)
+        for block, refs in repo.block_members(session, missing, self.levels).items():
+            self.key_refs[block] = set()
+            for ref in refs:
                 if ref in placing:
                     continue
                 held = self.in_keys.get(ref)
                 if held is not None:
-                    held.add((rule, key))
-                    self.key_refs[(rule, key)].add(ref)
+                    held.add(block)
+                    self.key_refs[block].add(ref)
                 else:
-                    new[ref].add((rule, key))
+                    new[ref].add(block)
         self._read(session, new)
-        for k in keys:
-            self.key_refs.move_to_end(k)
+        for b in blocks:
+            self.key_refs.move_to_end(b)
 
     def _refresh(self, session: Session, refs: set[str]) -> None:
         """Re-read these records: those now filed under a loaded key are put back as stored, the
@@ -404,10 +438,13 @@ class LiveSlice:
             for ref in refs:
                 self._drop(ref)
             return
-        found: dict[str, set[Key]] = defaultdict(set)
-        for ref, rule, key in rows_in(session, _BKT, ["ref_key", "rule", "key"], "ref_key", sorted(refs)):
-            if (rule, key) in self.key_refs:
-                found[ref].add((rule, key))
+        found: dict[str, set[Block]] = defaultdict(set)
+        refining = self.refining
+        for ref, rule, key, detail in rows_in(session, _BKT, ["ref_key", "rule", "key", "detail"], "ref_key",
+                                              sorted(refs)):
+            for block in row_blocks(rule, key, detail, refining):
+                if block in self.key_refs:
+                    found[ref].add(block)
         for ref in refs:
             if ref not in found:
                 self._drop(ref)
@@ -422,7 +459,7 @@ class LiveSlice:
         for ref in found:  # filed under a key but no record row (a writer mid-way): as `_read` leaves it
             self._drop(ref)
 
-    def _file(self, ref: str, pid: str, keys: set[Key]) -> None:
+    def _file(self, ref: str, pid: str, keys: set[Block]) -> None:
         """`_put` for a record whose features, row and blocks are in place: its person and keys."""
         self.person[ref] = pid
         for k in self.in_keys.get(ref, ()):
@@ -434,7 +471,7 @@ class LiveSlice:
             self.key_refs[k].add(ref)
 
     def _evict(self) -> None:
-        """Whole keys, least recently used first, until the records fit."""
+        """Whole blocks, least recently used first, until the records fit."""
         gone: list[str] = []
         while len(self.records) - len(gone) > self.max_refs and self.key_refs:
             key, refs = self.key_refs.popitem(last=False)

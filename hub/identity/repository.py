@@ -10,8 +10,8 @@ stewards' constraints.
 from __future__ import annotations
 
 import json
-from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, NamedTuple
 
 from sqlalchemy import Text, and_, bindparam, cast, delete, func, insert, or_, select, update
@@ -31,7 +31,15 @@ from hub.store.tables.identity import (
     IdentityReviewRow,
 )
 from hub.store.tables.records import PersonIdentifierRow, PersonRow, SourceRecordRow
-from identity_index.engine import IncrementalIndex
+from identity_index.blocking import (
+    Block,
+    BlockingRule,
+    key_chains,
+    level_sizes,
+    placing_blocks,
+    row_blocks,
+)
+from identity_index.engine import MAX_BLOCK, IncrementalIndex
 from identity_index.features import PersonFeatures
 from identity_index.households import INVERSE
 from identity_index.scoring import PairScore
@@ -76,11 +84,9 @@ def detail_counts(session: Session, keys: Iterable[tuple[str, str]], size: int =
     return counts
 
 
-def refs_in_blocks(session: Session, blocks: Iterable[tuple[str, str, tuple[str, ...]]],
-                   levels: dict[str, int], size: int = 200) -> set[str]:
-    """The records filed under these blocks: (rule, key, refining values), the key's whole block
-    when there are none, else the refined block they name (`levels`: how many values refine a
-    rule's keys; a block naming all of them is one detail, a shallower one a range of details)."""
+def _block_terms(blocks: Iterable[Block], levels: dict[str, int]) -> tuple[dict[str, list[str]], list[Any], list[Any]]:
+    """`blocks` as look-ups: whole keys by rule, and SQL terms for the refined blocks that name
+    every refining value (one detail) or fewer (a range of details)."""
     whole: dict[str, list[str]] = defaultdict(list)
     exact: list[Any] = []
     ranged: list[Any] = []
@@ -93,15 +99,64 @@ def refs_in_blocks(session: Session, blocks: Iterable[tuple[str, str, tuple[str,
         else:  # every detail starting with these values ("#" sorts just before "$")
             prefix = "#".join(values)
             ranged.append(and_(bk.rule == rule, bk.key == key, bk.detail >= prefix + "#", bk.detail < prefix + "$"))
-    refs = refs_under_keys(session, ((rule, key) for rule, keys in whole.items() for key in keys))
+    return whole, exact, ranged
+
+
+def _refined_rows(session: Session, terms: list[Any], columns: Sequence[Any], size: int) -> Iterable[Any]:
     # the rule in every term: SQLite then seeks the index once per term (MULTI-INDEX OR); with
     # `rule = ?` outside the OR it scanned the rule's every key (a bulk link stalled at 1M people).
     # Terms of one kind per statement: every full statement then has one shape, compiled once
     # (mixed, each was compiled anew: 4.9 % of a 100,000-person bulk link).
+    for start in range(0, len(terms), size):
+        yield from session.execute(select(*columns).where(or_(*terms[start:start + size])))
+
+
+def refs_in_blocks(session: Session, blocks: Iterable[Block], levels: dict[str, int], size: int = 200) -> set[str]:
+    """The records filed under these blocks: (rule, key, refining values), the key's whole block
+    when there are none, else the refined block they name (`levels`: how many values refine a
+    rule's keys; a block naming all of them is one detail, a shallower one a range of details)."""
+    whole, exact, ranged = _block_terms(blocks, levels)
+    refs = refs_under_keys(session, ((rule, key) for rule, keys in whole.items() for key in keys))
     for terms in (exact, ranged):
-        for start in range(0, len(terms), size):
-            refs.update(session.execute(select(bk.ref_key).where(or_(*terms[start:start + size]))).scalars())
+        refs.update(ref for (ref,) in _refined_rows(session, terms, [IdentityBlockKeyRow.ref_key], size))
     return refs
+
+
+def block_members(session: Session, blocks: Iterable[Block], levels: dict[str, int],
+                  size: int = 200) -> dict[Block, set[str]]:
+    """`refs_in_blocks`, block by block: every record filed under each of these blocks."""
+    wanted = set(blocks)
+    out: dict[Block, set[str]] = {b: set() for b in wanted}
+    whole, exact, ranged = _block_terms(wanted, levels)
+    rows: list[Any] = [(ref, rule, key, detail) for rule, keys in whole.items() for ref, key, detail in rows_in(
+        session, _BK, ["ref_key", "key", "detail"], "key", sorted(keys), {"rule": rule})]
+    bk = IdentityBlockKeyRow
+    for terms in (exact, ranged):
+        rows += _refined_rows(session, terms, [bk.ref_key, bk.rule, bk.key, bk.detail], size)
+    refining = {rule for rule, n in levels.items() if n}
+    for ref, rule, key, detail in rows:
+        for block in row_blocks(rule, key, detail, refining):
+            if block in wanted:
+                out[block].add(ref)
+    return out
+
+
+def keys_of_stored(session: Session, refs: Sequence[str]) -> set[tuple[str, str]]:
+    """The (rule, key) blocking keys these stored records are filed under."""
+    return {(rule, key) for rule, key in rows_in(session, _BK, ["rule", "key"], "ref_key", sorted(set(refs)))}
+
+
+def stored_sizes(session: Session, keys: Iterable[tuple[str, str]], rules: Sequence[BlockingRule],
+                 placing: Iterable[str]) -> Counter[Block]:
+    """The stored records in every block under these (rule, key) keys, less the records being
+    placed (`placing`): counted by the database from the (rule, key, detail) index."""
+    counts = detail_counts(session, keys)
+    if not counts:
+        return Counter()
+    for rule, key, detail in rows_in(session, _BK, ["rule", "key", "detail"], "ref_key", sorted(set(placing))):
+        if (rule, key, detail) in counts:
+            counts[(rule, key, detail)] -= 1
+    return level_sizes(counts, rules)
 
 
 def load_slice(session: Session, index: IncrementalIndex, keys: Iterable[tuple[str, str]],
@@ -110,7 +165,31 @@ def load_slice(session: Session, index: IncrementalIndex, keys: Iterable[tuple[s
     placed (`placing`: their refs), their persons' NHS numbers and stewards' constraints.
     With a `cache`, features are read as text and decoded only when not cached already.
     Returns the number of records loaded."""
-    refs = refs_under_keys(session, keys) | placing
+    keys = set(keys)
+    loaded = _load_refs(session, index, refs_under_keys(session, keys), placing, cache)
+    index.loaded_whole(keys)
+    return loaded
+
+
+def load_blocks(session: Session, index: IncrementalIndex, feats: Sequence[PersonFeatures],
+                cache: SliceCache | None = None,
+                keys_of: Callable[[PersonFeatures], list[tuple[str, str]]] | None = None) -> int:
+    """`load_slice` of only the blocks these records are compared within when they are placed
+    (`identity_index.blocking.placing_blocks`), with every other block's stored size noted, so
+    the index decides as with every record under their keys loaded. Returns the records loaded."""
+    placing = {f.ref for f in feats}
+    chains = key_chains(feats, index.rules, keys_of)
+    sizes = stored_sizes(session, {levels[0][:2] for levels in chains}, index.rules, placing)
+    blocks = placing_blocks(chains, sizes, MAX_BLOCK)
+    refs = refs_in_blocks(session, blocks, {r.name: len(r.refine) for r in index.rules})
+    loaded = _load_refs(session, index, refs, placing, cache)
+    index.note_stored_sizes(sizes)
+    return loaded
+
+
+def _load_refs(session: Session, index: IncrementalIndex, refs: set[str], placing: set[str],
+               cache: SliceCache | None) -> int:
+    refs = refs | placing
     persons: set[str] = set()
     loaded = 0
     features = cast(IdentityRecordRow.features, Text) if cache is not None else IdentityRecordRow.features

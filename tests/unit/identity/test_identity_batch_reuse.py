@@ -18,7 +18,6 @@ from hub.identity.model_file import load_model
 from hub.persons import refresh_persons
 from hub.store.tables.identity import IdentityRecordRow, IdentityReviewRow
 from hub.store.tables.records import PersonIdentifierRow, SourceRecordRow
-from identity_index.blocking import block_keys
 from identity_index.engine import IncrementalIndex
 from identity_index.features import PersonFeatures, features_from_canonical
 
@@ -55,8 +54,7 @@ def test_the_next_batch_rereads_a_batchs_own_records_without_decoding_them(sqlit
         assert kept and cache.misses == misses  # re-read from the log, every one a hit
         assert all(live.records[f.ref] is f for f in kept)
         fresh = IncrementalIndex(model)
-        repo.load_slice(session, fresh, {k for f in people[120:200] for k in block_keys(f, linker.rules)},
-                        {f.ref for f in people[120:200]})
+        repo.load_blocks(session, fresh, people[120:200])
         assert index.person_of == fresh.person_of
         for f in people[120:200]:
             assert {r: index.records[r] for r in index.candidates(f)} == {r: fresh.records[r]

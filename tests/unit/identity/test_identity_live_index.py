@@ -15,6 +15,7 @@ from hub.identity.linker import BATCH_STATE, IdentityLinker
 from hub.identity.model_file import load_model
 from hub.store.tables.identity import IdentityBlockKeyRow
 from hub.store.tables.records import PersonIdentifierRow
+from identity_index import blocking, engine
 from identity_index.blocking import block_keys, filed_keys
 from identity_index.engine import IncrementalIndex
 from identity_index.features import PersonFeatures, features_from_canonical
@@ -39,12 +40,16 @@ def _norm(table: dict) -> dict:
 
 
 def _same_as_fresh(session, linker: IdentityLinker, feats: list[PersonFeatures]) -> IncrementalIndex:
-    """Prepare the batch through the kept slice and check it against a fresh `load_slice`."""
+    """Prepare the batch through the kept slice and check it against a fresh `load_blocks`, and
+    its candidates against a fresh index holding every record under the batch's keys."""
     linker.prepare_features(session, feats)
     index = session.info[BATCH_STATE].index
     assert isinstance(index, live_index.BatchIndex)
     fresh = IncrementalIndex(linker.model)
-    repo.load_slice(session, fresh, {k for f in feats for k in block_keys(f, linker.rules)}, {f.ref for f in feats})
+    repo.load_blocks(session, fresh, feats)
+    whole = IncrementalIndex(linker.model)
+    repo.load_slice(session, whole, {k for f in feats for k in block_keys(f, linker.rules)}, {f.ref for f in feats})
+    _sizes_agree(index, whole, feats)
     assert index.person_of == fresh.person_of
     assert _norm(index.members) == _norm(fresh.members)
     assert _norm(index.person_nhs) == _norm(fresh.person_nhs)
@@ -54,6 +59,17 @@ def _same_as_fresh(session, linker: IdentityLinker, feats: list[PersonFeatures])
         assert index.candidates(f) == fresh.candidates(f)
         assert {r: index.records[r] for r in index.candidates(f)} == {r: fresh.records[r] for r in fresh.candidates(f)}
     return index
+
+
+def _sizes_agree(index: IncrementalIndex, whole: IncrementalIndex, feats: list[PersonFeatures]) -> None:
+    """Every block of these records' keys is as large in `index` (loaded and counted records) as in
+    `whole` (every record under their keys loaded), and each record has the same candidates."""
+    for f in feats:
+        assert index.candidates(f) == whole.candidates(f)
+        for block_key in whole._keys(f):
+            block_id = hash(block_key)
+            size = len(index.blocks.get(block_id, ())) + index.outside.get(block_id, 0)
+            assert size == len(whole.blocks.get(block_id, ())), block_key
 
 
 def _batch(store, linker: IdentityLinker, feats: list[PersonFeatures], *, check: bool = True) -> dict[str, str]:
@@ -143,10 +159,9 @@ def test_eviction_keeps_whole_keys_within_the_bound(store, model, people):
     with store.transaction() as session:
         live.begin(session)  # what a batch does first: the slice is within its bound before it loads more
         assert live.evicted > 0 and len(live.records) <= 60
-        for (rule, key), refs in list(live.key_refs.items())[:200]:  # a loaded key holds all its records
-            stored = set(session.execute(select(IdentityBlockKeyRow.ref_key).where(
-                IdentityBlockKeyRow.rule == rule, IdentityBlockKeyRow.key == key)).scalars())
-            assert refs == stored
+        loaded = list(live.key_refs.items())[:200]  # a loaded block holds all its records
+        stored = repo.block_members(session, [block for block, _refs in loaded], live.levels)
+        assert loaded and all(refs == stored[block] for block, refs in loaded)
 
 
 def test_a_worker_behind_the_pruned_log_starts_again(store, model, people, monkeypatch):
@@ -214,3 +229,32 @@ def test_block_keys_rewritten_alone_are_seen_once_their_writer_logs_the_records(
         live_index.log_records_changed(session)
     _batch(store, a, people[100:200])  # the same keys again: the kept slice checked against a fresh load
     assert _live(a).resets == 1  # applied from the log, not reloaded
+
+
+def test_a_large_block_is_read_only_where_the_batch_is_compared(store, model, people, monkeypatch):
+    """Blocks split small (as a million records split "smith, born 2015"): a batch reads only the
+    refined blocks its records are compared within, not every record under their keys, and its
+    index still finds exactly the candidates of one holding every record under them."""
+    monkeypatch.setattr(blocking, "SPLIT_AT", 3)
+    monkeypatch.setattr(engine, "SPLIT_AT", 3)
+    kept = IdentityLinker(model, publish_events=False)
+    for i in range(4):  # a person's records spread over the batches
+        _batch(store, kept, people[i:300:4])  # each checked against a fresh and a whole-key index
+    live = _live(kept)
+    assert any(values for _rule, _key, values in live.key_refs)  # refined blocks were read
+    batch = people[300:340] + [_moved(f) for f in people[:40]]
+    kept = IdentityLinker(model, publish_events=False)  # another worker: its slice holds nothing yet
+    with store.transaction() as session:
+        index = _same_as_fresh(session, kept, batch)
+        whole = IncrementalIndex(model)
+        under_keys = repo.load_slice(session, whole, {k for f in batch for k in block_keys(f, kept.rules)},
+                                     {f.ref for f in batch})
+        assert len(index.person_of) < under_keys
+        gone = sorted(r for r in whole.records if r not in index.records)[:30]  # counted, not loaded: deleted
+        kept.forget_many(session, gone)
+        for ref in gone:
+            whole.remove(ref)
+        assert gone
+        _sizes_agree(index, whole, batch)
+        kept.place_many(session, batch)
+    assert live.resets == 1 and _live(kept).resets == 1
