@@ -36,6 +36,7 @@ from hub.persons import DeterministicLinker, PersonLinker, refresh_persons
 from hub.routing_worker import announce_changes, note_change, noted_changes, publish_changes
 from hub.store.base import utcnow
 from hub.store.engine import Store
+from hub.store.statistics import StatisticsKeeper
 from hub.store.tables.ingest import IngestRunRow
 from hub.store.tables.records import QuarantineRow
 from hub.worker_locks import bulk_link_turn, op_lock_keys, take_advisory_locks
@@ -104,6 +105,7 @@ class RecordsWorker:
         self.settle_s = settle_s
         self.load_settle_s = load_settle_s
         self.release_error: BaseException | None = None
+        self.statistics = StatisticsKeeper(store)  # PostgreSQL's planner statistics, during a load
 
     def handle(self, batch: list[Envelope]) -> None:
         """Apply a delivery in transactions of about `records_per_transaction` records (a message is
@@ -115,6 +117,7 @@ class RecordsWorker:
         hold = behind or self._held()
         for group in _transactions(parsed, self.records_per_transaction):
             self._handle(group, hold=hold)
+        self.statistics.maybe_analyze()
         if hold:
             self._holding = True
             if behind:
@@ -124,6 +127,7 @@ class RecordsWorker:
     def tick(self) -> None:
         """Between deliveries and while idle (`run_worker` calls it): link what is held once the
         queue has stayed empty for `settle_s`."""
+        self.statistics.maybe_analyze()
         if not self._holding or self._releasing:
             return
         now = time.monotonic()

@@ -40,6 +40,7 @@ from hub.outbox import add_items_at_commit
 from hub.persons import changed_persons, new_person_id, prepare_persons, write_persons
 from hub.store.base import utcnow
 from hub.store.engine import Store
+from hub.store.statistics import analyze_stale
 from hub.store.tables.identity import (
     IdentityConstraintRow,
     IdentityPendingRow,
@@ -164,6 +165,7 @@ def link(store: Store, model: Model, *, records_per_transaction: int = 2000,
         audited.append(True)
 
     for i, refs in enumerate(chunks):
+        analyze_stale(store)  # a load has just grown the tables this chunk reads (PostgreSQL)
         _link_chunk(store, model, rules, refs, report, records_per_transaction, publish_events,
                     audit if i == len(chunks) - 1 else None, writers)
     if report.records and not audited:
