@@ -6,7 +6,7 @@ people on `amqp`, with autovacuum off (as on the CI machine, and on servers wher
 turned it off or it lags behind a bulk load), the golden-record refresh read each batch's members
 by scanning every person record (`entity = 'person'`, "about 9,900 rows") instead of by
 `person_id`: the bulk link wrote 170 records/s. One ANALYZE took 5.8 s and the same link went on
-at 1,800 records/s.
+at about 2,000 records/s.
 
 So the records worker and the bulk link ask, at most every `CHECK_S`, which tables have changed
 by more than `SHARE` of their rows (plus `MIN_ROWS`) since they were last analysed, by anyone
