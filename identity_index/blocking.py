@@ -435,12 +435,11 @@ def _refined(refine: Callable[[PersonFeatures], str], records: Sequence[PersonFe
 
 
 def refined_keys(rule: BlockingRule, key: str, f: PersonFeatures) -> list[tuple[str, str]]:
-    """The blocks under (rule, key) from coarse to fine: (rule, key), (rule#, key#v1), …"""
-    out = [(rule.name, key)]
-    for refine in rule.refine:
-        key = f"{key}#{refine(f)}"
-        out.append((out[-1][0] + "#", key))
-    return out
+    """The blocks under (rule, key) from coarse to fine: (rule, key), (rule#, key#v1), … (`level_key`
+    of each: the names an index's blocks are hashed by, whether built from features or from the
+    store's counts)."""
+    values = tuple(refine(f) for refine in rule.refine)
+    return [level_key((rule.name, key, values[:depth])) for depth in range(len(values) + 1)]
 
 
 def _sorted_unique(values: np.ndarray, kind: str = "quicksort") -> np.ndarray:
