@@ -247,13 +247,14 @@ def _link_chunk(store: Store, model: Model, rules: Any, refs: list[str], report:
             size = 0
     parts = [p for p in parts if p]
     if writers > 1 and len(parts) > 2 and bulk_writers.can_fork():  # all but the last, which has the audit
-        bulk_writers.write_parts(store.url, parts[:-1], lambda own, part: _write(
-            own, part, by_ref, rules, result, model, publish_events), writers, WRITE_GAP_S)
+        bulk_writers.write_parts(store.url, parts[:-1], lambda own, part: _prepare(
+            own, part, by_ref, rules, result, model, publish_events), _commit, writers, WRITE_GAP_S)
         report.transactions += len(parts) - 1
         parts = parts[-1:]
     for i, part in enumerate(parts):
         report.transactions += 1
-        _write(store, part, by_ref, rules, result, model, publish_events, audit if i == len(parts) - 1 else None)
+        _commit(store, _prepare(store, part, by_ref, rules, result, model, publish_events),
+                audit if i == len(parts) - 1 else None)
         let_others_write(store)
 
 
@@ -335,16 +336,28 @@ def _relationships(edges: Iterable[tuple[str, str, str, str]], refs: set[str]) -
     return out
 
 
-def _write(store: Store, part: list[tuple[str, list[str]]], feats: dict[str, PersonFeatures], rules: Any,
-           result: Any, model: Model, publish_events: bool, audit: Callable[[Session], None] | None = None) -> None:
-    """One transaction: the index rows, block keys, persons, link evidence and golden records of
-    these persons' pending records, their `identity.linked` events (in `identity.batch` messages,
-    as the incremental linker sends them) and their pending entries gone."""
+@dataclass
+class _Part:
+    """One write transaction's rows, built before it (`_prepare`) so that the write lock (SQLite)
+    is held only while they are written (`_commit`)."""
+
+    refs: list[str]
+    person_of: dict[str, str]
+    records: list[tuple[Any, ...]]
+    persons: list[dict[str, Any]]
+    link_rows: list[dict[str, Any]]
+    events: list[dict[str, Any]]
+    prepared: Any  # hub.persons.PreparedPersons: the golden records as read before the write
+
+
+def _prepare(store: Store, part: list[tuple[str, list[str]]], feats: dict[str, PersonFeatures], rules: Any,
+             result: Any, model: Model, publish_events: bool) -> _Part:
+    """The rows of these persons' pending records: index rows, block keys, persons, link evidence,
+    `identity.linked` events and the golden records (read here; `_commit` checks them for changes
+    meanwhile)."""
     refs = sorted(r for _pid, pending in part for r in pending)  # index order: each page written once
     person_of = {r: pid for pid, pending in part for r in pending}
     links = result.clusters.links
-    # everything but the writes is prepared before the write transaction: on SQLite an ingest
-    # waits for the write lock while it is held
     records = [(feats[r], person_of[r], filed_keys(feats[r], rules), False) for r in refs]
     persons = [{"ref_key": r, "person_id": person_of[r]} for r in refs]
     link_rows = [repo.link_row(r, person_of[r], made_by=MADE_BY, model_version=model.version, score=links.get(r),
@@ -352,19 +365,25 @@ def _write(store: Store, part: list[tuple[str, list[str]]], feats: dict[str, Per
     events = [{"person_id": person_of[r], "model_version": model.version, "ref": r, "previous_person_id": None,
                "made_by": MADE_BY, "rule": links[r].rule if r in links else None,
                "probability": links[r].probability if r in links else None} for r in refs] if publish_events else []
-    with store.read() as s:  # the golden records too, checked in the write for changes meanwhile
+    with store.read() as s:
         prepared = prepare_persons(s, [pid for pid, _pending in part], joining=person_of)
+    return _Part(refs, person_of, records, persons, link_rows, events, prepared)
+
+
+def _commit(store: Store, part: _Part, audit: Callable[[Session], None] | None = None) -> None:
+    """One transaction: the prepared rows written, their `identity.linked` events (in
+    `identity.batch` messages, as the incremental linker sends them) and their pending entries
+    gone; a golden record whose person changed since it was read is worked out again here."""
     with store.transaction() as s:
-        changed = changed_persons(s, prepared)  # before the records move: as they were read
-        repo.save_records(s, records)
-        update_rows(s, _S, "ref_key", persons)
-        repo.add_links(s, link_rows)
-        write_persons(s, prepared, changed)
-        if events:
-            versions = repo.person_versions(s, person_of.values())  # after the refresh: the next one
+        changed = changed_persons(s, part.prepared)  # before the records move: as they were read
+        repo.save_records(s, part.records)
+        update_rows(s, _S, "ref_key", part.persons)
+        repo.add_links(s, part.link_rows)
+        write_persons(s, part.prepared, changed)
+        if part.events:
+            versions = repo.person_versions(s, part.person_of.values())  # after the refresh: the next one
             add_items_at_commit(s, MessageType.IDENTITY_BATCH, EVENT_SOURCE, [identity_item(
-                MessageType.IDENTITY_LINKED, {**e, "version": versions[e["person_id"]] - 1}) for e in events])
-        drop(s, refs)
+                MessageType.IDENTITY_LINKED, {**e, "version": versions[e["person_id"]] - 1}) for e in part.events])
+        drop(s, part.refs)
         if audit is not None:
             audit(s)
-

@@ -6,7 +6,9 @@ process prepared and wrote each part in turn, so the write lock was idle while i
 the other core was idle while it wrote. Forked writers share the parts: while one writes, the
 other prepares its next part; on PostgreSQL they write at once. On SQLite a lock among them lets
 one write at a time, each pausing after its commit as `bulk_link.let_others_write` asks, so an
-ingest waiting for SQLite's lock still gets it between them.
+ingest waiting for SQLite's lock still gets it between them. Only the write is under that lock:
+until 2026-12-07 the preparation was too, so on SQLite the writers took turns at everything and
+the second one gained nothing.
 
 Fork, not spawn: a chunk's features and clusters are gigabytes at county scale, and a forked
 process reads them where they are (the garbage collector's objects are frozen first, so that its
@@ -32,6 +34,7 @@ from hub.store.engine import Store
 PR_SET_PDEATHSIG = 1  # prctl(2): the signal this process gets when its parent ends
 ERROR_CHARS = 4000  # of a writer's traceback, sent back to the process that forked it
 T = TypeVar("T")
+P = TypeVar("P")
 
 
 class BulkWriteError(RuntimeError):
@@ -54,11 +57,12 @@ def can_fork() -> bool:
     return threading.active_count() == 1 and hasattr(os, "fork")
 
 
-def write_parts(url: str, parts: Sequence[T], write: Callable[[Store, T], None], writers: int,
-                gap_s: float) -> None:
-    """`write(store, part)` for every part, from `writers` forked processes (each its own
-    connection to `url`, each taking the next part when it is free); returns once all have ended, raises
-    `BulkWriteError` with their tracebacks if any failed (its other parts may be written)."""
+def write_parts(url: str, parts: Sequence[T], prepare: Callable[[Store, T], P], commit: Callable[[Store, P], None],
+                writers: int, gap_s: float) -> None:
+    """`commit(store, prepare(store, part))` for every part, from `writers` forked processes (each
+    its own connection to `url`, each taking the next part when it is free; on SQLite one commits
+    at a time, while the others prepare); returns once all have ended, raises `BulkWriteError`
+    with their tracebacks if any failed (its other parts may be written)."""
     if not parts:
         return
     sqlite = url.startswith("sqlite")
@@ -80,8 +84,8 @@ def write_parts(url: str, parts: Sequence[T], write: Callable[[Store, T], None],
                 break
             if pid == 0:
                 os.close(readable)
-                os._exit(_writer(url, _next_parts(parts, taken), write, lock, gap_s if sqlite else 0.0, writable,
-                                 parent))
+                os._exit(_writer(url, _next_parts(parts, taken), prepare, commit, lock, gap_s if sqlite else 0.0,
+                                 writable, parent))
             os.close(writable)
             children.append((pid, readable))
         for pid, readable in children:  # every writer started is waited for, whatever happened
@@ -108,8 +112,8 @@ def _next_parts(parts: Sequence[T], taken: Any) -> Iterator[T]:
         yield parts[i]
 
 
-def _writer(url: str, parts: Iterable[Any], write: Callable[[Store, Any], None], lock: Any, gap_s: float,
-            pipe: int, parent: int) -> int:
+def _writer(url: str, parts: Iterable[Any], prepare: Callable[[Store, Any], Any], commit: Callable[[Store, Any], None],
+            lock: Any, gap_s: float, pipe: int, parent: int) -> int:
     """In the forked process: write these parts on a store of its own (the connections it
     inherited belong to its parent and are never touched; `os._exit` skips their finalisers)."""
     die_with_parent(parent)
@@ -117,11 +121,12 @@ def _writer(url: str, parts: Iterable[Any], write: Callable[[Store, Any], None],
     try:
         store = Store(url, pool_size=1)
         for part in parts:
+            prepared = prepare(store, part)
             if lock is None:
-                write(store, part)
+                commit(store, prepared)
                 continue
             with lock:
-                write(store, part)
+                commit(store, prepared)
                 time.sleep(gap_s)
         store.dispose()
         return 0

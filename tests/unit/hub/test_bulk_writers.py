@@ -6,6 +6,7 @@ forks."""
 from __future__ import annotations
 
 import threading
+from itertools import pairwise
 
 import pytest
 from sqlalchemy import func, select
@@ -83,20 +84,20 @@ def test_forked_writers_write_what_one_process_writes(store, tmp_path, forks):
 
 
 def test_a_failing_writer_is_raised_with_its_traceback_and_its_records_stay_held(store, monkeypatch, forks):
-    real = bulk_link._write
+    real = bulk_link._commit
 
     def failing(own, part, *args, **kwargs):
-        if any(ref == RECORDS[0].ref for _pid, refs in part for ref in refs):
+        if RECORDS[0].ref in part.refs:
             raise RuntimeError("disk full")
         return real(own, part, *args, **kwargs)
 
-    monkeypatch.setattr(bulk_link, "_write", failing)
+    monkeypatch.setattr(bulk_link, "_commit", failing)
     with pytest.raises(bulk_writers.BulkWriteError, match="disk full"):
         _link(store, writers=2)
     with store.read() as s:
         held = bulk_link.pending_count(s)
     assert 0 < held < len(RECORDS)
-    monkeypatch.setattr(bulk_link, "_write", real)
+    monkeypatch.setattr(bulk_link, "_commit", real)
     report = bulk_link.link(store, load_model(), records_per_transaction=40, writers=2)
     assert report.records == held and _state(store)["held"] == 0
 
@@ -134,3 +135,38 @@ def test_a_writer_that_cannot_be_started_is_an_error_once_the_others_have_ended(
     monkeypatch.setattr(os, "fork", real)
     report = bulk_link.link(store, load_model(), records_per_transaction=40, writers=2)
     assert report.records > 0 and _state(store)["held"] == 0  # the last part, left held, is linked now
+
+
+def test_on_sqlite_one_writer_prepares_while_another_commits(tmp_path):
+    """Only the commits take turns: a writer's preparation (the golden records read and worked
+    out, the rows built) runs while the other holds the lock among them, or the second writer
+    would gain nothing on SQLite."""
+    import os
+    import time
+
+    log = tmp_path / "log"
+
+    def note(kind: str, part: int, started: float) -> None:
+        fd = os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+        os.write(fd, f"{kind} {part} {started} {time.monotonic()}\n".encode())
+        os.close(fd)
+
+    def prepare(_store, part: int) -> int:
+        started = time.monotonic()
+        time.sleep(0.3)
+        note("prepare", part, started)
+        return part
+
+    def commit(_store, part: int) -> None:
+        started = time.monotonic()
+        time.sleep(0.3)
+        note("commit", part, started)
+
+    bulk_writers.write_parts(f"sqlite:///{tmp_path / 'hub.db'}", list(range(4)), prepare, commit, 2, 0.0)
+    spans = [line.split() for line in log.read_text().splitlines()]
+    commits = sorted((float(a), float(b)) for kind, _p, a, b in spans if kind == "commit")
+    prepares = [(int(p), float(a), float(b)) for kind, p, a, b in spans if kind == "prepare"]
+    assert sorted(p for p, _a, _b in prepares) == [0, 1, 2, 3]
+    assert all(b1 <= a2 for (_a1, b1), (a2, _b2) in pairwise(commits))  # one at a time
+    # a writer's own spans never overlap: an overlap is a preparation during another's commit
+    assert any(a < c_end and c_start < b for _p, a, b in prepares for c_start, c_end in commits)
