@@ -42,6 +42,7 @@ from hub.store.base import utcnow
 from hub.store.engine import Store
 from hub.store.statistics import analyze_stale
 from hub.store.tables.identity import (
+    IdentityBlockKeyRow,
     IdentityConstraintRow,
     IdentityPendingRow,
     IdentityRecordRow,
@@ -185,8 +186,9 @@ def _link_chunk(store: Store, model: Model, rules: Any, refs: list[str], report:
     any more the whole run is in the store."""
     with store.read() as s:
         feats = _features_of(s, refs)
+        indexed = s.execute(select(IdentityBlockKeyRow.id).limit(1)).first() is not None  # else nothing to count
         plan = context_blocks(feats, rules, repo.detail_counts(
-            s, (k for f in feats for k in block_keys(f, rules)), READ_CHUNK), MAX_BLOCK)
+            s, (k for f in feats for k in block_keys(f, rules)), READ_CHUNK) if indexed else {}, MAX_BLOCK)
         compared = repo.refs_in_blocks(s, plan.blocks, {r.name: len(r.refine) for r in rules})
         edges = _edges_touching(s, {f.ref for f in feats} | compared)
         context, linked = _linked(s, compared | {relative for _ref, relative, _role, _rel in edges})

@@ -123,18 +123,21 @@ def test_the_context_blocks_give_exactly_the_pairs_of_the_whole_store(max_block)
 
 
 def test_blocks_without_a_stored_record_are_not_read():
-    """Into an empty index nothing is read; beside a store, only blocks holding stored records,
-    while every block is still sized with the new records."""
+    """Into an empty index nothing is read nor sized (the new records are every block's whole);
+    beside a store, only blocks holding stored records, and every block of their keys is sized
+    with the new records."""
     rules = list(RULES.values())
     feats = [features_from_canonical(r.ref, r.person) for r in synthetic.people(600, seed=5)]
     empty = context_blocks(feats, rules, {})
-    assert empty.blocks == frozenset() and empty.sizes
+    assert empty.blocks == frozenset() and empty.sizes == {}
     new, stored = feats[:100], feats[100:]
     counts = Counter(k for f in stored for k in filed_keys(f, rules))
     plan = context_blocks(new, rules, counts)
     held = {(rule, key, tuple(detail.split("#")) if detail else ()) for rule, key, detail in counts}
     for rule, key, values in plan.blocks:
         assert any(h[:2] == (rule, key) and h[2][:len(values)] == values for h in held)
+    sized = {(rule, key.split("#")[0]) for rule, keys in plan.sizes.items() for key in keys}
+    assert sized and sized <= {h[:2] for h in held}
 
 
 def _namesakes_without_a_birth_date(people: int) -> list:
