@@ -12,6 +12,7 @@ set members than fit in a row is scored by the scalar functions instead.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from itertools import repeat
 
 import numpy as np
 from rapidfuzz.distance import JaroWinkler
@@ -94,12 +95,18 @@ class Encoder:
         """cache[(x, y)] for each pair, computing the pairs not seen before in one call."""
         keys = x.astype(np.int64) * (1 << 32) + y
         uniq, inverse = np.unique(keys, return_inverse=True)
-        distinct = uniq.tolist()  # Python ints in one call: a numpy scalar per element was 4 % of a bulk link
-        todo = [k for k in distinct if k not in cache]
-        if todo:
-            for k, v in zip(todo, compute([k >> 32 for k in todo], [k & 0xFFFFFFFF for k in todo]), strict=True):
-                cache[k] = v
-        return np.array([cache[k] for k in distinct])[inverse] if distinct else np.zeros(0, dtype=np.int64)
+        if not len(uniq):
+            return np.zeros(0, dtype=np.int64)
+        # one C-level pass of dict lookups (-1: not seen; every value is a level ≥ 1 or a bool):
+        # two Python loops over the distinct pairs were 10 % of a bulk link's first chunk
+        values = np.fromiter(map(cache.get, uniq.tolist(), repeat(-1)), dtype=np.int64, count=len(uniq))
+        missing = np.flatnonzero(values < 0)
+        if len(missing):
+            todo = uniq[missing]
+            computed = compute((todo >> 32).tolist(), (todo & 0xFFFFFFFF).tolist())
+            values[missing] = computed
+            cache.update(zip(todo.tolist(), computed, strict=True))
+        return values[inverse]
 
     def _jw(self, xs: list[int], ys: list[int]) -> np.ndarray:
         # one call per distinct pair (cached by the caller); rapidfuzz's cpdist rounds 0.7999… up
@@ -266,11 +273,25 @@ def _member(value: np.ndarray, members: np.ndarray) -> np.ndarray:
 
 
 def _overlap(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Row i of `a` and row i of `b` share a member (padding -1 never matches)."""
+    """Row i of `a` and row i of `b` share a member (padding -1 never matches). Members are
+    sorted with the padding last, so only rows where both sets have members are compared, and
+    where both have one, by their first column alone (most postcode and phone sets): every member
+    against every other was 6 % of a bulk link."""
     hit = np.zeros(len(a), dtype=bool)
-    for j in range(a.shape[1]):
-        col = a[:, j]
-        hit |= (col >= 0) & (b == col[:, None]).any(axis=1)
+    both = np.flatnonzero((a[:, 0] >= 0) & (b[:, 0] >= 0))
+    if not len(both):
+        return hit
+    sa, sb = a[both], b[both]
+    out = sa[:, 0] == sb[:, 0]
+    several = np.flatnonzero((sa[:, 1] >= 0) | (sb[:, 1] >= 0))
+    if len(several):
+        ma, mb = sa[several], sb[several]
+        shared = np.zeros(len(several), dtype=bool)
+        for j in range(ma.shape[1]):
+            col = ma[:, j]
+            shared |= (col >= 0) & (mb == col[:, None]).any(axis=1)
+        out[several] = shared
+    hit[both] = out
     return hit
 
 
