@@ -12,10 +12,12 @@ from __future__ import annotations
 import itertools
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 
 import numpy as np
 
+from identity_index import forked
 from identity_index.blocking import (
     SPLIT_AT,
     Block,
@@ -251,16 +253,37 @@ class BatchResult:
 
 
 def score_pairs(records: Sequence[PersonFeatures], left: np.ndarray, right: np.ndarray, model: Model,
-                chunk: int = 250_000) -> Iterable[PairScore]:
+                chunk: int = 250_000, fork: bool = False) -> Iterable[PairScore]:
     """The scores that can matter of pairs (records[left[i]], records[right[i]]), column-wise
-    in chunks so memory stays flat however many pairs blocking gives."""
+    in chunks so memory stays flat however many pairs blocking gives. With `fork` (a process
+    without threads: `identity_index.forked.can_fork`), a forked helper works out the second half of the chunks
+    meanwhile (`PairScorer.mattering`: the pairs that may matter and their levels); the scores
+    come in the same order either way."""
     scorer = PairScorer(model)
     table = scorer.encoder.table(records)
-    for start in range(0, len(left), chunk):
+    starts = list(range(0, len(left), chunk))
+    half = len(starts) // 2 if fork and len(starts) > 1 and forked.can_fork() else len(starts)
+
+    def part(start: int) -> tuple[np.ndarray, np.ndarray, _Picker, _Picker]:
         li, ri = left[start:start + chunk], right[start:start + chunk]
-        lf, rf = _Picker(records, li), _Picker(records, ri)
-        for _i, score in scorer.score_rows(table[li], table[ri], lf, rf):
-            yield score
+        return li, ri, _Picker(records, li), _Picker(records, ri)
+
+    def theirs() -> list[tuple[np.ndarray, np.ndarray]]:
+        out = []
+        for start in starts[half:]:
+            li, ri, lf, rf = part(start)
+            out.append(scorer.mattering(table[li], table[ri], lf, rf))
+        return out
+
+    with forked.Forked(theirs) if half < len(starts) else nullcontext() as helper:
+        for start in starts[:half]:
+            li, ri, lf, rf = part(start)
+            for _i, score in scorer.score_rows(table[li], table[ri], lf, rf):
+                yield score
+        for start, found in zip(starts[half:], helper.result() if helper else (), strict=True):
+            _li, _ri, lf, rf = part(start)
+            for _i, score in scorer.scores_of(*found, lf, rf):
+                yield score
 
 
 class _Picker:
@@ -278,20 +301,21 @@ def link_batch(records: Sequence[PersonFeatures], model: Model, *,
                cannot_link: Iterable[tuple[str, str]] = (),
                relationships: Iterable[tuple[str, str, str]] = (),
                distinct_scores: bool = True, focus: int | None = None,
-               block_sizes: Mapping[str, Mapping[str, int]] | None = None) -> BatchResult:
+               block_sizes: Mapping[str, Mapping[str, int]] | None = None, fork: bool = False) -> BatchResult:
     """Block, score and cluster every record at once. With `relationships` (subject ref,
     related ref, kind), name-only pairs whose records share a relative's cluster are linked too.
     `distinct_scores=False` keeps only the distinct pairs corroboration can use (both records
     have relatives): the same clusters, without millions of scores held for diagnosis.
     With `focus`, only pairs with one of the first `focus` records are compared (see
     `candidate_pair_array`): the records after them are context, clustered only through them;
-    `block_sizes` then sizes their blocks when the context is only the blocks compared."""
+    `block_sizes` then sizes their blocks when the context is only the blocks compared.
+    `fork`: half the scoring in a forked helper (`score_pairs`), from a process without threads."""
     left, right = candidate_pair_array(records, rules_named(model.blocking_rules), max_block=MAX_BLOCK,
                                        focus=focus, sizes=block_sizes)
     relationships = list(relationships)
     relatives = relatives_of(relationships)
     # without household evidence a distinct pair can change nothing: not kept (memory)
-    scores = tuple(s for s in score_pairs(records, left, right, model)
+    scores = tuple(s for s in score_pairs(records, left, right, model, fork=fork)
                    if s.decision != Decision.DISTINCT or (relationships and distinct_scores)
                    or (s.ref_a in relatives and s.ref_b in relatives))
     compared = len(left)

@@ -378,6 +378,12 @@ class PairScorer:
                    right: Sequence[PersonFeatures], keep: np.ndarray | None = None) -> list[tuple[int, PairScore]]:
         """(pair index, score) of the pairs that may matter (and those `keep` marks) of the
         row pairs left_rows[i], right_rows[i] whose features are left[i], right[i]."""
+        return self.scores_of(*self.mattering(left_rows, right_rows, left, right, keep), left, right)
+
+    def mattering(self, left_rows: np.ndarray, right_rows: np.ndarray, left: Sequence[PersonFeatures],
+                  right: Sequence[PersonFeatures], keep: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """The column-wise part of `score_rows`, as arrays (what a forked helper sends back):
+        the indices of the pairs that may matter (or `keep` marks) and their levels."""
         levels = self.encoder.levels(left_rows, right_rows)
         for i in np.flatnonzero((left_rows[:, OVERFLOW] > 0) | (right_rows[:, OVERFLOW] > 0)):
             levels[i] = [MISSING if v is None else v for v in comparison_vector(left[i], right[i])]
@@ -385,10 +391,15 @@ class PairScorer:
         mask = self.may_matter(levels, weights)
         if keep is not None:
             mask |= keep
+        kept = np.flatnonzero(mask)
+        return kept, levels[kept]
+
+    def scores_of(self, kept: np.ndarray, levels: np.ndarray, left: Sequence[PersonFeatures],
+                  right: Sequence[PersonFeatures]) -> list[tuple[int, PairScore]]:
+        """(pair index, score) of the `mattering` pairs: a `PairScore` each, from its levels."""
         out = []
         cols = self.columns
-        for i in np.flatnonzero(mask).tolist():
-            row = levels[i].tolist()
+        for i, row in zip(kept.tolist(), levels.tolist(), strict=True):
             out.append((i, self.scorer.score_levels(left[i], right[i], [None if row[c] < 0 else row[c] for c in cols])))
         return out
 

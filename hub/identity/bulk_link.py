@@ -51,6 +51,7 @@ from hub.store.tables.identity import (
     RouteHeldRow,
 )
 from hub.store.tables.records import SourceRecordRow
+from identity_index import forked
 from identity_index.blocking import block_keys, context_blocks, filed_keys, rules_named
 from identity_index.clustering import BestPairs
 from identity_index.engine import MAX_BLOCK, link_batch
@@ -202,7 +203,7 @@ def _link_chunk(store: Store, model: Model, rules: Any, refs: list[str], report:
     result = link_batch(feats + context, model, must_link=[(a, b) for a, b, same in constraints if same],
                         cannot_link=[(a, b) for a, b, same in constraints if not same],
                         relationships=relationships, distinct_scores=False, focus=len(feats),
-                        block_sizes=plan.sizes)
+                        block_sizes=plan.sizes, fork=writers > 1 and forked.can_fork())
     del context, relationships
     report.records += len(feats)
     report.context += len(linked)
@@ -248,7 +249,7 @@ def _link_chunk(store: Store, model: Model, rules: Any, refs: list[str], report:
             parts.append([])
             size = 0
     parts = [p for p in parts if p]
-    if writers > 1 and len(parts) > 2 and bulk_writers.can_fork():  # all but the last, which has the audit
+    if writers > 1 and len(parts) > 2 and forked.can_fork():  # all but the last, which has the audit
         bulk_writers.write_parts(store.url, parts[:-1], lambda own, part: _prepare(
             own, part, by_ref, rules, result, model, publish_events), _commit, writers, WRITE_GAP_S)
         report.transactions += len(parts) - 1

@@ -23,7 +23,6 @@ import gc
 import multiprocessing
 import os
 import signal
-import threading
 import time
 import traceback
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -50,11 +49,6 @@ def die_with_parent(parent: int) -> None:
         pass
     if os.getppid() != parent:  # the parent ended before the request was made
         os._exit(1)
-
-
-def can_fork() -> bool:
-    """Whether this process may fork writers: no other thread (whose held locks a fork would copy)."""
-    return threading.active_count() == 1 and hasattr(os, "fork")
 
 
 def write_parts(url: str, parts: Sequence[T], prepare: Callable[[Store, T], P], commit: Callable[[Store, P], None],

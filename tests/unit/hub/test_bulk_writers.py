@@ -22,6 +22,7 @@ from hub.store.tables.identity import (
 )
 from hub.store.tables.messaging import OutboxRow
 from hub.store.tables.records import PersonRow, SourceRecordRow
+from identity_index import forked
 from tests.unit.hub.test_bulk_link_context import _hold
 
 RECORDS = list(people(300, seed=23))
@@ -60,7 +61,7 @@ def forks(monkeypatch) -> list[int]:
         calls.append(len(args[1]))
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(bulk_writers, "can_fork", lambda: True)
+    monkeypatch.setattr(forked, "can_fork", lambda: True)
     monkeypatch.setattr(bulk_writers, "write_parts", counted)
     return calls
 
@@ -107,7 +108,7 @@ def test_a_process_with_threads_writes_alone(store, monkeypatch):
     thread = threading.Thread(target=stop.wait, daemon=True)
     thread.start()
     try:
-        assert not bulk_writers.can_fork()
+        assert not forked.can_fork()
         monkeypatch.setattr(bulk_writers, "write_parts", lambda *a, **k: pytest.fail("forked beside a thread"))
         assert _link(store, writers=2).records == len(RECORDS)
     finally:
