@@ -14,7 +14,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, NamedTuple
 
-from sqlalchemy import Text, and_, bindparam, cast, delete, func, insert, or_, select, update
+from sqlalchemy import Text, bindparam, cast, delete, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from hub.bulk import insert_rows, update_rows
@@ -85,30 +85,48 @@ def detail_counts(session: Session, keys: Iterable[tuple[str, str]], size: int =
 
 
 def _block_terms(blocks: Iterable[Block], levels: dict[str, int]) -> tuple[dict[str, list[str]], list[Any], list[Any]]:
-    """`blocks` as look-ups: whole keys by rule, and SQL terms for the refined blocks that name
-    every refining value (one detail) or fewer (a range of details)."""
+    """`blocks` as look-ups: whole keys by rule, and the (rule, key, detail) of the refined blocks
+    that name every refining value (one detail), and (rule, key, lowest, highest) of those that
+    name fewer (a range of details)."""
     whole: dict[str, list[str]] = defaultdict(list)
     exact: list[Any] = []
     ranged: list[Any] = []
-    bk = IdentityBlockKeyRow
     for rule, key, values in blocks:
         if not values:
             whole[rule].append(key)
         elif len(values) >= levels.get(rule, 0):
-            exact.append(and_(bk.rule == rule, bk.key == key, bk.detail == "#".join(values)))
+            exact.append((rule, key, "#".join(values)))
         else:  # every detail starting with these values ("#" sorts just before "$")
             prefix = "#".join(values)
-            ranged.append(and_(bk.rule == rule, bk.key == key, bk.detail >= prefix + "#", bk.detail < prefix + "$"))
+            ranged.append((rule, key, prefix + "#", prefix + "$"))
     return whole, exact, ranged
 
 
-def _refined_rows(session: Session, terms: list[Any], columns: Sequence[Any], size: int) -> Iterable[Any]:
-    # the rule in every term: SQLite then seeks the index once per term (MULTI-INDEX OR); with
-    # `rule = ?` outside the OR it scanned the rule's every key (a bulk link stalled at 1M people).
-    # Terms of one kind per statement: every full statement then has one shape, compiled once
-    # (mixed, each was compiled anew: 4.9 % of a 100,000-person bulk link).
+def _refined_rows(session: Session, terms: list[Any], columns: Sequence[str], size: int) -> list[Any]:
+    """`columns` of the block keys these terms name (all `_block_terms`' exact ones, or all its
+    ranged ones), `size` terms a statement.
+    The rule in every term: SQLite then seeks the index once per term (MULTI-INDEX OR); with
+    `rule = ?` outside the OR it scanned the rule's every key (a bulk link stalled at 1M people).
+    Straight through the driver, as `hub.identity.lookup` does and for its reason: SQLAlchemy
+    built and keyed each statement of 200 terms anew (10.6 % of a bulk link's chunk at 1,000,000
+    people, PostgreSQL, 2026-12-07); a full statement is one text the driver has seen before."""
+    if not terms:
+        return []
+    if session.autoflush and (session.new or session.deleted or session.dirty):
+        session.flush()
+    sqlite = session.get_bind().dialect.name == "sqlite"
+    mark = "?" if sqlite else "%s"
+    bk = '"identity_block_key"'
+    term = (f"({bk}.rule = {mark} AND {bk}.\"key\" = {mark} AND {bk}.detail "
+            + (f"= {mark})" if len(terms[0]) == 3 else f">= {mark} AND {bk}.detail < {mark})"))
+    head = f"SELECT {', '.join(f'{bk}.{c}' for c in columns)} FROM {bk} WHERE "
+    driver = session.connection().connection.driver_connection
+    rows: list[Any] = []
     for start in range(0, len(terms), size):
-        yield from session.execute(select(*columns).where(or_(*terms[start:start + size])))
+        part = terms[start:start + size]
+        sql, params = head + " OR ".join([term] * len(part)), [v for t in part for v in t]
+        rows += (driver.execute(sql, params) if sqlite else driver.execute(sql, params, prepare=False)).fetchall()
+    return rows
 
 
 def refs_in_blocks(session: Session, blocks: Iterable[Block], levels: dict[str, int], size: int = 200) -> set[str]:
@@ -118,7 +136,7 @@ def refs_in_blocks(session: Session, blocks: Iterable[Block], levels: dict[str, 
     whole, exact, ranged = _block_terms(blocks, levels)
     refs = refs_under_keys(session, ((rule, key) for rule, keys in whole.items() for key in keys))
     for terms in (exact, ranged):
-        refs.update(ref for (ref,) in _refined_rows(session, terms, [IdentityBlockKeyRow.ref_key], size))
+        refs.update(ref for (ref,) in _refined_rows(session, terms, ["ref_key"], size))
     return refs
 
 
@@ -130,9 +148,8 @@ def block_members(session: Session, blocks: Iterable[Block], levels: dict[str, i
     whole, exact, ranged = _block_terms(wanted, levels)
     rows: list[Any] = [(ref, rule, key, detail) for rule, keys in whole.items() for ref, key, detail in rows_in(
         session, _BK, ["ref_key", "key", "detail"], "key", sorted(keys), {"rule": rule})]
-    bk = IdentityBlockKeyRow
     for terms in (exact, ranged):
-        rows += _refined_rows(session, terms, [bk.ref_key, bk.rule, bk.key, bk.detail], size)
+        rows += _refined_rows(session, terms, ["ref_key", "rule", '"key"', "detail"], size)
     refining = {rule for rule, n in levels.items() if n}
     for ref, rule, key, detail in rows:
         for block in row_blocks(rule, key, detail, refining):

@@ -12,7 +12,7 @@ import itertools
 
 import pytest
 from alembic import command
-from sqlalchemy import event, select, text
+from sqlalchemy import select, text
 
 from hub.bench.identity_rebuild import _source_row
 from hub.identity import bulk_link
@@ -117,12 +117,17 @@ def test_the_refined_blocks_are_read_by_index_seeks_not_a_scan_of_the_rule(store
     if store.dialect != "sqlite":
         pytest.skip("PostgreSQL plans the OR as a bitmap of index scans either way")
     statements = []
-    event.listen(store.engine, "before_cursor_execute",
-                 lambda _c, _cur, statement, params, _ctx, _many: statements.append((statement, params)))
     with store.read() as s:
-        repo.refs_in_blocks(s, [("surname_year", "SM0|2015", ("03", "14")), ("surname_year", "SM0|2016", ("04",)),
-                                ("dob", "2015-03-14", ("a",))], {"surname_year": 2, "dob": 2})
-        (statement, params), = [(st, p) for st, p in statements if " OR " in st]
         driver = s.connection().connection.driver_connection
-        plan = " ".join(str(row[-1]) for row in driver.execute("EXPLAIN QUERY PLAN " + statement, params))
-    assert "MULTI-INDEX OR" in plan and "SCAN" not in plan, plan
+        driver.set_trace_callback(statements.append)  # as run, its values in place (it goes through the driver)
+        try:
+            refs = repo.refs_in_blocks(s, [("surname_year", "SM0|2015", ("03", "14")),
+                                           ("surname_year", "SM0|2016", ("04",)), ("dob", "2015-03-14", ("a",))],
+                                       {"surname_year": 2, "dob": 2})
+        finally:
+            driver.set_trace_callback(None)
+        assert refs == set()
+        refined = [st for st in statements if ".detail " in st]
+        assert len(refined) == 2  # the exact term, then the two ranged ones
+        plans = [" ".join(str(row[-1]) for row in driver.execute("EXPLAIN QUERY PLAN " + st)) for st in refined]
+    assert all("SCAN" not in plan for plan in plans) and "MULTI-INDEX OR" in plans[1], plans
