@@ -13,6 +13,7 @@ collection in either process does not copy every page of a multi-gigabyte heap.
 
 from __future__ import annotations
 
+import ctypes
 import gc
 import os
 import pickle
@@ -24,6 +25,7 @@ from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
+PR_SET_PDEATHSIG = 1  # prctl(2): the signal this process gets when its parent ends
 ERROR_CHARS = 4000  # of the helper's traceback, sent back
 
 
@@ -36,6 +38,17 @@ def can_fork() -> bool:
     return threading.active_count() == 1 and hasattr(os, "fork")
 
 
+def die_with_parent(parent: int) -> None:
+    """Ask the kernel to end this process with its parent: a link must not go on after the
+    worker that took the turn to link has gone (another worker may take the turn then)."""
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):  # not Linux: the process ends when its work does
+        pass
+    if os.getppid() != parent:  # the parent ended before the request was made
+        os._exit(1)
+
+
 class Forked(Generic[T]):
     """`work()` started in a forked process now; `result()` waits for it and returns its value.
     When no process can be started, `work()` runs in this process when the result is asked for."""
@@ -45,6 +58,7 @@ class Forked(Generic[T]):
         self._pid = 0
         fd, self._path = tempfile.mkstemp(prefix="hub-forked-", suffix=".pickle")
         os.close(fd)
+        parent = os.getpid()
         gc.collect()
         gc.freeze()
         try:
@@ -55,6 +69,7 @@ class Forked(Generic[T]):
         if self._pid == 0:
             code = 1
             try:
+                die_with_parent(parent)  # a link killed with its worker leaves no helper behind
                 code = self._run()
             finally:  # whatever happens, the forked process never returns into its parent's code
                 os._exit(code)

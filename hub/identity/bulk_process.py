@@ -25,8 +25,8 @@ from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
 from hub.identity import bulk_link
-from hub.identity.bulk_writers import die_with_parent
 from hub.store.engine import Store
+from identity_index.forked import die_with_parent
 from identity_index.model import Model
 
 WRITERS = 2  # forked processes writing a chunk's parts (hub/identity/bulk_writers.py): this machine's cores

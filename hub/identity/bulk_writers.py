@@ -18,19 +18,17 @@ own child process (hub/identity/bulk_process.py) asks for writers, a worker's th
 
 from __future__ import annotations
 
-import ctypes
 import gc
 import multiprocessing
 import os
-import signal
 import time
 import traceback
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, TypeVar
 
 from hub.store.engine import Store
+from identity_index.forked import die_with_parent
 
-PR_SET_PDEATHSIG = 1  # prctl(2): the signal this process gets when its parent ends
 ERROR_CHARS = 4000  # of a writer's traceback, sent back to the process that forked it
 T = TypeVar("T")
 P = TypeVar("P")
@@ -38,17 +36,6 @@ P = TypeVar("P")
 
 class BulkWriteError(RuntimeError):
     """A forked writer failed; the parts it did not commit stay held for the next run."""
-
-
-def die_with_parent(parent: int) -> None:
-    """Ask the kernel to end this process with its parent: a link must not go on after the
-    worker that took the turn to link has gone (another worker may take the turn then)."""
-    try:
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-    except (OSError, AttributeError):  # not Linux: the process ends when its work does
-        pass
-    if os.getppid() != parent:  # the parent ended before the request was made
-        os._exit(1)
 
 
 def write_parts(url: str, parts: Sequence[T], prepare: Callable[[Store, T], P], commit: Callable[[Store, P], None],
