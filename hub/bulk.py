@@ -12,7 +12,8 @@ stored exactly as before.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Column, Table, bindparam, insert, update
@@ -21,27 +22,53 @@ from sqlalchemy.orm import Session
 COPY_FROM = 2  # rows from which PostgreSQL gets a COPY instead of an executemany
 
 
+@dataclass(frozen=True)
+class RenderedRows:
+    """An INSERT's rows made ready before its transaction (`render_rows`): the columns it writes
+    and each row's values through their bind processors, so that the transaction only sends them
+    (`insert_rendered`). A bulk link's writer renders its next part while another holds SQLite's
+    write lock. `rows` instead when the table's SQL defaults need SQLAlchemy's own INSERT."""
+
+    table: Table
+    columns: list[Column] = field(default_factory=list)
+    values: list[tuple[Any, ...]] = field(default_factory=list)
+    rows: Sequence[dict[str, Any]] = ()
+
+
 def insert_rows(session: Session, table: Table, rows: Sequence[dict[str, Any]]) -> None:
     """Insert every row in one command (column defaults apply to the columns the rows leave out)."""
-    if not rows:
+    if rows:
+        insert_rendered(session, render_rows(session.connection().dialect, table, rows))
+
+
+def render_rows(dialect: Any, table: Table, rows: Sequence[dict[str, Any]]) -> RenderedRows:
+    """These rows of `table` as `dialect`'s driver takes them (see `RenderedRows`)."""
+    named = {key for row in rows for key in row}
+    if dialect.name in ("postgresql", "sqlite") and len(rows) >= COPY_FROM and not _sql_defaults(table, named):
+        columns, values = _values(dialect, table, rows, named)
+        return RenderedRows(table, columns, list(values))
+    return RenderedRows(table, rows=rows)
+
+
+def insert_rendered(session: Session, rendered: RenderedRows) -> None:
+    """`render_rows`' rows inserted in one command: `COPY` on PostgreSQL, an executemany of
+    positional parameters on SQLite."""
+    if rendered.rows:
+        session.execute(insert(rendered.table), list(rendered.rows))
+        return
+    if not rendered.values:
         return
     connection = session.connection()
-    named = {key for row in rows for key in row}
-    dialect = connection.dialect.name
-    if dialect in ("postgresql", "sqlite") and len(rows) >= COPY_FROM and not _sql_defaults(table, named):
-        if dialect == "postgresql":
-            copy_rows(connection, table, rows, named)
-        else:
-            _sqlite_rows(connection, table, rows, named)
+    if connection.dialect.name == "postgresql":
+        copy_rows(connection, rendered.table, rendered.columns, rendered.values)
     else:
-        session.execute(insert(table), list(rows))
+        _sqlite_rows(connection, rendered.table, rendered.columns, rendered.values)
 
 
-def copy_rows(connection: Any, table: Table, rows: Sequence[dict[str, Any]], named: set[str]) -> None:
-    """`COPY table (columns) FROM STDIN` on the connection's psycopg connection, in its transaction
-    (`named`: every column some row gives)."""
+def copy_rows(connection: Any, table: Table, columns: Sequence[Column], values: Iterable[tuple[Any, ...]]) -> None:
+    """`COPY table (columns) FROM STDIN` of these rendered values on the connection's psycopg
+    connection, in its transaction."""
     dialect = connection.dialect
-    columns, values = _values(dialect, table, rows, named)
     driver = connection.connection.driver_connection
     with driver.cursor() as cursor, cursor.copy(f"COPY {dialect.identifier_preparer.format_table(table)} "
                                                 f"({_names(dialect, columns)}) FROM STDIN") as copy:
@@ -49,12 +76,11 @@ def copy_rows(connection: Any, table: Table, rows: Sequence[dict[str, Any]], nam
             copy.write_row(row)
 
 
-def _sqlite_rows(connection: Any, table: Table, rows: Sequence[dict[str, Any]], named: set[str]) -> None:
+def _sqlite_rows(connection: Any, table: Table, columns: Sequence[Column], values: list[tuple[Any, ...]]) -> None:
     """One executemany of an INSERT with positional parameters, in the session's transaction."""
     dialect = connection.dialect
-    columns, values = _values(dialect, table, rows, named)
     connection.exec_driver_sql(f"INSERT INTO {dialect.identifier_preparer.format_table(table)} "
-                               f"({_names(dialect, columns)}) VALUES ({', '.join('?' * len(columns))})", list(values))
+                               f"({_names(dialect, columns)}) VALUES ({', '.join('?' * len(columns))})", values)
 
 
 def _names(dialect: Any, columns: Sequence[Column]) -> str:

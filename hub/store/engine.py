@@ -22,6 +22,7 @@ BUSY_TIMEOUT_MS = 30_000
 # and its holding, a routing worker polling its queue once waited past 30 s and died ("database is
 # locked", 1,000,000 people). Nothing is done before BEGIN IMMEDIATE succeeds, so trying again is safe.
 WRITE_LOCK_PATIENCE_S = 600.0
+SQLITE_PAGE_BYTES = 4096  # SQLite's default page size, which the hub's stores keep
 WAL_AUTOCHECKPOINT_PAGES = 20_000  # drain of 30,000 messages: 7-9 % less CPU than 1,000 (docs/performance.md)
 # A WAL past this size is checkpointed and truncated after a commit (at most every WAL_RESTART_EVERY_S):
 # with read transactions overlapping the writes (Store.read), SQLite's automatic checkpoints cannot
@@ -36,9 +37,17 @@ MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 class Store:
     """Owns the engine; `transaction()` is the unit of work every service uses."""
 
-    def __init__(self, url: str, *, pool_size: int = 5, echo: bool = False) -> None:
+    def __init__(self, url: str, *, pool_size: int = 5, echo: bool = False,
+                 checkpoint_at_commit: bool = True) -> None:
+        """`checkpoint_at_commit=False`: on SQLite this store's commits never checkpoint the WAL
+        (neither SQLite's automatic checkpoint nor the truncation below); its owner calls
+        `checkpoint()` where that costs no one a wait (a bulk writer, once it has let go of the
+        lock its fellow writers take turns at)."""
         self.url = url
         self.engine: Engine = _make_engine(url, pool_size=pool_size, echo=echo)
+        self._checkpoint_at_commit = checkpoint_at_commit
+        if not checkpoint_at_commit and self.engine.dialect.name == "sqlite":
+            event.listen(self.engine, "connect", _no_automatic_checkpoints)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._readers = sessionmaker(self.engine.execution_options(hub_read_only=True), expire_on_commit=False)
         self._wal = _wal_path(url)
@@ -53,8 +62,26 @@ class Store:
         """A session whose work commits on success and rolls back on any error."""
         with self._sessions.begin() as session:
             yield session
-        if self._wal is not None:
+        if self._wal is not None and self._checkpoint_at_commit:
             self._truncate_large_wal()
+
+    def checkpoint(self) -> None:
+        """For a store made with `checkpoint_at_commit=False`: what its commits left out, a
+        passive checkpoint once the WAL has grown past SQLite's automatic threshold (it copies
+        pages while other connections read and write) and the truncation below."""
+        if self._wal is None:
+            return
+        try:
+            size = os.path.getsize(self._wal)
+        except OSError:
+            return
+        if size >= WAL_AUTOCHECKPOINT_PAGES * SQLITE_PAGE_BYTES:
+            raw = self.engine.raw_connection()
+            try:
+                raw.driver_connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+            finally:
+                raw.close()
+        self._truncate_large_wal()
 
     def _truncate_large_wal(self) -> None:
         """Checkpoint and truncate the SQLite WAL once it is large (a quick stat otherwise)."""
@@ -158,6 +185,11 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
+
+
+def _no_automatic_checkpoints(dbapi_connection, _record) -> None:
+    """After `_sqlite_pragmas`: this connection's commits leave the WAL to `Store.checkpoint`."""
+    dbapi_connection.execute("PRAGMA wal_autocheckpoint=0")
 
 
 def _sqlite_begin_immediate(connection) -> None:

@@ -6,7 +6,7 @@ import datetime as dt
 
 from sqlalchemy import insert, select
 
-from hub.bulk import insert_rows
+from hub.bulk import insert_rendered, insert_rows, render_rows
 from hub.store.tables.messaging import MessageJournalRow
 from hub.store.tables.records import SourceRecordRow
 
@@ -65,3 +65,22 @@ def test_bulk_insert_applies_python_defaults_and_rolls_back(store):
         stored = s.execute(select(t).where(t.c.message_id.in_(["m0", "m1", "m2"])).order_by(t.c.id)).all()
     assert [r.message_id for r in stored] == ["m0", "m1", "m2"]
     assert all(r.id is not None for r in stored)
+
+
+def test_rows_rendered_before_the_transaction_store_the_same(store):
+    """A bulk link's writer renders a part's rows before it takes the write lock (`render_rows`)
+    and only sends them inside it (`insert_rendered`): the same rows as `insert_rows`."""
+    t = SourceRecordRow.__table__
+    rendered = render_rows(store.engine.dialect, t, [_record(200 + i) for i in range(4)])
+    assert rendered.values and not rendered.rows  # ready for the driver: no SQLAlchemy INSERT inside the lock
+    with store.transaction() as s:
+        insert_rows(s, t, [_record(300 + i) for i in range(4)])
+        insert_rendered(s, rendered)
+        insert_rendered(s, render_rows(store.engine.dialect, t, []))  # nothing to insert: nothing sent
+    with store.transaction() as s:
+        a = _stored(s, [f"s/person/{200 + i}" for i in range(4)])
+        b = _stored(s, [f"s/person/{300 + i}" for i in range(4)])
+    assert len(a) == len(b) == 4
+    for i in range(4):
+        for column in ("raw", "canonical", "provenance", "observed_at", "updated_at", "deleted", "person_id"):
+            assert a[f"s/person/{200 + i}"][column] == b[f"s/person/{300 + i}"][column], column
