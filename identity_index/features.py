@@ -11,19 +11,30 @@ from __future__ import annotations
 import datetime as dt
 import unicodedata
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 LEGAL_TYPES = ("legal", "birth", "preferred", "alias", "previous")
 
 
+# Every ASCII character but a-z, deleted by `str.translate` (an ASCII name needs no folding).
+_ASCII_NOT_LETTERS = {c: None for c in range(128) if not ord("a") <= c <= ord("z")}
+
+
+@lru_cache(maxsize=1 << 16)
 def normalise_name(value: str | None) -> str:
-    """Lower-case letters only, accents folded: "O'Brien-Smith" → "obriensmith"."""
+    """Lower-case letters only, accents folded: "O'Brien-Smith" → "obriensmith". Remembered:
+    names repeat (a bulk link normalises each record's names, ~8 % of its clustering at 100,000
+    people, almost all of them seen before)."""
     if not value:
         return ""
+    if value.isascii():
+        return value.lower().translate(_ASCII_NOT_LETTERS)
     folded = unicodedata.normalize("NFKD", value)
     return "".join(ch for ch in folded.lower() if "a" <= ch <= "z")
 
 
+@lru_cache(maxsize=1 << 16)
 def name_parts(value: str | None) -> tuple[str, ...]:
     """The parts of a hyphenated or double-barrelled name, each normalised."""
     if not value:

@@ -39,7 +39,7 @@ from hub.identity.lookup import rows_in
 from hub.outbox import add_items_at_commit
 from hub.persons import changed_persons, new_person_id, prepare_persons, write_persons
 from hub.store.base import utcnow
-from hub.store.engine import Store
+from hub.store.engine import Store, json_loads
 from hub.store.statistics import analyze_stale
 from hub.store.tables.identity import (
     IdentityBlockKeyRow,
@@ -299,14 +299,17 @@ def _stale(s: Session) -> list[str]:
 
 
 def _features_of(s: Session, refs: Sequence[str]) -> list[PersonFeatures]:
-    """Features of these pending records, but those gone stale meanwhile (the next run drops them)."""
+    """Features of these pending records, but those gone stale meanwhile (the next run drops them).
+    Read through the driver and decoded by pydantic-core (SQLAlchemy's row processing was a
+    quarter of this at 100,000 people)."""
     feats = []
-    for part in repo.chunks(sorted(refs), READ_CHUNK):
-        for ref, entity, deleted, person_id, canonical in s.execute(
-                select(_S.c.ref_key, _S.c.entity, _S.c.deleted, _S.c.person_id, _S.c.canonical)
-                .where(_S.c.ref_key.in_(part))):
-            if entity == "person" and not deleted and not person_id and canonical:
-                feats.append(features_from_canonical(ref, canonical))
+    for ref, entity, deleted, person_id, canonical in rows_in(
+            s, _S, ["ref_key", "entity", "deleted", "person_id", "canonical"], "ref_key", sorted(refs),
+            as_text=("canonical",), chunk=READ_CHUNK):
+        if entity == "person" and not deleted and not person_id and canonical:
+            person = json_loads(canonical)
+            if person:
+                feats.append(features_from_canonical(ref, person))
     return feats
 
 
