@@ -19,7 +19,6 @@ and other person, when the record is plausibly that person and it plausibly the 
 
 from __future__ import annotations
 
-import json
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
@@ -318,7 +317,7 @@ def _linked(s: Session, refs: set[str]) -> tuple[list[PersonFeatures], dict[str,
     context, persons = [], {}
     for ref, pid, stored in rows_in(s, _IR, ["ref_key", "person_id", "features"], "ref_key", sorted(refs),
                                     as_text=("features",), chunk=READ_CHUNK):
-        context.append(PersonFeatures.from_json(json.loads(stored)))
+        context.append(PersonFeatures.from_json(json_loads(stored)))
         persons[ref] = pid
     return context, persons
 

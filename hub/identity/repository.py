@@ -10,7 +10,6 @@ stewards' constraints.
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, NamedTuple
@@ -22,6 +21,7 @@ from hub.bulk import insert_rows, update_rows
 from hub.identity.lookup import rows_in
 from hub.identity.slice_cache import SliceCache
 from hub.store.base import utcnow
+from hub.store.engine import json_loads
 from hub.store.tables.identity import (
     IdentityAuditRow,
     IdentityBlockKeyRow,
@@ -378,7 +378,7 @@ def features_for(session: Session, refs: Iterable[str], cache: SliceCache | None
     out = {}
     for ref, features in rows_in(session, _IR, ["ref_key", "features"], "ref_key", sorted(set(refs)),
                                  as_text=("features",)):
-        out[ref] = cache.stored(ref, features) if cache is not None else PersonFeatures.from_json(json.loads(features))
+        out[ref] = cache.stored(ref, features) if cache is not None else PersonFeatures.from_json(json_loads(features))
     return out
 
 
@@ -390,7 +390,7 @@ def persons_and_features(session: Session, refs: Iterable[str],
     for ref, pid, features in rows_in(session, _IR, ["ref_key", "person_id", "features"], "ref_key",
                                       sorted(set(refs)), as_text=("features",)):
         owner[ref] = pid
-        out[ref] = cache.stored(ref, features) if cache is not None else PersonFeatures.from_json(json.loads(features))
+        out[ref] = cache.stored(ref, features) if cache is not None else PersonFeatures.from_json(json_loads(features))
     return owner, out
 
 
@@ -402,7 +402,7 @@ def members_and_features(session: Session, person_ids: Iterable[str],
     for ref, pid, features in rows_in(session, _IR, ["ref_key", "person_id", "features"], "person_id",
                                       sorted(set(person_ids)), as_text=("features",)):
         groups[pid].append(ref)
-        out[ref] = cache.stored(ref, features) if cache is not None else PersonFeatures.from_json(json.loads(features))
+        out[ref] = cache.stored(ref, features) if cache is not None else PersonFeatures.from_json(json_loads(features))
     return groups, out
 
 

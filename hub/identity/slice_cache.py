@@ -15,12 +15,12 @@ One cache per thread (the encoder interns without a lock).
 
 from __future__ import annotations
 
-import json
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from hub.store.engine import json_loads
 from identity_index.engine import IncrementalIndex
 from identity_index.features import PersonFeatures
 from identity_index.model import Model
@@ -107,7 +107,7 @@ class SliceCache:
         d = self._by_ref.get(ref)
         if d is not None and d.text == text:
             return d.features
-        return PersonFeatures.from_json(json.loads(text))
+        return PersonFeatures.from_json(json_loads(text))
 
     def features(self, ref: str, text: str, index: IncrementalIndex) -> PersonFeatures:
         """The features stored as `text` (decoded, keyed and encoded only on a miss)."""
@@ -117,7 +117,7 @@ class SliceCache:
             self._by_ref.move_to_end(ref)
             return d.features
         self.misses += 1
-        f = PersonFeatures.from_json(json.loads(text))
+        f = PersonFeatures.from_json(json_loads(text))
         blocks = [hash(k) for k in IncrementalIndex._keys(index, f)]
         row = Encoder.row(self.pair_scorer.encoder, f)
         self._by_ref[ref] = Derived(text, f, blocks, row)
