@@ -55,7 +55,13 @@ SETTLE_S = 2.0  # an empty queue for this long ends a load: the held records are
 # embedded: 1 run, 201 s). An ingest that died leaving its run "running" delays the link this long.
 LOAD_SETTLE_S = 60.0
 TICK_S = 0.25  # how often an idle worker that holds records looks at its queue
-BULK_WRITE_RECORDS = 5000  # records a bulk link writes per transaction (each commit checkpoints SQLite's log)
+BULK_WRITE_RECORDS = 5000  # records a bulk link writes per transaction beside an ingest (which waits for the lock)
+# ... and in its own process, once the ingest has ended. Each record files ~7 block keys, which go into
+# the (rule, key, detail) index at random: every index page a transaction touches is written once (to
+# SQLite's log, then back into the database), so records per page touched grow with the transaction.
+# Into an index of 12M keys (1,000,000 people), 5,000 records a transaction cost 38-50 µs a key and
+# 20,000 cost 27 (docs/performance.md, eleventh session).
+BULK_PROCESS_WRITE_RECORDS = 20_000
 BULK_RATIO = 0.25  # pending records, as a share of those linked, from which one clustering beats placing each
 # held records at most placed a transaction at a time, however large the index: placing loads
 # their blocks into the worker's candidate index inside the write transaction, and after a bulk
@@ -264,6 +270,7 @@ class RecordsWorker:
                    "publish_events": getattr(self.linker, "publish_events", True),
                    "max_records": self.bulk_link_max_records, "full_chunks_only": full_chunks_only}
         if self._link_in_process():
+            options["records_per_transaction"] = max(self.records_per_transaction, BULK_PROCESS_WRITE_RECORDS)
             return bulk_process.link(self.store.url, model, **options)
         return bulk_link.link(self.store, model, **options)
 

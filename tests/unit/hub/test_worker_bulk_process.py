@@ -9,7 +9,7 @@ from hub.identity.linker import IdentityLinker
 from hub.identity.model_file import load_model
 from hub.store.engine import Store
 from hub.store.tables.ingest import IngestRunRow
-from hub.worker import RecordsWorker
+from hub.worker import BULK_PROCESS_WRITE_RECORDS, RecordsWorker
 from tests.unit.hub.test_worker_bulk_link import (
     PEOPLE,
     _involvements,
@@ -28,11 +28,12 @@ def _worker(store, backlog: list[int], model=None, process_at: int = 1) -> Recor
 
 
 def _spy(monkeypatch) -> list[int]:
+    """The records per write transaction of each link in a child (larger than on the thread)."""
     calls: list[int] = []
     real = bulk_process.link
 
     def spy(*args, **kwargs):
-        calls.append(1)
+        calls.append(kwargs["records_per_transaction"])
         return real(*args, **kwargs)
 
     monkeypatch.setattr(bulk_process, "link", spy)
@@ -48,7 +49,7 @@ def test_a_large_link_runs_in_a_child_and_links_as_the_thread_would(store, monke
     backlog[0] = 0
     worker.handle([_involvements("sys_b", "B")])
     worker.wait_for_release()
-    assert worker.release_error is None and calls == [1]
+    assert worker.release_error is None and calls == [BULK_PROCESS_WRITE_RECORDS]
     persons = _persons(store)
     assert None not in persons.values() and len(set(persons.values())) == len(PEOPLE)
     assert all(persons[f"sys_a/person/A{i}"] == persons[f"sys_b/person/B{i}"] for i in range(len(PEOPLE)))
@@ -68,13 +69,13 @@ def test_an_error_in_the_child_reaches_the_worker_and_the_records_stay_held(tmp_
     backlog[0] = 0
     worker.handle([_involvements("sys_a", "A")])
     worker.wait_for_release()
-    assert calls == [1]
+    assert calls == [BULK_PROCESS_WRITE_RECORDS]
     assert "identity_pending" in str(worker.release_error)
     assert set(_persons(store).values()) == {None} and len(_pending(store)) >= 6
     monkeypatch.setattr(store, "url", f"sqlite:///{tmp_path}/hub.db")
     worker.handle([_people("sys_b", "B")])  # the next delivery: held too, then all linked
     worker.wait_for_release()
-    assert calls == [1, 1]
+    assert calls == [BULK_PROCESS_WRITE_RECORDS] * 2
     persons = _persons(store)
     assert None not in persons.values() and len(set(persons.values())) == len(PEOPLE) and _pending(store) == []
     store.dispose()
@@ -112,5 +113,5 @@ def test_a_large_link_starting_while_an_ingest_runs_stays_on_the_workers_thread(
     backlog[0] = 0
     worker.handle([_involvements("sys_b", "B")])
     worker.wait_for_release()
-    assert worker.release_error is None and calls == [1]  # the ingest has ended: the child
+    assert worker.release_error is None and calls == [BULK_PROCESS_WRITE_RECORDS]  # the ingest has ended: the child
     assert None not in _persons(store).values()
