@@ -1,4 +1,5 @@
-"""Serialising competing workers on what they are about to link (PostgreSQL advisory locks).
+"""Serialising competing workers on what they are about to link (PostgreSQL advisory locks; a
+file lock for the bulk link on SQLite).
 
 Two workers that receive records of the same new person at the same moment would
 both find no person and both create one. Before linking, the worker therefore takes
@@ -14,6 +15,7 @@ A linker can name its own keys by defining `lock_keys(record) -> Iterable[str]`.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -25,7 +27,7 @@ from canonical.codes import EntityKind, IdentifierScheme
 from canonical.messages import Envelope
 from canonical.person import Person
 from canonical.records import SourceRecord, SourceRef
-from hub.store.engine import Store
+from hub.store.engine import Store, sqlite_file
 from hub.worker_batch import parse_message
 
 STRONG_SCHEMES = (IdentifierScheme.NHS_NUMBER, IdentifierScheme.UPN)
@@ -89,11 +91,27 @@ BULK_LINK_LOCK = int.from_bytes(hashlib.sha256(b"hub:bulk-link").digest()[:8], "
 
 @contextmanager
 def bulk_link_turn(store: Store) -> Iterator[bool]:
-    """Whether this worker may link the pending records now: on PostgreSQL one worker at a time
-    (a session advisory lock on a connection of its own, not waited for: the worker that holds
-    it links every worker's pending records); SQLite serialises writers anyway."""
+    """Whether this worker may link the pending records now: one worker at a time, not waited for
+    (the worker whose turn it is links every worker's pending records). On PostgreSQL a session
+    advisory lock on a connection of its own. On SQLite an exclusive `flock` on a file beside the
+    database: its write lock is not enough, since a bulk link reads and clusters without it, and
+    two embedded workers would cluster the same held records at once. An in-memory store has one
+    worker."""
     if store.dialect != "postgresql":
-        yield True
+        path = sqlite_file(store.url)
+        if path is None:
+            yield True
+            return
+        with open(f"{path}.bulk-link.lock", "a+b") as lock:
+            try:
+                fcntl.flock(lock.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                yield False
+                return
+            try:
+                yield True
+            finally:
+                fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
         return
     with store.engine.connect() as connection:
         got = bool(connection.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": BULK_LINK_LOCK}).scalar())

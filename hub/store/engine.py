@@ -158,11 +158,17 @@ def json_loads(text: str | bytes) -> object:
     return pydantic_core.from_json(text)
 
 
-def _wal_path(url: str) -> str | None:
-    """The WAL file of a SQLite store on disk (None for PostgreSQL and in-memory SQLite)."""
+def sqlite_file(url: str) -> str | None:
+    """The database file of a SQLite store on disk (None for PostgreSQL and in-memory SQLite)."""
     if not url.startswith("sqlite:///") or url.startswith("sqlite:///:memory:"):
         return None
-    return url.removeprefix("sqlite:///").split("?")[0] + "-wal"
+    return url.removeprefix("sqlite:///").split("?")[0]
+
+
+def _wal_path(url: str) -> str | None:
+    """The WAL file of a SQLite store on disk (None for PostgreSQL and in-memory SQLite)."""
+    path = sqlite_file(url)
+    return None if path is None else path + "-wal"
 
 
 # SQLite's page cache per connection (its default is 2 MiB). Inserting 340,000 block-key rows into
