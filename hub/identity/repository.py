@@ -14,7 +14,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, NamedTuple
 
-from sqlalchemy import Text, bindparam, cast, delete, func, insert, or_, select, update
+from sqlalchemy import Text, bindparam, cast, delete, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from hub.bulk import insert_rows, update_rows
@@ -61,10 +61,9 @@ def refs_under_keys(session: Session, keys: Iterable[tuple[str, str]], size: int
     for rule, key in keys:
         by_rule[rule].add(key)
     refs: set[str] = set()
-    for rule, values in by_rule.items():
-        for part in chunks(sorted(values), size):
-            refs.update(session.execute(select(IdentityBlockKeyRow.ref_key).where(
-                IdentityBlockKeyRow.rule == rule, IdentityBlockKeyRow.key.in_(part))).scalars())
+    for rule, values in by_rule.items():  # through the driver (hub.identity.lookup): no ORM rows
+        refs.update(ref for (ref,) in rows_in(session, _BK, ["ref_key"], "key", sorted(values), {"rule": rule},
+                                              chunk=size))
     return refs
 
 
@@ -76,12 +75,10 @@ def detail_counts(session: Session, keys: Iterable[tuple[str, str]], size: int =
     for rule, key in keys:
         by_rule[rule].add(key)
     counts: dict[tuple[str, str, str], int] = {}
-    bk = IdentityBlockKeyRow
-    for rule, values in by_rule.items():
-        for part in chunks(sorted(values), size):
-            for key, detail, n in session.execute(select(bk.key, bk.detail, func.count()).where(
-                    bk.rule == rule, bk.key.in_(part)).group_by(bk.key, bk.detail)):
-                counts[(rule, key, detail)] = int(n)
+    for rule, values in by_rule.items():  # through the driver: the ORM's rows were 5 % of a chunk at 1,000,000
+        for key, detail, n in rows_in(session, _BK, ["key", "detail"], "key", sorted(values), {"rule": rule},
+                                      chunk=size, counted=True):
+            counts[(rule, key, detail)] = int(n)
     return counts
 
 
