@@ -35,6 +35,18 @@ def test_rows_are_those_of_the_select_in_every_chunking(store):
         assert rows_in(session, BK, ["ref_key"], "key", []) == []
 
 
+def test_counted_rows_are_those_of_a_group_by(store):
+    """`counted=True`: each distinct row once with how many there are (a bulk link's block sizes)."""
+    with store.transaction() as session:
+        _fill(session)
+        for chunk in (1, 500):
+            got = rows_in(session, BK, ["key"], "key", ["k0", "k2", "k9"], {"rule": "dob"}, chunk=chunk, counted=True)
+            assert sorted(got) == [("k0", 8), ("k2", 8)]
+        session.execute(insert(BK), [{"rule": "dob", "key": "k0", "ref_key": "s/person/99", "detail": "03"}])
+        got = rows_in(session, BK, ["key", "detail"], "key", ["k0"], {"rule": "dob"}, counted=True)
+        assert sorted(got) == [("k0", "", 8), ("k0", "03", 1)]
+
+
 def test_json_is_read_as_its_stored_text(store):
     with store.transaction() as session:
         _fill(session)
