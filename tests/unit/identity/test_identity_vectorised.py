@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+from collections import Counter
 from itertools import combinations
 
 import numpy as np
@@ -168,3 +169,23 @@ def test_missed_pairs_are_put_down_to_blocking_or_the_score():
     assert causes[frozenset((a.ref, b.ref))] == "blocking"
     assert causes[frozenset((a.ref, c.ref))].startswith(("guard:", "review", "distinct"))
     assert cause_counts(misses)["blocking"] >= 1
+
+
+def test_scores_from_remembered_levels_equal_fresh_scores(feats, monkeypatch):
+    """`Scorer.score_levels` shares what follows from a pair's levels (and the names its frequency
+    adjustments read) between pairs: every score equals one worked out afresh, whatever the
+    order, and also once the remembered combinations have been forgotten."""
+    from identity_index import scoring
+
+    monkeypatch.setattr(scoring, "LEVELS_REMEMBERED", 50)  # forgotten many times over
+    left, right = candidate_pair_array(feats, list(RULES.values()))
+    given, family = Counter(f.given for f in feats if f.given), Counter(f.family for f in feats if f.family)
+    model = dataclasses.replace(default_model(), tf={  # exact matches on rare names weigh more
+        "given": {g: n / len(feats) for g, n in given.items()}, "family": {f: n / len(feats) for f, n in family.items()}})
+    assert model.tf_adjustment("given", given.most_common()[0][0]) != model.tf_adjustment("given", given.most_common()[-1][0])
+    remembering, fresh = Scorer(model), Scorer(model)
+    for i, j in list(zip(left.tolist(), right.tolist())) * 2:  # the second time round from memory
+        a, b = feats[i], feats[j]
+        levels = comparison_vector(a, b)
+        assert remembering.score_levels(a, b, levels) == fresh.score(a, b), (a, b)
+    assert 0 < len(remembering._by_levels) <= 50
