@@ -267,20 +267,20 @@ def _link_chunk(store: Store, model: Model, rules: Any, refs: list[str], report:
 
 @contextmanager
 def fewer_collections() -> Iterator[None]:
-    """The garbage collector's thresholds raised while a bulk link runs (then put back, and one
-    collection made). A chunk builds tens of millions of objects that live until it ends
+    """The garbage collector's thresholds raised while a bulk link runs (then put back). A chunk builds tens of millions of objects that live until it ends
     (features, pairs, scores), and each full collection walks every object in the process: at
     the default thresholds one happens whenever the heap has grown by a quarter. Reading 1.5M
     stored features beside a heap of 3M objects took 24.2 s, 11.5 s with these thresholds and
     10.1 s with no collections at all (`/tmp/prof/gcb.py`, eleventh session). Young objects are
-    still collected; a cycle that outlives them waits for the collection at the end."""
+    still collected; a cycle that outlives them waits for the next full collection after the link
+    (none is forced at its end: in a long-lived worker with a large heap one cost about a second,
+    at the end of every link however small)."""
     before = gc.get_threshold()
     gc.set_threshold(max(before[0], GC_YOUNG), max(before[1], GC_MIDDLE), max(before[2], GC_OLD))
     try:
         yield
     finally:
         gc.set_threshold(*before)
-        gc.collect()
 
 
 def let_others_write(store: Store) -> None:
