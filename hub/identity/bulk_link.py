@@ -267,8 +267,9 @@ def _link_chunk(store: Store, model: Model, rules: Any, refs: list[str], report:
 
 @contextmanager
 def fewer_collections() -> Iterator[None]:
-    """The garbage collector's thresholds raised while a bulk link runs (then put back). A chunk builds tens of millions of objects that live until it ends
-    (features, pairs, scores), and each full collection walks every object in the process: at
+    """The garbage collector's thresholds raised while a bulk link runs (then put back). A chunk
+    builds tens of millions of objects that live until it ends (features, pairs, scores), and
+    each full collection walks every object in the process: at
     the default thresholds one happens whenever the heap has grown by a quarter. Reading 1.5M
     stored features beside a heap of 3M objects took 24.2 s, 11.5 s with these thresholds and
     10.1 s with no collections at all (`/tmp/prof/gcb.py`, eleventh session). Young objects are
