@@ -84,3 +84,36 @@ def test_rows_rendered_before_the_transaction_store_the_same(store):
     for i in range(4):
         for column in ("raw", "canonical", "provenance", "observed_at", "updated_at", "deleted", "person_id"):
             assert a[f"s/person/{200 + i}"][column] == b[f"s/person/{300 + i}"][column], column
+
+
+def test_update_rows_matches_sqlalchemys_update(store):
+    """`update_rows` (on SQLite straight to the driver) stores what SQLAlchemy's UPDATE stores:
+    JSON and dates through their bind processors, NULLs, and the `onupdate` stamp (updated_at)
+    on the columns the rows leave out."""
+    from sqlalchemy import bindparam, update
+
+    from hub.bulk import update_rows
+
+    t = SourceRecordRow.__table__
+    old = dt.datetime(2020, 1, 1, tzinfo=dt.UTC)
+    with store.transaction() as s:
+        insert_rows(s, t, [_record(400 + i, updated_at=old) for i in range(6)])
+    ours = [{"ref_key": f"s/person/{400 + i}", "person_id": f"P{i}", "canonical": {"x": [i, None, "é"]},
+             "observed_at": NOW, "raw": None} for i in range(3)]
+    theirs = [{**r, "ref_key": f"s/person/{403 + i}"} for i, r in enumerate(ours)]
+    with store.transaction() as s:
+        update_rows(s, t, "ref_key", ours + [{"ref_key": "s/person/400", "version": 7}])  # two sets of columns
+        s.execute(update(t).where(t.c.ref_key == bindparam("b_ref_key")).values(
+            {c: bindparam(f"b_{c}") for c in ("person_id", "canonical", "observed_at", "raw")}),
+            [{f"b_{c}": v for c, v in r.items()} for r in theirs])
+        update_rows(s, t, "ref_key", [])  # nothing to update: nothing sent
+    with store.transaction() as s:
+        stored = _stored(s, [f"s/person/{400 + i}" for i in range(6)])
+    for i in range(3):
+        mine, other = stored[f"s/person/{400 + i}"], stored[f"s/person/{403 + i}"]
+        for column in ("raw", "canonical", "observed_at", "person_id", "deleted", "system"):
+            assert mine[column] == other[column], column
+        assert mine["person_id"] == f"P{i}" and mine["canonical"] == {"x": [i, None, "é"]}
+        assert mine["updated_at"] > old.replace(tzinfo=mine["updated_at"].tzinfo)  # stamped, as SQLAlchemy stamps
+        assert other["updated_at"] > old.replace(tzinfo=other["updated_at"].tzinfo)
+    assert stored["s/person/400"]["version"] == 7 and stored["s/person/401"]["version"] == 1
