@@ -35,7 +35,7 @@ from identity_index.clustering import (
     cluster_batch,
 )
 from identity_index.features import PersonFeatures
-from identity_index.households import corroborate, relatives_of
+from identity_index.households import candidates, corroborated, relatives_of, upgrade
 from identity_index.model import Model
 from identity_index.scoring import Decision, PairScore, Scorer
 from identity_index.vectorised import WIDTH, PairScorer
@@ -325,10 +325,14 @@ def link_batch(records: Sequence[PersonFeatures], model: Model, *,
     must_link, cannot_link = list(must_link), list(cannot_link)
     clusters = cluster_batch(refs, nhs, scores, must_link=must_link, cannot_link=cannot_link)
     homes = {r.ref: r.postcode for r in records if r.postcode}
-    for _round in range(3 if relatives else 0):
-        upgraded = {(s.ref_a, s.ref_b): s for s in corroborate(scores, relatives, clusters.cluster_of, homes)}
+    picked = candidates(scores, relatives) if relatives else []
+    for _round in range(3 if picked else 0):
+        upgraded = corroborated(scores, picked, relatives, clusters.cluster_of, homes)
         if not upgraded:
             break
-        scores = tuple(upgraded.get((s.ref_a, s.ref_b), s) for s in scores)
+        changed = list(scores)
+        for i in upgraded:
+            changed[i] = upgrade(changed[i])
+        scores = tuple(changed)
         clusters = cluster_batch(refs, nhs, scores, must_link=must_link, cannot_link=cannot_link)
     return BatchResult(refs, compared, scores, clusters)

@@ -10,7 +10,7 @@ person become links by the rule `shared_relative`.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import replace
 
 from identity_index.scoring import Decision, MadeBy, PairScore
@@ -45,13 +45,41 @@ def corroborate(scores: Iterable[PairScore], relatives: dict[str, set[tuple[str,
                 cluster_of: dict[str, object], home_of: dict[str, str] | None = None) -> list[PairScore]:
     """The unlinked name-agreeing pairs whose records have relatives in one cluster (or, with
     `home_of` (ref → postcode), relatives living at one address: siblings), as links."""
-    home_of = home_of or {}
-    upgraded = []
-    kin: dict[str, set[object]] = {}  # each record's, once: a record is in many pairs
-    for s in scores:
+    scores = list(scores)
+    picked = candidates(scores, relatives)
+    return [upgrade(scores[i]) for i in corroborated(scores, picked, relatives, cluster_of, home_of)]
+
+
+def candidates(scores: Sequence[PairScore], relatives: dict[str, set[tuple[str, str]]]) -> list[int]:
+    """Positions of the pairs corroboration may upgrade, whatever the clusters: both records have
+    relatives, the pair is not linked, not an NHS conflict, and the names agree. Worked out once
+    for all of a batch's rounds (`corroborated`): a batch holds millions of scores and a few
+    thousand candidates."""
+    agree: dict[int, bool] = {}  # by the pair's field tuple, which pairs with the same levels share
+    out = []
+    for i, s in enumerate(scores):
         if s.ref_a not in relatives or s.ref_b not in relatives:
             continue  # a record without relatives has no kin: most pairs, skipped before the rest
-        if s.decision == Decision.LINK or s.rule == "nhs_conflict" or not names_agree(s):
+        if s.decision == Decision.LINK or s.rule == "nhs_conflict":
+            continue
+        same = agree.get(id(s.raw))
+        if same is None:
+            same = agree[id(s.raw)] = names_agree(s)
+        if same:
+            out.append(i)
+    return out
+
+
+def corroborated(scores: Sequence[PairScore], picked: Iterable[int], relatives: dict[str, set[tuple[str, str]]],
+                 cluster_of: dict[str, object], home_of: dict[str, str] | None = None) -> list[int]:
+    """Those of the `picked` pairs (`candidates`) not in one cluster whose records have kin in
+    common: a relative's person in the same role, or with `home_of`, a relative's address."""
+    home_of = home_of or {}
+    out = []
+    kin: dict[str, set[object]] = {}  # each record's, once: a record is in many pairs
+    for i in picked:
+        s = scores[i]
+        if s.decision == Decision.LINK:
             continue
         if cluster_of.get(s.ref_a) is not None and cluster_of.get(s.ref_a) == cluster_of.get(s.ref_b):
             continue
@@ -59,8 +87,13 @@ def corroborate(scores: Iterable[PairScore], relatives: dict[str, set[tuple[str,
             if ref not in kin:
                 kin[ref] = _kin(ref, relatives, cluster_of, home_of)
         if kin[s.ref_a] & kin[s.ref_b]:
-            upgraded.append(replace(s, decision=Decision.LINK, made_by=MadeBy.RULE, rule="shared_relative"))
-    return upgraded
+            out.append(i)
+    return out
+
+
+def upgrade(score: PairScore) -> PairScore:
+    """A corroborated pair as a link by the `shared_relative` rule."""
+    return replace(score, decision=Decision.LINK, made_by=MadeBy.RULE, rule="shared_relative")
 
 
 def _kin(ref: str, relatives: dict[str, set[tuple[str, str]]], cluster_of: dict[str, object],
