@@ -78,4 +78,5 @@ def bootstrap(config: HubConfig | None = None, *, migrate: bool = True, bus: Bus
                                     records_per_transaction=config.worker.records_per_transaction,
                                     bulk_link_backlog=config.worker.bulk_link_backlog,
                                     bulk_link_max_records=config.worker.bulk_link_max_records,
-                                    bulk_link_process_at=config.worker.bulk_link_process_at))
+                                    bulk_link_process_at=config.worker.bulk_link_process_at,
+                                    bulk_link_process_max_records=config.worker.bulk_link_process_max_records))

@@ -69,6 +69,7 @@ BULK_RATIO = 0.25  # pending records, as a share of those linked, from which one
 # ingest's 30 s busy timeout, twice); a bulk link reads without the write lock
 PLACE_AT_MOST = 1_000
 BULK_PROCESS_AT = 20_000  # held records from which a bulk link after the ingest runs in a child process (0: never)
+BULK_PROCESS_MAX_RECORDS = 1_000_000  # held records one clustering takes in that child (worker.bulk_link_process_max_records)
 CHUNK_CHECK_S = 10.0  # how often a worker behind its queue counts the held records (a whole chunk is linked)
 log = logging.getLogger(__name__)
 
@@ -88,7 +89,8 @@ class RecordsWorker:
     def __init__(self, store: Store, *, linker: PersonLinker | None = None, journal: Journal | None = None,
                  routing: RoutingConfig | None = None, records_per_transaction: int = 1000,
                  bulk_link_backlog: int = 0, settle_s: float = SETTLE_S, load_settle_s: float = LOAD_SETTLE_S,
-                 bulk_link_max_records: int = 500_000, bulk_link_process_at: int = BULK_PROCESS_AT) -> None:
+                 bulk_link_max_records: int = 500_000, bulk_link_process_at: int = BULK_PROCESS_AT,
+                 bulk_link_process_max_records: int = BULK_PROCESS_MAX_RECORDS) -> None:
         self.store = store
         self.linker = linker or DeterministicLinker()
         self.journal = journal or NullJournal()
@@ -97,6 +99,7 @@ class RecordsWorker:
         self.bulk_link_backlog = bulk_link_backlog
         self.bulk_link_max_records = bulk_link_max_records  # held records one clustering takes (memory)
         self.bulk_link_process_at = bulk_link_process_at  # held records from which a link runs in a child (0: never)
+        self.bulk_link_process_max_records = bulk_link_process_max_records  # held records one clustering takes there
         self.chunk_check_s = CHUNK_CHECK_S
         self._chunk_checked_at = float("-inf")
         self._release_wanted = False  # the load ended while whole chunks were being linked
@@ -271,6 +274,8 @@ class RecordsWorker:
                    "max_records": self.bulk_link_max_records, "full_chunks_only": full_chunks_only}
         if self._link_in_process():
             options["records_per_transaction"] = max(self.records_per_transaction, BULK_PROCESS_WRITE_RECORDS)
+            if not full_chunks_only:  # whole chunks while behind are the thread's size: their count is what waits
+                options["max_records"] = self.bulk_link_process_max_records
             return bulk_process.link(self.store.url, model, **options)
         return bulk_link.link(self.store, model, **options)
 

@@ -411,10 +411,12 @@ def bench(people: int, deployment: str, workers: int, changes: int, queries: int
               help="the records workers' worker.bulk_link_process_at (default: the config's default)")
 @click.option("--bulk-link-max-records", type=click.IntRange(min=1), default=None,
               help="the records workers' worker.bulk_link_max_records (default: the config's default)")
+@click.option("--bulk-link-process-max-records", type=click.IntRange(min=1), default=None,
+              help="the records workers' worker.bulk_link_process_max_records (default: the config's default)")
 @click.pass_context
 def command(ctx: click.Context, people: int, deployment: str, workers: int | None, changes: int, queries: int,
             seed: int, work_dir: str | None, bulk_link_process_at: int | None,
-            bulk_link_max_records: int | None) -> None:
+            bulk_link_max_records: int | None, bulk_link_process_max_records: int | None) -> None:
     """The whole path on a generated estate: load, freshness, search, memory, size, with baselines."""
     if workers is None:
         workers = 2 if deployment == "amqp" else 1
@@ -430,7 +432,8 @@ def command(ctx: click.Context, people: int, deployment: str, workers: int | Non
     work = Path(work_dir).resolve() if work_dir else Path(tempfile.mkdtemp(prefix="hub-bench-estate-"))
     work.mkdir(parents=True, exist_ok=True)
     try:
-        options = {"bulk_link_process_at": bulk_link_process_at, "bulk_link_max_records": bulk_link_max_records}
+        options = {"bulk_link_process_at": bulk_link_process_at, "bulk_link_max_records": bulk_link_max_records,
+                   "bulk_link_process_max_records": bulk_link_process_max_records}
         figures = bench(people, deployment, workers, changes, queries, seed, systems_dir, work,
                         {k: v for k, v in options.items() if v is not None})
     finally:

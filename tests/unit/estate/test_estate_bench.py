@@ -107,9 +107,12 @@ def test_worker_options_reach_the_benchs_config_and_its_heading(monkeypatch, tmp
 
     monkeypatch.setattr(estate, "bench", fake)
     result = CliRunner().invoke(main, ["bench", "estate", "--people", "50", "--work-dir", str(tmp_path),
-                                       "--bulk-link-process-at", "0", "--bulk-link-max-records", "40000"])
+                                       "--bulk-link-process-at", "0", "--bulk-link-max-records", "40000",
+                                       "--bulk-link-process-max-records", "90000"])
     assert result.exit_code == 0, result.output
-    assert seen["options"] == {"bulk_link_process_at": 0, "bulk_link_max_records": 40000}
-    assert "--bulk-link-process-at 0 --bulk-link-max-records 40000" in result.output.splitlines()[0]
+    assert seen["options"] == {"bulk_link_process_at": 0, "bulk_link_max_records": 40000,
+                               "bulk_link_process_max_records": 90000}
+    assert ("--bulk-link-process-at 0 --bulk-link-max-records 40000 --bulk-link-process-max-records 90000"
+            in result.output.splitlines()[0])
     result = CliRunner().invoke(main, ["bench", "estate", "--people", "50", "--work-dir", str(tmp_path)])
     assert seen["options"] == {} and "--bulk-link" not in result.output

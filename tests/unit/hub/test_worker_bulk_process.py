@@ -22,17 +22,19 @@ from tests.unit.hub.test_worker_bulk_link import (
 
 def _worker(store, backlog: list[int], model=None, process_at: int = 1) -> RecordsWorker:
     worker = RecordsWorker(store, linker=IdentityLinker(model or load_model()), bulk_link_backlog=3, settle_s=0,
-                           bulk_link_process_at=process_at)
+                           bulk_link_process_at=process_at, bulk_link_max_records=1000, bulk_link_process_max_records=50)
     worker.backlog = lambda: backlog[0]
     return worker
 
 
 def _spy(monkeypatch) -> list[int]:
-    """The records per write transaction of each link in a child (larger than on the thread)."""
+    """The records per write transaction of each link in a child (larger than on the thread), and
+    its chunks: the child's own `bulk_link_process_max_records` (50), not the thread's (1,000)."""
     calls: list[int] = []
     real = bulk_process.link
 
     def spy(*args, **kwargs):
+        assert kwargs["max_records"] == 50
         calls.append(kwargs["records_per_transaction"])
         return real(*args, **kwargs)
 
