@@ -93,14 +93,25 @@ def _values(dialect: Any, table: Table, rows: Sequence[dict[str, Any]],
     with a Python default) and each row's values through the columns' bind processors."""
     columns = [c for c in table.columns if c.name in named or _python_default(c)]
     processors = [c.type.dialect_impl(dialect).bind_processor(dialect) for c in columns]
+    last: list[tuple[Any, Any]] = [(_UNSET, None)] * len(columns)  # per column: the last value processed
 
     def row_values(row: dict[str, Any]) -> tuple[Any, ...]:
         values = []
-        for column, process in zip(columns, processors, strict=True):
+        for i, (column, process) in enumerate(zip(columns, processors, strict=True)):
             value = row[column.name] if column.name in row else _default_value(column)
-            values.append(process(value) if process is not None else value)
+            if process is None:
+                values.append(value)
+                continue
+            seen, done = last[i]
+            if value is not seen:  # a batch's rows share one timestamp object: formatted once
+                done = process(value)
+                last[i] = (value, done)
+            values.append(done)
         return tuple(values)
     return columns, (row_values(row) for row in rows)
+
+
+_UNSET = object()
 
 
 def _sql_defaults(table: Table, named: set[str]) -> bool:

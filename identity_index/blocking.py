@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 import jellyfish
 import numpy as np
@@ -41,6 +42,11 @@ the square of a block that grows with the estate: at 1,000,000 people, 45 % of t
 such blocks (parents named only as pupils' contacts: "david smith", no date of birth, hundreds)."""
 
 
+# a load keys millions of records by a few hundred thousand distinct names: each coded once
+_metaphone = lru_cache(maxsize=1 << 17)(jellyfish.metaphone)
+_soundex = lru_cache(maxsize=1 << 17)(jellyfish.soundex)
+
+
 def window_order(f: PersonFeatures) -> tuple[str, ...]:
     """The order a sliding window runs in (the sorted-neighbourhood method): exact names first,
     then address, phone and date of birth, so the records of one person sit side by side."""
@@ -58,7 +64,7 @@ def surname_year(f: PersonFeatures) -> set[str]:
     if f.dob is None:
         return set()
     names = _surnames(f) | ({f.given} if f.given else set())
-    return {f"{jellyfish.metaphone(n)}|{f.dob.year}" for n in names}
+    return {f"{_metaphone(n)}|{f.dob.year}" for n in names}
 
 
 def dob_key(f: PersonFeatures) -> set[str]:
@@ -79,7 +85,7 @@ def given_soundex_dob_month(f: PersonFeatures) -> set[str]:
     """Soundex of the given name with year and month of birth: family name changed and moved."""
     if f.dob is None or f.dob_precision == "year" or not f.given:
         return set()
-    return {f"{jellyfish.soundex(f.given)}|{f.dob.year}-{f.dob.month:02d}"}
+    return {f"{_soundex(f.given)}|{f.dob.year}-{f.dob.month:02d}"}
 
 
 def full_name(f: PersonFeatures) -> set[str]:
@@ -88,8 +94,8 @@ def full_name(f: PersonFeatures) -> set[str]:
     and swapped names."""
     if not f.given or not f.family:
         return set()
-    given = jellyfish.metaphone(f.given)
-    return {"|".join(sorted((given, jellyfish.metaphone(family)))) for family in {f.family} | set(f.family_alts)}
+    given = _metaphone(f.given)
+    return {"|".join(sorted((given, _metaphone(family)))) for family in {f.family} | set(f.family_alts)}
 
 
 def given_initial(f: PersonFeatures) -> str:
@@ -124,7 +130,7 @@ def family_initial(f: PersonFeatures) -> set[str]:
     if not f.given:
         return set()
     initials = {f.given[0]} | {n[0] for n in _name_family(f.given) if n}
-    return {f"{jellyfish.metaphone(n)}|{i}" for n in _surnames(f) for i in initials}
+    return {f"{_metaphone(n)}|{i}" for n in _surnames(f) for i in initials}
 
 
 def nhs_key(f: PersonFeatures) -> set[str]:

@@ -390,11 +390,12 @@ def _prepare(store: Store, part: list[tuple[str, list[str]]], feats: dict[str, P
     refs = sorted(r for _pid, pending in part for r in pending)  # index order: each page written once
     person_of = {r: pid for pid, pending in part for r in pending}
     links = result.clusters.links
+    now = utcnow()  # one timestamp for the part's rows: rendered once (`hub.bulk`)
     records, keys = repo.new_record_rows([(feats[r], person_of[r], filed_keys(feats[r], rules), False)
-                                          for r in refs])
+                                          for r in refs], now)
     persons = [{"ref_key": r, "person_id": person_of[r]} for r in refs]
     link_rows = [repo.link_row(r, person_of[r], made_by=MADE_BY, model_version=model.version, score=links.get(r),
-                               prior_weight=model.prior_weight) for r in refs]
+                               prior_weight=model.prior_weight, now=now) for r in refs]
     events = [{"person_id": person_of[r], "model_version": model.version, "ref": r, "previous_person_id": None,
                "made_by": MADE_BY, "rule": links[r].rule if r in links else None,
                "probability": links[r].probability if r in links else None} for r in refs] if publish_events else []

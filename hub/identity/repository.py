@@ -539,8 +539,9 @@ def add_link(session: Session, ref: str, person_id: str, *, made_by: str, model_
 
 def link_row(ref: str, person_id: str, *, made_by: str, model_version: str, score: PairScore | None = None,
              prior_weight: float = 0.0, rule: str | None = None, actor: str | None = None,
-             note: str | None = None) -> dict[str, Any]:
-    """One row of link evidence (for `add_link`, or a bulk insert of a batch's links)."""
+             note: str | None = None, now: dt.datetime | None = None) -> dict[str, Any]:
+    """One row of link evidence (for `add_link`, or a bulk insert of a batch's links; `now`: one
+    timestamp for the batch, rendered once)."""
     explanation: dict[str, Any] = score.explanation(prior_weight) if score else {}
     if note:
         explanation["note"] = note
@@ -548,7 +549,7 @@ def link_row(ref: str, person_id: str, *, made_by: str, model_version: str, scor
             "matched_ref": (score.ref_b if score.ref_a == ref else score.ref_a) if score else None,
             "match_weight": score.match_weight if score else None,
             "probability": score.probability if score else None,
-            "explanation": explanation, "model_version": model_version, "actor": actor, "created_at": utcnow()}
+            "explanation": explanation, "model_version": model_version, "actor": actor, "created_at": now or utcnow()}
 
 
 def add_links(session: Session, rows: Sequence[dict[str, Any]]) -> None:

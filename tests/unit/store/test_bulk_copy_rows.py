@@ -117,3 +117,18 @@ def test_update_rows_matches_sqlalchemys_update(store):
         assert mine["updated_at"] > old.replace(tzinfo=mine["updated_at"].tzinfo)  # stamped, as SQLAlchemy stamps
         assert other["updated_at"] > old.replace(tzinfo=other["updated_at"].tzinfo)
     assert stored["s/person/400"]["version"] == 7 and stored["s/person/401"]["version"] == 1
+
+
+def test_rows_sharing_a_timestamp_object_and_rows_not_sharing_it_store_their_own(store):
+    """`render_rows` formats a value object once for consecutive rows that share it (a batch's
+    timestamp), and every other value afresh."""
+    t = SourceRecordRow.__table__
+    other = NOW + dt.timedelta(hours=1)
+    stamps = [NOW, NOW, other, NOW, other + dt.timedelta(0)]
+    with store.transaction() as s:
+        insert_rows(s, t, [_record(500 + i, observed_at=at) for i, at in enumerate(stamps)])
+    with store.transaction() as s:
+        stored = _stored(s, [f"s/person/{500 + i}" for i in range(len(stamps))])
+    got = [stored[f"s/person/{500 + i}"]["observed_at"] for i in range(len(stamps))]
+    naive = [(v.astimezone(dt.UTC) if v.tzinfo else v).replace(tzinfo=None) for v in got]  # SQLite keeps no offset
+    assert naive == [at.replace(tzinfo=None) for at in stamps]
