@@ -53,8 +53,8 @@ def corroborate(scores: Iterable[PairScore], relatives: dict[str, set[tuple[str,
 def candidates(scores: Sequence[PairScore], relatives: dict[str, set[tuple[str, str]]]) -> list[int]:
     """Positions of the pairs corroboration may upgrade, whatever the clusters: both records have
     relatives, the pair is not linked, not an NHS conflict, and the names agree. Worked out once
-    for all of a batch's rounds (`corroborated`): a batch holds millions of scores and a few
-    thousand candidates."""
+    for all of a batch's rounds (`corroborated`), which then walk only these, not every score of
+    the batch."""
     agree: dict[int, bool] = {}  # by the pair's field tuple, which pairs with the same levels share
     out = []
     for i, s in enumerate(scores):
