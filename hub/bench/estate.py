@@ -94,7 +94,9 @@ def _write_config(path: Path, config: HubConfig) -> None:
 
 
 def _processed(hub: Hub) -> int:
-    with hub.store.transaction() as s:
+    """Messages the records workers have applied. Read without SQLite's write lock, as every probe
+    here: polled all through the load, a write transaction took the lock from the workers."""
+    with hub.store.read() as s:
         return int(s.execute(select(func.count()).select_from(InboxRow).where(InboxRow.consumer == CONSUMER))
                    .scalar_one())
 
@@ -116,7 +118,7 @@ def _held(hub: Hub) -> bool:
 def _routing_backlog(hub: Hub) -> int:
     """Messages not yet through the routing worker: its queue (ready + in flight) and the unrelayed outbox."""
     stats = hub.bus.stats(ROUTING_QUEUE)
-    with hub.store.transaction() as s:
+    with hub.store.read() as s:
         unrelayed = int(s.execute(select(func.count()).select_from(OutboxRow)
                                   .where(OutboxRow.published_at.is_(None))).scalar_one())
     return stats.ready + stats.in_flight + unrelayed
@@ -271,7 +273,7 @@ class _Run:
     def queries(self, n: int, seed: int, figures: Figures) -> None:
         search_ms, view_ms, found = [], [], 0
         for system, source_id in probes.sample_people(self.estate, n, seed):
-            with self.hub.store.transaction() as s:
+            with self.hub.store.read() as s:
                 row = s.execute(select(SourceRecordRow.person_id, SourceRecordRow.canonical).where(
                     SourceRecordRow.ref_key == f"{system}/person/{source_id}")).first()
             if row is None or not row.person_id:

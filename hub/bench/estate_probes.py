@@ -118,7 +118,7 @@ def _row(store: Store, ref_key: str) -> SourceRecordRow | None:
     """The hub record of `ref_key`. Mappings may prefix a legacy id (`ref-50085` for referral
     50085), so an exact key is tried first, then the one key ending in `-<legacy id>`."""
     system, entity, source_id = ref_key.split("/", 2)
-    with store.transaction() as s:
+    with store.read() as s:  # reads only: a probe polled every 10 ms must not take SQLite's write lock from the worker
         row = s.execute(select(SourceRecordRow).where(SourceRecordRow.ref_key == ref_key)).scalar_one_or_none()
         if row is None:
             row = s.execute(select(SourceRecordRow).where(

@@ -439,7 +439,7 @@ def _rank(row: Any, tokens: list[str], q: SearchQuery) -> tuple[float, tuple[str
 
 
 def _browse(store: Store, q: SearchQuery) -> SearchPage:
-    with store.transaction() as s:
+    with store.read() as s:  # reads only, as `search_persons`
         total = s.execute(select(func.count()).select_from(PersonRow)
                           .where(PersonRow.merged_into.is_(None))).scalar_one()
         rows = s.execute(select(PersonRow).where(PersonRow.merged_into.is_(None))
@@ -468,8 +468,11 @@ class PersonBundle:
 
 def get_person_bundle(store: Store, person_id: str) -> PersonBundle:
     """The person (following merges), member records, involvements, relationships with the
-    related people resolved, the involvements of those family members, and the household."""
-    with store.transaction() as s:
+    related people resolved, the involvements of those family members, and the household.
+    Reads only: on SQLite no write lock (BEGIN IMMEDIATE), so no wait behind a worker's transaction
+    and none for the worker behind this one (a view polled while a change is stored held the change
+    back by seconds at 1,000,000 people)."""
+    with store.read() as s:
         return load_person_bundle(s, person_id)
 
 
