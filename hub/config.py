@@ -63,8 +63,9 @@ class WorkerConfig(_Section):
     # on the worker's thread (on two cores a child beside the ingest took the ingest's core)
     bulk_link_process_at: int = Field(20_000, ge=0)
     # ... and in that child, the most held records one clustering takes: its memory goes back to the
-    # system when it ends, so it can take more than the worker's thread (one clustering of the 760,000
-    # held after a 1,000,000-person ingest instead of two re-reads most of the index once, not twice)
+    # system when it ends, so it can take more than the worker's thread. A link the child starts once
+    # the queue is stored then clusters all that is held at once, reading the index as context once;
+    # a worker still behind links whole chunks of `bulk_link_max_records` there too
     bulk_link_process_max_records: int = Field(1_000_000, ge=1)
 
 
