@@ -19,7 +19,7 @@ from sqlalchemy import insert, select
 
 from hub.bench.identity import exact_key_baseline
 from hub.identity import synthetic
-from hub.identity.repository import key_rows
+from hub.identity.repository import new_record_rows
 from hub.store.engine import Store
 from hub.store.tables.identity import IdentityBlockKeyRow, IdentityRecordRow
 from hub.store.tables.records import PersonRow, SourceRecordRow
@@ -55,11 +55,12 @@ def fill_store(url: str, people: int, seed: int, model_path: Path, train_sample:
             part = range(start, min(start + CHUNK, len(records)))
             s.execute(insert(SourceRecordRow), [_source_row(records[i], pid_of[clusters[records[i].ref]], now)
                                                 for i in part])
-            s.execute(insert(IdentityRecordRow), [{"ref_key": feats[i].ref, "person_id": pid_of[clusters[feats[i].ref]],
-                                                   "features": feats[i].to_json(), "updated_at": now} for i in part])
-            if with_keys:
-                s.execute(insert(IdentityBlockKeyRow), [row for i in part
-                                                        for row in key_rows(feats[i].ref, filed_keys(feats[i], rules))])
+            index_rows, keys = new_record_rows([(feats[i], pid_of[clusters[feats[i].ref]],
+                                                 filed_keys(feats[i], rules) if with_keys else [], False) for i in part],
+                                               now)
+            s.execute(insert(IdentityRecordRow), index_rows)
+            if keys:
+                s.execute(insert(IdentityBlockKeyRow), keys)
         first = {pid: feats[i] for i in reversed(range(len(feats))) for pid in (pid_of[clusters[feats[i].ref]],)}
         s.execute(insert(PersonRow), [{"id": pid, "version": 1, "golden": {}, "display_name": f"{f.given} {f.family}",
                                        "family_key": f.family, "given_key": f.given,

@@ -191,7 +191,7 @@ def _link_chunk(store: Store, model: Model, rules: Any, refs: list[str], report:
     any more the whole run is in the store."""
     with store.read() as s:
         feats = _features_of(s, refs)
-        indexed = s.execute(select(IdentityBlockKeyRow.id).limit(1)).first() is not None  # else nothing to count
+        indexed = s.execute(select(IdentityBlockKeyRow.rule).limit(1)).first() is not None  # else nothing to count
         plan = context_blocks(feats, rules, repo.detail_counts(
             s, (k for f in feats for k in block_keys(f, rules)), READ_CHUNK) if indexed else {}, MAX_BLOCK)
         compared = repo.refs_in_blocks(s, plan.blocks, {r.name: len(r.refine) for r in rules})

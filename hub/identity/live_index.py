@@ -23,8 +23,8 @@ transaction and on PostgreSQL after the advisory locks: every record, person and
 the change log (`identity_change`, written by database triggers on identity_record,
 person_identifier and identity_constraint, so every writer is covered: workers, stewards,
 rebuild, SQL by hand) names since the last batch is dropped and re-read. Block keys are derived
-from a record's features and written with its row, whose trigger logs it; the one writer that
-rewrites keys alone (a rebuild under other rules) logs the records itself (`log_records_changed`).
+from a record's features and written with its row, which lists them (`block_keys`) and whose
+trigger logs it: every writer of a record's keys writes its row too.
 Blocks the batch needs and the slice lacks are then loaded whole. The batch's index
 (`BatchIndex`) shares the records, rows and blocks, and gets its own persons, members, NHS
 numbers and constraints, built from the slice exactly as `repository.load_blocks` loads them:
@@ -83,7 +83,7 @@ from hub.identity import repository as repo
 from hub.identity.lookup import rows_in
 from hub.identity.repository import chunks
 from hub.identity.slice_cache import CachedIndex, SliceCache
-from hub.store.tables.identity import IdentityBlockKeyRow, IdentityConstraintRow, IdentityRecordRow
+from hub.store.tables.identity import IdentityConstraintRow, IdentityRecordRow
 from hub.store.tables.records import PersonIdentifierRow
 from identity_index.blocking import (
     Block,
@@ -107,8 +107,8 @@ CHANGE = Table("identity_change", _meta, Column("seq", BigInteger, primary_key=T
                Column("ref", String(300)), Column("other", String(300)), Column("xid", BigInteger))
 HORIZON = Table("identity_change_horizon", _meta, Column("id", Integer, primary_key=True),
                 Column("seq", BigInteger), Column("xid", BigInteger))
-_BK, _IR, _IC, _PI = IdentityBlockKeyRow, IdentityRecordRow, IdentityConstraintRow, PersonIdentifierRow
-_BKT, _IRT = _BK.__table__, _IR.__table__
+_IR, _IC, _PI = IdentityRecordRow, IdentityConstraintRow, PersonIdentifierRow
+_IRT = _IR.__table__
 
 
 # the change log -------------------------------------------------------------------------
@@ -140,18 +140,6 @@ def _snapshot(session: Session) -> tuple[int, frozenset[int]]:
         "SELECT pg_snapshot_xmax(s)::text::bigint, ARRAY(SELECT x::text::bigint FROM pg_snapshot_xip(s) AS x), "
         "pg_current_xact_id_if_assigned()::text::bigint FROM (SELECT pg_current_snapshot() AS s) AS q")).one()
     return int(xmax), frozenset(xip or ()) | ({int(own)} if own is not None else set())
-
-
-def log_records_changed(session: Session) -> None:
-    """Name every identity record in the log, for a writer that rewrote their blocking keys
-    without touching their rows (`hub identity rebuild` under other rules): block keys have no
-    trigger of their own (migration 0015), their records' triggers cover every other writer."""
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("INSERT INTO identity_change (kind, ref, other, xid) SELECT 'r', ref_key, NULL, "
-                             "pg_current_xact_id()::text::bigint FROM identity_record"))
-    else:
-        session.execute(text("INSERT INTO identity_change (kind, ref, other) SELECT 'r', ref_key, NULL "
-                             "FROM identity_record"))
 
 
 def start_mark(session: Session) -> Mark:
@@ -440,11 +428,11 @@ class LiveSlice:
             return
         found: dict[str, set[Block]] = defaultdict(set)
         refining = self.refining
-        for ref, rule, key, detail in rows_in(session, _BKT, ["ref_key", "rule", "key", "detail"], "ref_key",
-                                              sorted(refs)):
-            for block in row_blocks(rule, key, detail, refining):
-                if block in self.key_refs:
-                    found[ref].add(block)
+        for ref, keys in repo.stored_keys(session, refs).items():
+            for rule, key, detail in keys:
+                for block in row_blocks(rule, key, detail, refining):
+                    if block in self.key_refs:
+                        found[ref].add(block)
         for ref in refs:
             if ref not in found:
                 self._drop(ref)

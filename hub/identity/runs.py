@@ -15,9 +15,8 @@ from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from canonical.messages import Envelope, MessageType, identity_item
-from hub.bulk import insert_rows
+from hub.bulk import insert_rows, update_rows
 from hub.identity import repository as repo
-from hub.identity.live_index import log_records_changed
 from hub.identity.review import open_review_count, steward_decisions
 from hub.identity.stewardship import StewardshipError, features_of, merge_persons
 from hub.outbox import add_items_at_commit
@@ -283,23 +282,26 @@ def _write_index(s: Session, feats: list[PersonFeatures], indexed: dict[str, str
     rules = rules_named(model.blocking_rules)
     index, keys = IdentityRecordRow.__table__, IdentityBlockKeyRow.__table__
     rewrite_keys = not indexed or _stored_rules_differ(s, rules, feats)
-    if not indexed:
+    if not indexed or rewrite_keys:
         s.execute(delete(keys))
+    if not indexed:
         s.execute(delete(index))
     gone = sorted(set(indexed) - set(new))
+    if not rewrite_keys:
+        repo.delete_keys(s, [(ref, k) for ref, ks in repo.stored_keys(s, gone).items() for k in ks])
     for part in repo.chunks(gone, 500):
-        s.execute(delete(keys).where(keys.c.ref_key.in_(part)))
         s.execute(delete(index).where(index.c.ref_key.in_(part)))
-    if rewrite_keys and indexed:
-        s.execute(delete(keys))
-        log_records_changed(s)  # keys alone change: no record trigger names them
     now = utcnow()
     fresh = [f for f in feats if f.ref not in indexed]
+    filed = {f.ref: repo.filed_rows(filed_keys(f, rules)) for f in (feats if rewrite_keys else fresh)}
     for part in repo.chunks(fresh, BULK):
         insert_rows(s, index, [{"ref_key": f.ref, "person_id": new[f.ref], "features": f.to_json(),
-                                "updated_at": now} for f in part])
-    for part in repo.chunks(feats if rewrite_keys else fresh, BULK):
-        insert_rows(s, keys, [row for f in part for row in repo.key_rows(f.ref, filed_keys(f, rules))])
+                                "updated_at": now, "block_keys": repo.keys_text(filed[f.ref])} for f in part])
+    if rewrite_keys and indexed:  # the records' own lists of their keys (their triggers log them)
+        update_rows(s, index, "ref_key", [{"ref_key": f.ref, "block_keys": repo.keys_text(filed[f.ref])}
+                                          for f in feats if f.ref in indexed])
+    for part in repo.chunks(sorted(filed), BULK):
+        insert_rows(s, keys, [row for ref in part for row in repo.key_rows(ref, filed[ref])])
     relink = [(ref, new[ref]) for ref, pid in indexed.items() if ref in new and new[ref] != pid]
     statement = update(index).where(index.c.ref_key == bindparam("b_ref")).values(person_id=bindparam("b_pid"),
                                                                                  updated_at=now)

@@ -24,24 +24,30 @@ class IdentityRecordRow(Base):
     person_id: Mapped[str] = mapped_column(String(40))
     features: Mapped[dict[str, Any]]
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    # the (rule, key, detail) rows it has in identity_block_key, as JSON ([["nhs", "...", ""], ...]):
+    # how its keys are found to replace or delete them, which an index on the keys' ref_key did
+    # (migration 0018_block_keys_by_record)
+    block_keys: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
 class IdentityBlockKeyRow(Base):
     """One blocking key of one record: records sharing (rule, key) are compared. `detail`: the
     values that refine the key under a rule splitting its large blocks ("03#14"; "" otherwise;
-    `identity_index.blocking.filed_keys`), so a bulk link reads only the refined blocks it compares."""
+    `identity_index.blocking.filed_keys`), so a bulk link reads only the refined blocks it compares.
+
+    One B-tree: the key is the whole row (on SQLite a WITHOUT ROWID table), so reading a block is
+    a range of it and needs no look-up of the row. A record's rows are found from its own
+    `identity_record.block_keys`: an index on `ref_key` took its inserts in random order, 70 % of
+    the cost of filing a bulk link's keys into a store of 1,500,000 records (migration
+    0018_block_keys_by_record)."""
 
     __tablename__ = "identity_block_key"
-    __table_args__ = (
-        Index("ix_identity_block_key_rule_key_detail", "rule", "key", "detail"),
-        Index("ix_identity_block_key_ref", "ref_key"),
-    )
+    __table_args__ = ({"sqlite_with_rowid": False},)
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    rule: Mapped[str] = mapped_column(String(40))
-    key: Mapped[str] = mapped_column(String(200))
-    ref_key: Mapped[str] = mapped_column(String(300))
-    detail: Mapped[str] = mapped_column(String(60), default="", server_default="")
+    rule: Mapped[str] = mapped_column(String(40), primary_key=True)
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    detail: Mapped[str] = mapped_column(String(60), primary_key=True, default="", server_default="")
+    ref_key: Mapped[str] = mapped_column(String(300), primary_key=True)
 
 
 class IdentityLinkRow(Base):

@@ -16,9 +16,10 @@ TABLE = '"public"."identity_block_key"'
 
 
 def _grow(store, rows: int) -> None:
-    with store.transaction() as s:
+    with store.transaction() as s:  # rows not there yet: (rule, key, detail, ref) is the table's key
+        start = s.execute(text("SELECT count(*) FROM identity_block_key")).scalar()
         s.execute(insert(IdentityBlockKeyRow), [{"rule": "nhs", "key": f"{i:010d}", "detail": "",
-                                                 "ref_key": f"sys/person/{i}"} for i in range(rows)])
+                                                 "ref_key": f"sys/person/{i}"} for i in range(start, start + rows)])
 
 
 def _reltuples(store) -> float:

@@ -1,5 +1,5 @@
 """The candidate index kept between records-worker batches (hub/identity/live_index.py): each
-batch's index holds exactly what a fresh index loaded by `repository.load_slice` in the same
+batch's index holds exactly what a fresh index loaded by `repo.load_slice` in the same
 transaction holds, whatever another worker, a steward or a rolled-back batch did in between."""
 
 from __future__ import annotations
@@ -7,13 +7,14 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
-from sqlalchemy import delete, insert, select
+from sqlalchemy import insert, select
 
+from hub.bulk import update_rows
 from hub.identity import live_index, stewardship, synthetic
 from hub.identity import repository as repo
 from hub.identity.linker import BATCH_STATE, IdentityLinker
 from hub.identity.model_file import load_model
-from hub.store.tables.identity import IdentityBlockKeyRow
+from hub.store.tables.identity import IdentityBlockKeyRow, IdentityRecordRow
 from hub.store.tables.records import PersonIdentifierRow
 from identity_index import blocking, engine
 from identity_index.blocking import block_keys, filed_keys
@@ -202,31 +203,40 @@ def test_a_change_committed_after_a_later_numbered_one_is_seen(store, model, peo
     assert _live(a).resets == 1
 
 
-def test_an_update_rewrites_only_the_block_keys_that_changed(sqlite_store, model, people):
+def test_an_update_rewrites_only_the_block_keys_that_changed(sqlite_store, model, people, monkeypatch):
     worker = IdentityLinker(model, publish_events=False)
     _batch(sqlite_store, worker, people[:20])
+    deleted, inserted = [], []
+    delete_keys, insert_rows = repo.delete_keys, repo.insert_rows
+    monkeypatch.setattr(repo, "delete_keys", lambda s, rows: delete_keys(s, deleted.extend(rows) or rows))
+    monkeypatch.setattr(repo, "insert_rows", lambda s, table, rows: insert_rows(s, table, inserted.extend(
+        r for r in rows if table.name == "identity_block_key") or rows))
+    moved = [_moved(f) for f in people[:5]]
+    _batch(sqlite_store, worker, moved + people[5:10])  # 5 moved, 5 re-announced
     with sqlite_store.transaction() as session:
-        before = dict(session.execute(select(IdentityBlockKeyRow.id, IdentityBlockKeyRow.ref_key)).all())
-    _batch(sqlite_store, worker, [_moved(f) for f in people[:5]] + people[5:10])  # 5 moved, 5 re-announced
-    with sqlite_store.transaction() as session:
-        after = session.execute(select(IdentityBlockKeyRow.id, IdentityBlockKeyRow.ref_key, IdentityBlockKeyRow.rule,
+        after = session.execute(select(IdentityBlockKeyRow.ref_key, IdentityBlockKeyRow.rule,
                                        IdentityBlockKeyRow.key, IdentityBlockKeyRow.detail)).all()
-    for f in [_moved(f) for f in people[:5]] + people[5:20]:
-        assert sorted((r, k, d) for _i, ref, r, k, d in after if ref == f.ref) == filed_keys(f, worker.rules)
-    kept = {i for i, ref, _r, _k, _d in after if i in before}
-    assert {i for i, ref in before.items() if ref in {f.ref for f in people[5:20]}} <= kept  # unchanged: untouched
+        listed = repo.stored_keys(session, [f.ref for f in people[:20]])
+    for f in moved + people[5:20]:
+        filed = filed_keys(f, worker.rules)
+        assert sorted((r, k, d) for ref, r, k, d in after if ref == f.ref) == filed
+        assert sorted(listed[f.ref]) == filed  # the record's own list of its keys
+    assert deleted and {ref for ref, _key in deleted} <= {f.ref for f in moved}  # unchanged: untouched
+    assert inserted and {row["ref_key"] for row in inserted} <= {f.ref for f in moved}
 
 
-def test_block_keys_rewritten_alone_are_seen_once_their_writer_logs_the_records(store, model, people):
-    """Block keys have no trigger (migration 0015): a writer rewriting them without the records'
-    rows (a rebuild under other rules) names the records in the log itself."""
+def test_block_keys_rewritten_are_seen_through_their_records_rows(store, model, people):
+    """Block keys have no trigger (migration 0015): a writer rewriting them writes the records'
+    rows too (their lists of their keys), whose triggers name the records in the log."""
     a, b = (IdentityLinker(model, publish_events=False) for _ in range(2))
     _batch(store, b, people[:100])
     _batch(store, a, people[100:200])  # a's slice holds b's records under these keys
-    with store.transaction() as session:
-        session.execute(delete(IdentityBlockKeyRow).where(  # filed under no key any more
-            IdentityBlockKeyRow.ref_key.in_([f.ref for f in people[:50]])))
-        live_index.log_records_changed(session)
+    with store.transaction() as session:  # filed under no key any more
+        refs = [f.ref for f in people[:50]]
+        repo.delete_keys(session, [(ref, k) for ref, keys in repo.stored_keys(session, refs).items()
+                                         for k in keys])
+        update_rows(session, IdentityRecordRow.__table__, "ref_key", [{"ref_key": r, "block_keys": "[]"}
+                                                                      for r in refs])
     _batch(store, a, people[100:200])  # the same keys again: the kept slice checked against a fresh load
     assert _live(a).resets == 1  # applied from the log, not reloaded
 
