@@ -9,6 +9,7 @@ from collections.abc import Callable
 
 import pytest
 
+from hub.bus.bindings import DEFAULT_BINDINGS
 from hub.bus.port import RetryPolicy
 from hub.bus.sqlite import StoreQueueBus
 from hub.store import Store
@@ -53,7 +54,7 @@ def _amqp_bus(request, tmp_path):
                   journal=StoreJournal(store))
 
     def cleanup() -> None:
-        bus.delete_topology(["records", "routing"])
+        bus.delete_topology([b.queue for b in DEFAULT_BINDINGS])  # every queue a test may declare
         bus.close()
         store.dispose()
         drop_pg_database(url)
