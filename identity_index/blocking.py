@@ -286,17 +286,15 @@ def context_blocks(new: Sequence[PersonFeatures], rules: Sequence[BlockingRule],
     of its time at 100,000 people). Only keys holding a stored record are sized: under any other
     the new records are the whole block, and `candidate_pair_array` sizes it by them alone (the
     first chunk of a 1,000,000-person load spent a third of its time sizing every block of an
-    empty index, PostgreSQL, 2026-12-07)."""
-    level = level_sizes(stored, rules)  # stored + new records per block, every level
-    has_stored = set(level)  # blocks holding a stored record: only these are read
-    stored_keys: dict[str, set[str]] = defaultdict(set)
-    for name, key, _detail in stored:
-        stored_keys[name].add(key)
+    empty index, PostgreSQL, 2026-12-07). The stored counts are summed once, at the levels a
+    refined block names (`_StoredSizes`), and only the new records' blocks are sized: building
+    every level of every stored count was a quarter of a chunk's clustering at 1,000,000 people."""
+    sized = _StoredSizes(stored, rules)
     # the new records counted by their finest block (a chain) first, then each chain's count
     # added to its every level: one count per record and key, not one per level of it
     chains: Counter[tuple[str, str, tuple[str, ...]]] = Counter()
     for rule in rules:
-        name, keys, refine, held = rule.name, rule.keys, rule.refine, stored_keys.get(rule.name)
+        name, keys, refine, held = rule.name, rule.keys, rule.refine, sized.keys.get(rule.name)
         if not held:
             continue
         if refine:
@@ -304,24 +302,61 @@ def context_blocks(new: Sequence[PersonFeatures], rules: Sequence[BlockingRule],
                           for values in (tuple(r(f) for r in refine),) for key in found)
         else:
             chains.update((name, key, ()) for f in new for key in keys(f) if key in held)
+    new_at: Counter[Block] = Counter()
     for (name, key, values), n in chains.items():
         for depth in range(len(values) + 1):
-            level[(name, key, values[:depth])] += n
+            new_at[(name, key, values[:depth])] += n
 
-    blocks = set()
+    total: dict[Block, int] = {}  # stored + new records, every block of the new records' chains
+    read: set[Block] = set()  # those holding a stored record: a block without one has nothing to read
     sizes: dict[str, dict[str, int]] = defaultdict(dict)
+    for block, n in new_at.items():
+        name, key, values = block
+        there = sized.of(name, key, values)
+        total[block] = there + n
+        if there:
+            read.add(block)
+        sizes[name]["#".join((key, *values))] = there + n
+    blocks = set()
     for name, key, values in chains:
         for depth in range(len(values) + 1):
             block = (name, key, values[:depth])
-            sizes[name]["#".join((key, *values[:depth]))] = level[block]
-        for depth in range(len(values) + 1):
-            block = (name, key, values[:depth])
-            if depth < len(values) and level[block] > SPLIT_AT:
+            if depth < len(values) and total[block] > SPLIT_AT:
                 continue
-            if level[block] <= max_block and block in has_stored:
+            if total[block] <= max_block and block in read:
                 blocks.add(block)
             break
     return ContextPlan(frozenset(blocks), dict(sizes))
+
+
+class _StoredSizes:
+    """The stored records of a block at any level, from the counts by (rule, key, detail): the
+    key's total and, under a rule refined by more than one value, the totals of each shorter run
+    of values, summed in one pass; a block naming every value is one detail, looked up."""
+
+    def __init__(self, stored: Mapping[tuple[str, str, str], int], rules: Sequence[BlockingRule]) -> None:
+        self.stored = stored
+        self.depth = {r.name: len(r.refine) for r in rules}
+        deep = {name for name, n in self.depth.items() if n > 1}
+        self.totals: dict[tuple[str, str], int] = defaultdict(int)
+        self.partial: dict[Block, int] = defaultdict(int)
+        self.keys: dict[str, set[str]] = defaultdict(set)  # rule → its keys holding a stored record
+        totals, partial = self.totals, self.partial
+        for (name, key, detail), n in stored.items():
+            totals[(name, key)] += n
+            if name in deep:
+                values = tuple(detail.split("#"))
+                for k in range(1, len(values)):
+                    partial[(name, key, values[:k])] += n
+        for name, key in totals:
+            self.keys[name].add(key)
+
+    def of(self, name: str, key: str, values: tuple[str, ...]) -> int:
+        if not values:
+            return self.totals.get((name, key), 0)
+        if len(values) >= self.depth.get(name, 0):
+            return self.stored.get((name, key, "#".join(values)), 0)
+        return self.partial.get((name, key, values), 0)
 
 
 def candidate_pairs(records: Sequence[PersonFeatures], rules: Sequence[BlockingRule],
@@ -332,10 +367,17 @@ def candidate_pairs(records: Sequence[PersonFeatures], rules: Sequence[BlockingR
     return set(zip(left.tolist(), right.tolist(), strict=True))
 
 
+StoredMembers = Mapping[str, tuple[Sequence[int], Sequence[str]]]
+"""Per rule name, the context records filed in the blocks a bulk link compares (their indices in
+the batch) and the block each is in, named as `level_key` names it ("key#03"), from the store's
+rows (`hub.identity.repository.block_rows`)."""
+
+
 def candidate_pair_array(records: Sequence[PersonFeatures], rules: Sequence[BlockingRule],
                          max_block: int = 1000, focus: int | None = None,
                          sizes: Mapping[str, Mapping[str, int]] | None = None,
-                         window: int | None = WINDOW) -> tuple[np.ndarray, np.ndarray]:
+                         window: int | None = WINDOW,
+                         stored: StoredMembers | None = None) -> tuple[np.ndarray, np.ndarray]:
     """`candidate_pairs` as two sorted index arrays (left < right), built block by block with
     numpy: a million records give tens of millions of pairs, too many for Python tuples.
     With `focus`, only pairs with one of the first `focus` records: the rest are context (records
@@ -344,23 +386,33 @@ def candidate_pair_array(records: Sequence[PersonFeatures], rules: Sequence[Bloc
     here: the context is then only the blocks compared (`context_blocks`), and a block splits
     and is dropped as it would with all its records at hand. `window`: the sliding window of a
     block too large at its finest level (None: every pair of it, as before the window, for a
-    benchmark's baseline)."""
+    benchmark's baseline). `stored` (with `focus` and `sizes`): the context's blocks as the store
+    files them, so only the first `focus` records' keys are worked out here: a bulk link's context
+    is most of a large index, and working out its every key and refining value was a third of the
+    clustering at 1,000,000 people. A context record is then in only the blocks compared with a
+    new one, which are the only blocks that give pairs under `focus`."""
     n = len(records)
+    keyed = range(focus) if stored is not None and focus is not None else range(n)
     found = [np.zeros(0, dtype=np.int64)]
     for rule in rules:
         ids: dict[str, int] = {}
         keys: list[int] = []
         members: list[int] = []
-        for i, rec in enumerate(records):
-            for key in rule.keys(rec):
+        for i in keyed:
+            for key in rule.keys(records[i]):
                 keys.append(ids.setdefault(key, len(ids)))
                 members.append(i)
-        if not keys:
-            continue
         key_arr, member_arr = np.array(keys, dtype=np.int64), np.array(members, dtype=np.int64)
         known = (sizes or {}).get(rule.name)
         for refine in rule.refine:
             key_arr = _refined(refine, records, key_arr, member_arr, ids, known)
+        if stored is not None and rule.name in stored:  # in their blocks already: after the refining
+            at, blocks = stored[rule.name]
+            key_arr = np.concatenate([key_arr, np.array([ids.setdefault(b, len(ids)) for b in blocks],
+                                                        dtype=np.int64)])
+            member_arr = np.concatenate([member_arr, np.asarray(at, dtype=np.int64)])
+        if not len(key_arr):
+            continue
         order = np.lexsort((member_arr, key_arr))
         key_arr, member_arr = key_arr[order], member_arr[order]
         starts = np.flatnonzero(np.r_[True, key_arr[1:] != key_arr[:-1]])

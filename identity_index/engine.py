@@ -295,13 +295,18 @@ class _Picker:
     def __getitem__(self, i: int) -> PersonFeatures:
         return self.records[int(self.index[i])]
 
+    def many(self, positions: list[int]) -> list[PersonFeatures]:
+        """[self[i] for i in positions], in one pass."""
+        return list(map(self.records.__getitem__, self.index[positions].tolist()))
+
 
 def link_batch(records: Sequence[PersonFeatures], model: Model, *,
                must_link: Iterable[tuple[str, str]] = (),
                cannot_link: Iterable[tuple[str, str]] = (),
                relationships: Iterable[tuple[str, str, str]] = (),
                distinct_scores: bool = True, focus: int | None = None,
-               block_sizes: Mapping[str, Mapping[str, int]] | None = None, fork: bool = False) -> BatchResult:
+               block_sizes: Mapping[str, Mapping[str, int]] | None = None, fork: bool = False,
+               stored_blocks: Mapping[str, tuple[Sequence[str], Sequence[str]]] | None = None) -> BatchResult:
     """Block, score and cluster every record at once. With `relationships` (subject ref,
     related ref, kind), name-only pairs whose records share a relative's cluster are linked too.
     `distinct_scores=False` keeps only the distinct pairs corroboration can use (both records
@@ -309,9 +314,22 @@ def link_batch(records: Sequence[PersonFeatures], model: Model, *,
     With `focus`, only pairs with one of the first `focus` records are compared (see
     `candidate_pair_array`): the records after them are context, clustered only through them;
     `block_sizes` then sizes their blocks when the context is only the blocks compared.
-    `fork`: half the scoring in a forked helper (`score_pairs`), from a process without threads."""
+    `fork`: half the scoring in a forked helper (`score_pairs`), from a process without threads.
+    `stored_blocks` (with `focus` and `block_sizes`): per rule, the context records (refs) filed in
+    the blocks compared and those blocks (`blocking.StoredMembers`, by ref), as the store lists
+    them: the context's keys are then not worked out again."""
+    stored = None
+    if stored_blocks is not None:
+        at = {r.ref: i for i, r in enumerate(records)}
+        stored = {}
+        for rule, (refs, blocks) in stored_blocks.items():
+            try:
+                stored[rule] = (list(map(at.__getitem__, refs)), blocks)
+            except KeyError:  # a filed key whose record was not read (removed meanwhile): left out
+                kept = [(at[r], b) for r, b in zip(refs, blocks, strict=True) if r in at]
+                stored[rule] = ([i for i, _b in kept], [b for _i, b in kept])
     left, right = candidate_pair_array(records, rules_named(model.blocking_rules), max_block=MAX_BLOCK,
-                                       focus=focus, sizes=block_sizes)
+                                       focus=focus, sizes=block_sizes, stored=stored)
     relationships = list(relationships)
     relatives = relatives_of(relationships)
     # without household evidence a distinct pair can change nothing: not kept (memory)

@@ -112,21 +112,29 @@ class Scorer:
     def score_levels(self, a: PersonFeatures, b: PersonFeatures,
                      levels: Sequence[int | None] | None) -> PairScore:
         """`score` with the comparison levels (in `self.comparisons` order) already computed,
-        e.g. column-wise by `identity_index.vectorised`. With levels, what follows from them alone
-        (the fields' weights, the model's decision, the twin guard) is worked out once per
-        combination of levels and of the names a frequency adjustment reads, and shared by every
-        pair that has it: a bulk link scores millions of pairs with a few thousand such
-        combinations (building each pair's weights was a fifth of a chunk at 1,000,000 people)."""
+        e.g. column-wise by `identity_index.vectorised`: what follows from the levels alone is
+        `weighed_levels`, shared by every pair that has them; the rest is `finish`."""
         if levels is None:
-            raw, weight, probability, decision, guard = self._weighed(self._raw(a, b, None))
-        else:
-            key = (*levels, *(getattr(a, f) if levels[i] == 0 else None for i, f in self._tf))
-            known = self._by_levels.get(key)
-            if known is None:
-                if len(self._by_levels) >= LEVELS_REMEMBERED:
-                    self._by_levels.clear()
-                known = self._by_levels[key] = self._weighed(self._raw(a, b, levels))
-            raw, weight, probability, decision, guard = known
+            return self.finish(a, b, self._weighed(self._raw(a, b, None)))
+        return self.finish(a, b, self.weighed_levels(a, levels))
+
+    def weighed_levels(self, a: PersonFeatures, levels: Sequence[int | None]) -> tuple[Any, ...]:
+        """(raw, weight, probability, the model's decision, the twin guard) of these levels, with
+        `a`'s names where a frequency adjustment reads them: worked out once per combination of
+        levels and of those names, and remembered (a bulk link scores millions of pairs with a few
+        thousand such combinations; building each pair's weights was a fifth of a chunk at
+        1,000,000 people)."""
+        key = (*levels, *[getattr(a, f) if levels[i] == 0 else None for i, f in self._tf])
+        known = self._by_levels.get(key)
+        if known is None:
+            if len(self._by_levels) >= LEVELS_REMEMBERED:
+                self._by_levels.clear()
+            known = self._by_levels[key] = self._weighed(self._raw(a, a, levels))
+        return known
+
+    def finish(self, a: PersonFeatures, b: PersonFeatures, known: tuple[Any, ...]) -> PairScore:
+        """The pair's score from its `weighed_levels`: the deterministic rules overrule the model."""
+        raw, weight, probability, decision, guard = known
         rule = deterministic_rule(a, b)
         if rule == "nhs_conflict":
             return PairScore(a.ref, b.ref, weight, probability, raw, Decision.DISTINCT, MadeBy.RULE, rule)

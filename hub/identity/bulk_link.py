@@ -194,7 +194,8 @@ def _link_chunk(store: Store, model: Model, rules: Any, refs: list[str], report:
         indexed = s.execute(select(IdentityBlockKeyRow.rule).limit(1)).first() is not None  # else nothing to count
         plan = context_blocks(feats, rules, repo.detail_counts(
             s, (k for f in feats for k in block_keys(f, rules)), READ_CHUNK) if indexed else {}, MAX_BLOCK)
-        compared = repo.refs_in_blocks(s, plan.blocks, {r.name: len(r.refine) for r in rules})
+        stored_blocks = repo.block_rows(s, plan.blocks, {r.name: len(r.refine) for r in rules})
+        compared = {ref for refs, _blocks in stored_blocks.values() for ref in refs}
         edges = _edges_touching(s, {f.ref for f in feats} | compared)
         context, linked = _linked(s, compared | {relative for _ref, relative, _role, _rel in edges})
         within = {f.ref for f in feats} | set(linked)
@@ -207,8 +208,8 @@ def _link_chunk(store: Store, model: Model, rules: Any, refs: list[str], report:
     result = link_batch(feats + context, model, must_link=[(a, b) for a, b, same in constraints if same],
                         cannot_link=[(a, b) for a, b, same in constraints if not same],
                         relationships=relationships, distinct_scores=False, focus=len(feats),
-                        block_sizes=plan.sizes, fork=writers > 1 and forked.can_fork())
-    del context, relationships
+                        block_sizes=plan.sizes, fork=writers > 1 and forked.can_fork(), stored_blocks=stored_blocks)
+    del context, relationships, stored_blocks, compared
     report.records += len(feats)
     report.context += len(linked)
     report.pairs_compared += result.pairs_compared

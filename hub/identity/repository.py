@@ -140,6 +140,38 @@ def refs_in_blocks(session: Session, blocks: Iterable[Block], levels: dict[str, 
     return refs
 
 
+def block_rows(session: Session, blocks: Iterable[Block], levels: dict[str, int],
+               size: int = 200) -> dict[str, tuple[list[str], list[str]]]:
+    """`refs_in_blocks` with the block each record is in: per rule, the records filed under these
+    blocks and, beside each, its block named as `identity_index.blocking.level_key` names it
+    ("key", "key#03", "key#03#14"), what `link_batch(stored_blocks=)` takes instead of working out
+    the context's keys again. Equal strings are kept once (a record is in several blocks)."""
+    wanted = set(blocks)
+    whole, exact, ranged = _block_terms(wanted, levels)
+    out: dict[str, tuple[list[str], list[str]]] = {}
+    seen: dict[str, str] = {}
+    once = seen.setdefault
+
+    def add(rule: str, ref: str, block: str) -> None:
+        refs, names = out.get(rule) or out.setdefault(rule, ([], []))
+        refs.append(once(ref, ref))
+        names.append(once(block, block))
+
+    for rule, keys in whole.items():
+        for ref, key in rows_in(session, _BK, ["ref_key", "key"], "key", sorted(keys), {"rule": rule}):
+            add(rule, ref, key)
+    columns = ["ref_key", "rule", '"key"', "detail"]
+    for ref, rule, key, detail in _refined_rows(session, exact, columns, size):
+        add(rule, ref, f"{key}#{detail}")  # every refining value: the detail is the block's
+    for ref, rule, key, detail in _refined_rows(session, ranged, columns, size):
+        values = tuple(detail.split("#"))
+        for depth in range(1, len(values)):
+            if (rule, key, values[:depth]) in wanted:
+                add(rule, ref, "#".join((key, *values[:depth])))
+                break
+    return out
+
+
 def block_members(session: Session, blocks: Iterable[Block], levels: dict[str, int],
                   size: int = 200) -> dict[Block, set[str]]:
     """`refs_in_blocks`, block by block: every record filed under each of these blocks."""

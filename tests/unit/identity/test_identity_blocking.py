@@ -19,6 +19,7 @@ from identity_index.blocking import (
     candidate_pairs,
     context_blocks,
     filed_keys,
+    level_key,
     rules_named,
 )
 from identity_index.features import features_from_canonical
@@ -100,6 +101,23 @@ def _in_blocks(f, rules, blocks) -> bool:
     return False
 
 
+def _stored_members(batch, focus, rules, blocks) -> dict:
+    """What `repository.block_rows` gives a bulk link: per rule, the context records (indices in
+    `batch`, after the first `focus`) filed in these blocks, and each one's block as a key string."""
+    depth = {r.name: len(r.refine) for r in rules}
+    out: dict = {}
+    for i in range(focus, len(batch)):
+        for rule, key, detail in filed_keys(batch[i], rules):
+            values = tuple(detail.split("#")) if depth[rule] else ()
+            for d in range(len(values) + 1):
+                if (rule, key, values[:d]) in blocks:
+                    at, names = out.setdefault(rule, ([], []))
+                    at.append(i)
+                    names.append(level_key((rule, key, values[:d]))[1])
+                    break
+    return out
+
+
 @pytest.mark.parametrize("max_block", [1000, 80])
 def test_the_context_blocks_give_exactly_the_pairs_of_the_whole_store(max_block):
     """A bulk link reading only the blocks `context_blocks` names, sized by the store's counts,
@@ -120,6 +138,9 @@ def test_the_context_blocks_give_exactly_the_pairs_of_the_whole_store(max_block)
     assert len(context) < len(stored) / 2
     assert ref_pairs(new + context, sizes=plan.sizes) == whole
     assert ref_pairs(new + context) != whole  # sized by its members alone, blocks would not split so
+    # the context's blocks as the store files them: its keys are not worked out again, same pairs
+    stored = _stored_members(new + context, len(new), rules, plan.blocks)
+    assert ref_pairs(new + context, sizes=plan.sizes, stored=stored) == whole
 
 
 def test_blocks_without_a_stored_record_are_not_read():
@@ -181,4 +202,6 @@ def test_a_windowed_block_gives_a_bulk_link_the_pairs_of_the_whole_store():
     context = [f for f in stored if _in_blocks(f, rules, plan.blocks)]
     whole = ref_pairs(new + stored)
     assert ref_pairs(new + context, sizes=plan.sizes) == whole
+    assert ref_pairs(new + context, sizes=plan.sizes,
+                     stored=_stored_members(new + context, len(new), rules, plan.blocks)) == whole
     assert len(whole) < len(new) * 2 * (WINDOW - 1) * len(rules)
