@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import sys
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Sequence
+from operator import itemgetter
 from typing import Any, NamedTuple
 
 from sqlalchemy import Text, bindparam, cast, delete, insert, or_, select, update
@@ -102,9 +104,10 @@ def _block_terms(blocks: Iterable[Block], levels: dict[str, int]) -> tuple[dict[
     return whole, exact, ranged
 
 
-def _refined_rows(session: Session, terms: list[Any], columns: Sequence[str], size: int) -> list[Any]:
+def _refined_rows(session: Session, terms: list[Any], columns: Sequence[str], size: int,
+                  select: str | None = None) -> list[Any]:
     """`columns` of the block keys these terms name (all `_block_terms`' exact ones, or all its
-    ranged ones), `size` terms a statement.
+    ranged ones), `size` terms a statement (`select`: the select list's text instead).
     The rule in every term: SQLite then seeks the index once per term (MULTI-INDEX OR); with
     `rule = ?` outside the OR it scanned the rule's every key (a bulk link stalled at 1M people).
     Straight through the driver, as `hub.identity.lookup` does and for its reason: SQLAlchemy
@@ -119,7 +122,7 @@ def _refined_rows(session: Session, terms: list[Any], columns: Sequence[str], si
     bk = '"identity_block_key"'
     term = (f"({bk}.rule = {mark} AND {bk}.\"key\" = {mark} AND {bk}.detail "
             + (f"= {mark})" if len(terms[0]) == 3 else f">= {mark} AND {bk}.detail < {mark})"))
-    head = f"SELECT {', '.join(f'{bk}.{c}' for c in columns)} FROM {bk} WHERE "
+    head = f"SELECT {select or ', '.join(f'{bk}.{c}' for c in columns)} FROM {bk} WHERE "
     driver = session.connection().connection.driver_connection
     rows: list[Any] = []
     for start in range(0, len(terms), size):
@@ -145,31 +148,28 @@ def block_rows(session: Session, blocks: Iterable[Block], levels: dict[str, int]
     """`refs_in_blocks` with the block each record is in: per rule, the records filed under these
     blocks and, beside each, its block named as `identity_index.blocking.level_key` names it
     ("key", "key#03", "key#03#14"), what `link_batch(stored_blocks=)` takes instead of working out
-    the context's keys again. Equal strings are kept once (a record is in several blocks)."""
-    wanted = set(blocks)
-    whole, exact, ranged = _block_terms(wanted, levels)
-    out: dict[str, tuple[list[str], list[str]]] = {}
-    seen: dict[str, str] = {}
-    once = seen.setdefault
-
-    def add(rule: str, ref: str, block: str) -> None:
-        refs, names = out.get(rule) or out.setdefault(rule, ([], []))
-        refs.append(once(ref, ref))
-        names.append(once(block, block))
-
+    the context's keys again. The database names each row's block, and equal strings are kept
+    once (`sys.intern`: a record is in several blocks, a block holds many records): at 1,000,000
+    people a chunk reads ~6M such rows, and naming them in Python cost as much as the keys saved."""
+    whole, exact, ranged = _block_terms(set(blocks), levels)
+    bk = '"identity_block_key"'
+    first = (f"substr({bk}.detail, 1, instr({bk}.detail, '#') - 1)"
+             if session.get_bind().dialect.name == "sqlite" else f"split_part({bk}.detail, '#', 1)")
+    rows: dict[str, list[Any]] = defaultdict(list)
     for rule, keys in whole.items():
-        for ref, key in rows_in(session, _BK, ["ref_key", "key"], "key", sorted(keys), {"rule": rule}):
-            add(rule, ref, key)
-    columns = ["ref_key", "rule", '"key"', "detail"]
-    for ref, rule, key, detail in _refined_rows(session, exact, columns, size):
-        add(rule, ref, f"{key}#{detail}")  # every refining value: the detail is the block's
-    for ref, rule, key, detail in _refined_rows(session, ranged, columns, size):
-        values = tuple(detail.split("#"))
-        for depth in range(1, len(values)):
-            if (rule, key, values[:depth]) in wanted:
-                add(rule, ref, "#".join((key, *values[:depth])))
-                break
-    return out
+        rows[rule] += rows_in(session, _BK, ["ref_key", "key"], "key", sorted(keys), {"rule": rule})
+    deeper = [t for t in ranged if t[2].count("#") > 1]  # a run of several values (no rule refines so deep yet)
+    for terms, name in ((exact, f"{bk}.detail"), ([t for t in ranged if t[2].count("#") == 1], first)):
+        by_rule: dict[str, list[Any]] = defaultdict(list)
+        for term in terms:
+            by_rule[term[0]].append(term)
+        for rule, part in by_rule.items():
+            rows[rule] += _refined_rows(session, part, [], size, select=f"{bk}.ref_key, {bk}.\"key\" || '#' || {name}")
+    for ref, rule, key, detail in _refined_rows(session, deeper, ["ref_key", "rule", '"key"', "detail"], size):
+        depth = next(t[2].count("#") for t in deeper if t[:2] == (rule, key) and detail.startswith(t[2]))
+        rows[rule].append((ref, "#".join((key, *detail.split("#")[:depth]))))
+    return {rule: (list(map(sys.intern, map(itemgetter(0), found))), list(map(sys.intern, map(itemgetter(1), found))))
+            for rule, found in rows.items()}
 
 
 def block_members(session: Session, blocks: Iterable[Block], levels: dict[str, int],

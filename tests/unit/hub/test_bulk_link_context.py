@@ -22,7 +22,7 @@ from hub.identity.synthetic import people
 from hub.store.engine import alembic_config
 from hub.store.tables.identity import IdentityBlockKeyRow, IdentityRecordRow, IdentityRelativeRow
 from hub.store.tables.records import SourceRecordRow
-from identity_index.blocking import block_keys, filed_keys, rules_named
+from identity_index.blocking import block_keys, filed_keys, level_key, rules_named
 from identity_index.engine import link_batch
 from identity_index.features import PersonFeatures, features_from_canonical
 
@@ -131,3 +131,29 @@ def test_the_refined_blocks_are_read_by_index_seeks_not_a_scan_of_the_rule(store
         assert len(refined) == 2  # the exact term, then the two ranged ones
         plans = [" ".join(str(row[-1]) for row in driver.execute("EXPLAIN QUERY PLAN " + st)) for st in refined]
     assert all("SCAN" not in plan for plan in plans) and "MULTI-INDEX OR" in plans[1], plans
+
+
+def test_block_rows_name_each_record_s_block_as_the_blocking_names_it(store):
+    """`repository.block_rows` (what a bulk link passes `link_batch` so the context's keys are not
+    worked out again) lists the records of each block `block_members` lists, the database naming
+    each one's block as `identity_index.blocking.level_key` does, on SQLite and PostgreSQL."""
+    model = load_model()
+    _hold(store, list(people(600, seed=13)))
+    bulk_link.link(store, model, publish_events=False)
+    rules = rules_named(model.blocking_rules)
+    levels = {r.name: len(r.refine) for r in rules}
+    with store.read() as s:
+        stored = s.execute(select(IdentityBlockKeyRow.rule, IdentityBlockKeyRow.key, IdentityBlockKeyRow.detail)).all()
+    blocks = set()
+    for i, (rule, key, detail) in enumerate(stored[::5]):  # whole keys, ranges of details, single details
+        values = tuple(detail.split("#")) if levels[rule] else ()
+        blocks.add((rule, key, values[:i % (len(values) + 1)]))
+    assert any(0 < len(b[2]) < levels[b[0]] for b in blocks)  # a range: the first of two values
+    assert {len(b[2]) for b in blocks} == {0, 1, 2}
+    with store.read() as s:
+        rows = repo.block_rows(s, blocks, levels)
+        members = repo.block_members(s, blocks, levels)
+    want = {(rule, ref, level_key(block)[1]) for block, refs in members.items() for ref in refs
+            for rule in (block[0],)}
+    got = {(rule, ref, name) for rule, (refs, names) in rows.items() for ref, name in zip(refs, names, strict=True)}
+    assert got == want and len(got) == sum(len(n) for _r, n in rows.values())
