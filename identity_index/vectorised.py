@@ -457,8 +457,7 @@ class PairScorer:
         combos = np.concatenate([mine.view(np.int64), names], axis=1)
         _uniq, first, inverse = np.unique(combos, axis=0, return_index=True, return_inverse=True)
         at = kept.tolist()
-        lefts = left.many(at) if hasattr(left, "many") else [left[i] for i in at]
-        rights = right.many(at) if hasattr(right, "many") else [right[i] for i in at]
+        lefts, rights = _take(left, at), _take(right, at)
         known = [self.scorer.weighed_levels(lefts[f], [None if v < 0 else v for v in mine[f, :len(self.columns)].tolist()])
                  for f in first.tolist()]
         finish = self.scorer.finish
@@ -498,3 +497,10 @@ class PairScorer:
                 continue
             out.append((i, self.scorer.score_levels(f, others[i], [None if lv[c] < 0 else lv[c] for c in cols])))
         return out
+
+
+def _take(records: Sequence[PersonFeatures], at: list[int]) -> list[PersonFeatures]:
+    """[records[i] for i in at]; in one pass where the sequence offers it (`engine._Picker.many`:
+    a chunk's pairs index the clustering's records through arrays)."""
+    many = getattr(records, "many", None)
+    return many(at) if many is not None else [records[i] for i in at]

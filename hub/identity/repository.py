@@ -158,16 +158,19 @@ def block_rows(session: Session, blocks: Iterable[Block], levels: dict[str, int]
     rows: dict[str, list[Any]] = defaultdict(list)
     for rule, keys in whole.items():
         rows[rule] += rows_in(session, _BK, ["ref_key", "key"], "key", sorted(keys), {"rule": rule})
-    deeper = [t for t in ranged if t[2].count("#") > 1]  # a run of several values (no rule refines so deep yet)
     for terms, name in ((exact, f"{bk}.detail"), ([t for t in ranged if t[2].count("#") == 1], first)):
         by_rule: dict[str, list[Any]] = defaultdict(list)
         for term in terms:
             by_rule[term[0]].append(term)
         for rule, part in by_rule.items():
             rows[rule] += _refined_rows(session, part, [], size, select=f"{bk}.ref_key, {bk}.\"key\" || '#' || {name}")
-    for ref, rule, key, detail in _refined_rows(session, deeper, ["ref_key", "rule", '"key"', "detail"], size):
-        depth = next(t[2].count("#") for t in deeper if t[:2] == (rule, key) and detail.startswith(t[2]))
-        rows[rule].append((ref, "#".join((key, *detail.split("#")[:depth]))))
+    by_depth: dict[int, list[Any]] = defaultdict(list)  # runs of several values, named here by their depth
+    for term in ranged:
+        if term[2].count("#") > 1:
+            by_depth[term[2].count("#")].append(term)
+    for depth, terms in by_depth.items():
+        for ref, rule, key, detail in _refined_rows(session, terms, ["ref_key", "rule", '"key"', "detail"], size):
+            rows[rule].append((ref, "#".join((key, *detail.split("#")[:depth]))))
     return {rule: (list(map(sys.intern, map(itemgetter(0), found))), list(map(sys.intern, map(itemgetter(1), found))))
             for rule, found in rows.items()}
 

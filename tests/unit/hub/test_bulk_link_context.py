@@ -157,3 +157,25 @@ def test_block_rows_name_each_record_s_block_as_the_blocking_names_it(store):
             for rule in (block[0],)}
     got = {(rule, ref, name) for rule, (refs, names) in rows.items() for ref, name in zip(refs, names, strict=True)}
     assert got == want and len(got) == sum(len(n) for _r, n in rows.values())
+
+
+def test_block_rows_name_blocks_refined_by_several_values_to_the_depth_asked_for(store):
+    """A rule refined by three values (none of the model's is yet): a block naming two of them is
+    a range of details, and `block_rows` names each of its records' block by those two values,
+    as `block_members` lists them, beside blocks of one value and of all three."""
+    details = ["a#b#c", "a#b#d", "a#e#c", "f#b#c", "a#b#c"]
+    rows = [{"rule": "r3", "key": key, "detail": detail, "ref_key": f"s/person/{key}{i}"}
+            for key in ("k1", "k2") for i, detail in enumerate(details)]
+    with store.transaction() as s:
+        s.execute(IdentityBlockKeyRow.__table__.insert(), rows)
+    blocks = {("r3", "k1", ("a", "b")), ("r3", "k1", ("a",)), ("r3", "k2", ("a", "b", "c")),
+              ("r3", "k2", ("f", "b")), ("r3", "k2", ())}
+    levels = {"r3": 3}
+    with store.read() as s:
+        found = repo.block_rows(s, blocks, levels)
+        members = repo.block_members(s, blocks, levels)
+    refs, names = found["r3"]
+    got = sorted(zip(refs, names, strict=True))
+    want = sorted((ref, level_key(block)[1]) for block, block_refs in members.items() for ref in block_refs)
+    assert got == want
+    assert ("s/person/k11", "k1#a#b") in got and ("s/person/k23", "k2#f#b") in got and ("s/person/k24", "k2") in got
