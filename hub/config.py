@@ -67,6 +67,10 @@ class WorkerConfig(_Section):
     # the queue is stored then clusters all that is held at once, reading the index as context once;
     # a worker still behind links whole chunks of `bulk_link_max_records` there too
     bulk_link_process_max_records: int = Field(1_000_000, ge=1)
+    # once a load's ingest has ended, a worker (run as `hub worker`) linking a chunk on its thread
+    # starts a second process storing the rest of the queue on the core the ingest has left, and
+    # links all that is held at once when the queue is empty (hub/storing_helper.py)
+    storing_helper: bool = True
 
 
 class SystemsConfig(_Section):

@@ -17,6 +17,7 @@ import threading
 import time
 from collections.abc import Callable
 from types import SimpleNamespace
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
@@ -90,7 +91,8 @@ class RecordsWorker:
                  routing: RoutingConfig | None = None, records_per_transaction: int = 1000,
                  bulk_link_backlog: int = 0, settle_s: float = SETTLE_S, load_settle_s: float = LOAD_SETTLE_S,
                  bulk_link_max_records: int = 500_000, bulk_link_process_at: int = BULK_PROCESS_AT,
-                 bulk_link_process_max_records: int = BULK_PROCESS_MAX_RECORDS) -> None:
+                 bulk_link_process_max_records: int = BULK_PROCESS_MAX_RECORDS,
+                 storing_helper: Callable[[], Any] | None = None, links: bool = True) -> None:
         self.store = store
         self.linker = linker or DeterministicLinker()
         self.journal = journal or NullJournal()
@@ -101,6 +103,12 @@ class RecordsWorker:
         self.bulk_link_process_at = bulk_link_process_at  # held records from which a link runs in a child (0: never)
         self.bulk_link_process_max_records = bulk_link_process_max_records  # held records one clustering takes there
         self.chunk_check_s = CHUNK_CHECK_S
+        # starts a process storing the queue beside this one (hub/storing_helper.py): returns it
+        self.storing_helper = storing_helper
+        self._helper: Any = None
+        self._helper_checked_at = float("-inf")
+        self._thread_linking = False  # a bulk link runs on this worker's thread (not in a child)
+        self.links = links  # False: a storing helper, which holds person records and never links them
         self._chunk_checked_at = float("-inf")
         self._release_wanted = False  # the load ended while whole chunks were being linked
         self.backlog: Callable[[], int] | None = None
@@ -131,6 +139,7 @@ class RecordsWorker:
             self._holding = True
             if behind:
                 self._maybe_link_chunk()
+                self._maybe_help()
             self._maybe_release(self._waiting() if behind else waiting)
 
     def tick(self) -> None:
@@ -185,13 +194,33 @@ class RecordsWorker:
         of the machine, and the load's end finds only the rest held. Its changes are announced with
         the rest, once the queue is empty."""
         now = time.monotonic()
-        if self._releasing or now - self._chunk_checked_at < self.chunk_check_s:
-            return
+        if self._releasing or now - self._chunk_checked_at < self.chunk_check_s or self.helping():
+            return  # with a helper storing the rest of the queue, all that is held is linked at once when it is empty
         self._chunk_checked_at = now
         with self.store.read() as s:
             full = bulk_link.pending_count(s) >= self.bulk_link_max_records
         if full:
             self._start_release(full_chunks_only=True)
+
+    def _maybe_help(self) -> None:
+        """Behind, once the ingest has ended, while this worker's thread links a chunk: a helper
+        process stores the rest of the queue on the core the ingest has left (see
+        hub/storing_helper.py), so that the queue is stored by the time the chunk ends and the
+        rest of the held records are linked in one clustering, not two."""
+        if self.storing_helper is None or not self._thread_linking or self.helping():
+            return
+        now = time.monotonic()
+        if now - self._helper_checked_at < self.chunk_check_s:
+            return
+        self._helper_checked_at = now
+        if self._ingesting():
+            return
+        log.info("the ingest has ended and a chunk is being linked on this worker's thread: a helper stores the queue")
+        self._helper = self.storing_helper()
+
+    def helping(self) -> bool:
+        """Whether a storing helper this worker started is still running."""
+        return self._helper is not None and self._helper.is_alive()
 
     def _held(self) -> bool:
         """Whether records are held (by any worker) or being linked by this one."""
@@ -204,6 +233,8 @@ class RecordsWorker:
             return bulk_link.has_pending(s)
 
     def _start_release(self, full_chunks_only: bool = False) -> None:
+        if not self.links:  # a storing helper: the worker that started it links what is held
+            return
         with self._release_lock:
             if self._releasing:
                 self._release_wanted |= not full_chunks_only  # linking whole chunks goes on to the rest
@@ -277,7 +308,11 @@ class RecordsWorker:
             if not full_chunks_only:  # whole chunks while behind are the thread's size: their count is what waits
                 options["max_records"] = self.bulk_link_process_max_records
             return bulk_process.link(self.store.url, model, **options)
-        return bulk_link.link(self.store, model, **options)
+        self._thread_linking = True
+        try:
+            return bulk_link.link(self.store, model, **options)
+        finally:
+            self._thread_linking = False
 
     def _link_in_process(self) -> bool:
         """A link of `bulk_link_process_at` held records or more, starting when no ingest is

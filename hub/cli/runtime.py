@@ -34,6 +34,10 @@ def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
 def worker(ctx: click.Context, batch_size: int | None, idle_exit: float | None) -> None:
     """Consume source-record messages into the store (run several for more throughput)."""
     hub = get_hub(ctx)
+    if hub.config.worker.storing_helper and hub.config.source_path and hub.worker.bulk_link_backlog:
+        from hub import storing_helper
+
+        hub.worker.storing_helper = storing_helper.starter(hub.config.source_path)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
