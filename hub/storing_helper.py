@@ -20,12 +20,15 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import time
 from collections.abc import Callable
 from multiprocessing.process import BaseProcess
 
+from hub.identity.repository import audit
 from identity_index.forked import die_with_parent
 
 IDLE_EXIT_S = 5.0  # the queue empty for this long: the backlog is stored, the helper ends
+ACTOR, ACTION = "records-worker", "storing-helper"  # its identity_audit entry when it ends
 log = logging.getLogger(__name__)
 
 
@@ -50,8 +53,12 @@ def _run(config_path: str, parent: int) -> None:
 
     hub = bootstrap(load_config(config_path), migrate=False)
     hub.worker.links = False
+    started = time.monotonic()
     try:
         stored = run_worker(hub.bus, hub.worker, batch_size=hub.config.worker.batch_size, idle_timeout_s=IDLE_EXIT_S)
-        log.info("storing helper: %d message(s) stored", stored)
+        seconds = round(time.monotonic() - started - IDLE_EXIT_S, 3)
+        log.info("storing helper: %d message(s) stored in %.1f s", stored, seconds)
+        with hub.store.transaction() as s:  # on record beside the bulk links (`hub bench estate` reports it)
+            audit(s, ACTOR, ACTION, {"messages": stored, "seconds": seconds})
     finally:
         hub.close()

@@ -28,6 +28,7 @@ from typing import Any
 import click
 from sqlalchemy import func, select
 
+from hub import storing_helper
 from hub.bench import estate_probes as probes
 from hub.bench.environment import environment
 from hub.bench.table import render
@@ -107,6 +108,13 @@ def _bulk_links(hub: Hub) -> tuple[int, float, int]:
         details = s.execute(select(IdentityAuditRow.detail).where(IdentityAuditRow.action == "bulk-link")).scalars().all()
     return (sum(int(d.get("records", 0)) for d in details), sum(float(d.get("seconds", 0.0)) for d in details),
             len(details))
+
+
+def _storing_helpers(hub: Hub) -> list[dict]:
+    """What the workers' storing helpers stored after the ingest (hub/storing_helper.py)."""
+    with hub.store.read() as s:
+        return list(s.execute(select(IdentityAuditRow.detail).where(
+            IdentityAuditRow.action == storing_helper.ACTION)).scalars())
 
 
 def _held(hub: Hub) -> bool:
@@ -233,6 +241,10 @@ class _Run:
         linked, took, runs = _bulk_links(self.hub)
         figures.add("  of which linking in bulk (beside and after the load)", took, "s",
                     f"{linked:,} person records, {runs} run(s)" if runs else "none: every record linked as it came")
+        helped = _storing_helpers(self.hub)
+        if helped:
+            figures.add("  storing helper after the ingest (beside a link on the worker's thread)",
+                        sum(h["seconds"] for h in helped), "s", f"{sum(h['messages'] for h in helped):,} messages")
         figures.add("routing worker: caught up after the store was loaded", routing_lag, "s",
                     "" if not math.isnan(routing_lag) else f"backlog {_routing_backlog(self.hub):,}")
         return announced, messages, ingested, wall

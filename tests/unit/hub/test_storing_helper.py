@@ -125,6 +125,9 @@ def test_the_helper_process_stores_the_queue_holding_its_person_records_and_link
         assert len([r for r in _pending(hub.store) if "/person/" in r]) == 12
         with hub.store.read() as s:
             assert s.execute(select(func.count()).select_from(IdentityRecordRow)).scalar_one() == 0
+            done = s.execute(select(IdentityAuditRow.detail).where(
+                IdentityAuditRow.action == storing_helper.ACTION)).scalars().all()
+        assert [d["messages"] for d in done] == [2] and done[0]["seconds"] >= 0
         holder.backlog = lambda: 0
         holder.tick()
         assert _wait(lambda: None not in _persons(hub.store).values(), 30)  # the worker links them all
