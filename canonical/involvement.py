@@ -44,6 +44,7 @@ class Relationship(CanonicalModel):
 
     @model_validator(mode="after")
     def _distinct(self) -> "Relationship":
-        if self.subject == self.related:
+        s, r = self.subject, self.related  # compared by field: a model's == costs ~5 µs a relationship
+        if (s.system, s.entity, s.source_id) == (r.system, r.entity, r.source_id):
             raise ValueError("a relationship needs two different people")
         return self

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -43,6 +43,26 @@ class Provenance(BaseModel):
     location: str = Field(..., description="table, file, URL or query the record came from")
     mapping_version: str | None = None
     extracted_at: dt.datetime
+
+
+_M = TypeVar("_M", bound=BaseModel)
+_set = object.__setattr__
+
+
+def trusted(cls: type[_M], **values: Any) -> _M:
+    """An instance of `cls` from values known valid, every field given, as `model_construct` makes
+    it without its search of each field's aliases and default (3.4 against 1.4 µs a call: a
+    translation builds two or three a record). A call that does not give as many values as `cls`
+    has fields raises TypeError, where `model_construct` would fill a default or drop one."""
+    if len(values) != len(cls.__pydantic_fields__):
+        raise TypeError(f"{cls.__name__}: trusted() takes every field, {sorted(cls.__pydantic_fields__)}; "
+                        f"given {sorted(values)}")
+    instance = cls.__new__(cls)
+    _set(instance, "__dict__", values)
+    _set(instance, "__pydantic_fields_set__", set(values))
+    _set(instance, "__pydantic_extra__", None)
+    _set(instance, "__pydantic_private__", None)
+    return instance
 
 
 def content_hash(raw: dict[str, Any]) -> str:

@@ -204,8 +204,9 @@ class ChangeDetector:
         """Known rows not seen in this scan; none when the scan could not identify every row."""
         if not self.complete:
             return []
+        known = iter(self.known)  # not sorted(self.known): sizing it first would read the store twice
         return [RawChange(entity=self.entity, source_id=sid, raw=None, location=location)
-                for sid in sorted(self.known) if sid not in self.seen]
+                for sid in sorted(known) if sid not in self.seen]
 
 
 def rowhash_batches(entity: str, rows: Iterable[ScannedRow | SourceFailure], state: AdapterState, *,

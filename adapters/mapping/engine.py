@@ -17,7 +17,7 @@ from adapters.mapping.paths import MODELS, CanonicalPath, loc_to_path
 from adapters.mapping.values import CodeTable, DateFormat, Transform, _text, is_empty, parse_date
 from adapters.port import RawChange
 from canonical.codes import EntityKind
-from canonical.records import Provenance, SourceRecord, SourceRef, content_hash
+from canonical.records import Provenance, SourceRecord, SourceRef, content_hash, trusted
 
 _PLACEHOLDER = re.compile(r"\{([^{}]+)\}")
 
@@ -164,7 +164,7 @@ class RecordBlock:
 
     def build(self, system: str, change: RawChange, reasons: list[str]) -> tuple[SourceRef, dict] | None:
         raw = change.raw or {}
-        if any(is_empty(field_value(raw, f)) for f in self.when):
+        if self.when and any(is_empty(field_value(raw, f)) for f in self.when):
             return None
         where = f"{self.label}"
         start = len(reasons)
@@ -213,7 +213,7 @@ class RecordBlock:
         if len(reasons) != start:
             return None
         # Both parts are known good (a loaded system name, a non-empty id): no need to validate again.
-        ref = SourceRef.model_construct(system=system, entity=EntityKind(self.kind), source_id=source_id)
+        ref = trusted(SourceRef, system=system, entity=EntityKind(self.kind), source_id=source_id)
         return ref, canonical.model_dump(mode="json")
 
 
@@ -281,8 +281,9 @@ class SystemMapping:
     version: str
     entities: dict[str, EntityMapping] = field(default_factory=dict)
 
-    def translate(self, change: RawChange, *, extracted_at: dt.datetime) -> list[SourceRecord]:
-        """Canonical records for one raw row; TranslationError with every reason when it cannot be done."""
+    def translate(self, change: RawChange, *, extracted_at: dt.datetime, version: int = 0) -> list[SourceRecord]:
+        """Canonical records for one raw row, at `version`; TranslationError with every reason when it
+        cannot be done."""
         entity = self.entities.get(change.entity)
         if entity is None:
             raise TranslationError([f"no mapping for entity {change.entity!r} in system {self.system!r}"])
@@ -304,12 +305,12 @@ class SystemMapping:
         if reasons:
             raise TranslationError(reasons)
         digest = content_hash(raw)
-        provenance = Provenance.model_construct(adapter=self.kind, location=str(change.location),
-                                                mapping_version=self.version, extracted_at=extracted_at)
+        provenance = trusted(Provenance, adapter=self.kind, location=str(change.location),
+                             mapping_version=self.version, extracted_at=extracted_at)
         observed = change.observed_at or extracted_at
         payload = jsonable(raw)
-        return [SourceRecord.model_construct(ref=ref, content_hash=digest, observed_at=observed, version=0,
-                                             provenance=provenance, raw=payload, canonical=canonical)
+        return [trusted(SourceRecord, ref=ref, content_hash=digest, observed_at=observed, version=version,
+                        provenance=provenance, raw=payload, canonical=canonical)
                 for ref, canonical in built]
 
 

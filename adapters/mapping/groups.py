@@ -18,7 +18,7 @@ from adapters.mapping.document import Document, Key
 from adapters.mapping.values import CodeTable, SpecError, compile_code_table
 from canonical.codes import EntityKind, RelationshipKind
 from canonical.involvement import Relationship
-from canonical.records import SourceRef
+from canonical.records import SourceRef, trusted
 
 GROUP_KEYS = {"by", "role", "roles"}
 CHILD = "child"
@@ -64,8 +64,7 @@ class GroupRelationships:
                 subject, related, kind = other_key, this_key, mine
             doc = {"subject": _person(system, subject), "related": _person(system, related), "kind": kind}
             canonical = Relationship.model_validate(doc).model_dump(mode="json")
-            ref = SourceRef.model_construct(system=system, entity=EntityKind.RELATIONSHIP,
-                                            source_id=f"grp-{this_key}-{other_key}")
+            ref = trusted(SourceRef, system=system, entity=EntityKind.RELATIONSHIP, source_id=f"grp-{this_key}-{other_key}")
             out.append((ref, canonical))
         return out
 

@@ -18,6 +18,7 @@ from tests.contract.adapter_factories import FIELDS, PEOPLE, XmlSource, run
 class Reads:
     batches: list[int] = field(default_factory=list)  # the size of each `subset` call
     single: int = 0  # ids asked one at a time
+    whole: int = 0  # reads of every committed hash (iterating or sizing)
 
 
 class LiveHashes:
@@ -39,9 +40,11 @@ class LiveHashes:
         return self.rows.get(source_id, default)
 
     def __iter__(self) -> Iterator[str]:
+        self.reads.whole += 1
         return iter(list(self.rows))
 
     def __len__(self) -> int:
+        self.reads.whole += 1
         return len(self.rows)
 
 
@@ -114,3 +117,13 @@ def test_rowhash_batches_read_committed_hashes_once_per_batch():
     assert [c.source_id for b in batches for c in b.changes] == ["P3"]
     assert sum(b.unchanged for b in batches) == 6
     assert state.reads.single == 0 and state.reads.batches == [3, 3, 1]
+
+
+def test_deletions_read_every_committed_hash_once():
+    """The store-backed hashes read everything on each iteration and each sizing: sorting the
+    known ids must not size them first (one read of ~300,000 rows each at 1,000,000 people)."""
+    state = CountingState(hashes={"people": {f"P{i}": content_hash({"n": i}) for i in range(5)}})
+    rows = [ScannedRow(f"P{i}", {"n": i}, f"row {i}") for i in range(5) if i != 2]
+    batches = list(rowhash_batches("people", rows, state, batch_size=3))
+    assert [(c.source_id, c.deleted) for b in batches for c in b.changes] == [("P2", True)]
+    assert state.reads.whole == 1

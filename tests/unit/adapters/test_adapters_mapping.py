@@ -413,6 +413,31 @@ def test_records_carry_the_raw_row_its_hash_and_the_legacy_change_time(tmp_path)
                                                      "source_id": "M1"}
 
 
+def test_records_built_without_validation_equal_their_validated_selves_at_the_version_asked(tmp_path):
+    """The engine builds its records with `trusted` (no second validation): each must be what
+    validating its own JSON gives, and carry the version the ingest translates it at."""
+    from canonical.records import SourceRecord, SourceRef, trusted
+
+    defn = load_system(write_system(tmp_path, PERSON))
+    row = {c: "" for c in HEADER.split(",")} | {"member_id": "M1", "forename": "A", "surname": "B"}
+    [record] = defn.mapping.translate(RawChange("members", "M1", row, "members.csv:2"), extracted_at=NOW, version=7)
+    assert record.version == 7
+    again = SourceRecord.model_validate_json(record.model_dump_json())
+    assert again == record and again.model_fields_set == record.model_fields_set
+    assert hash(again.ref) == hash(record.ref)
+    with pytest.raises(TypeError, match="takes every field"):
+        trusted(SourceRef, system="youth_service", source_id="M1")
+
+
+def test_a_relationship_of_a_person_with_themself_is_refused():
+    from canonical.involvement import Relationship
+
+    me = {"system": "ys", "entity": "person", "source_id": "M1"}
+    with pytest.raises(ValueError, match="two different people"):
+        Relationship.model_validate({"subject": me, "related": me, "kind": "parent"})
+    assert Relationship.model_validate({"subject": me, "related": me | {"source_id": "M2"}, "kind": "parent"})
+
+
 def test_sql_columns_are_checked_when_the_mapping_loads(tmp_path):
     import sqlite3
 
