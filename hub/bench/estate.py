@@ -409,6 +409,14 @@ def bench(people: int, deployment: str, workers: int, changes: int, queries: int
     return figures
 
 
+def _option(name: str, value: object) -> str:
+    """A worker option as the command line gives it (a flag for a boolean)."""
+    flag = name.replace("_", "-")
+    if isinstance(value, bool):
+        return f" --{flag}" if value else f" --no-{flag}"
+    return f" --{flag} {value}"
+
+
 @click.command("estate")
 @click.option("--people", type=click.IntRange(min=50), default=10_000, show_default=True)
 @click.option("--deployment", type=click.Choice(["embedded", "amqp"]), default="embedded", show_default=True,
@@ -427,10 +435,13 @@ def bench(people: int, deployment: str, workers: int, changes: int, queries: int
               help="the records workers' worker.bulk_link_max_records (default: the config's default)")
 @click.option("--bulk-link-process-max-records", type=click.IntRange(min=1), default=None,
               help="the records workers' worker.bulk_link_process_max_records (default: the config's default)")
+@click.option("--storing-helper/--no-storing-helper", default=None,
+              help="the records workers' worker.storing_helper (default: the config's default)")
 @click.pass_context
 def command(ctx: click.Context, people: int, deployment: str, workers: int | None, changes: int, queries: int,
             seed: int, work_dir: str | None, bulk_link_process_at: int | None,
-            bulk_link_max_records: int | None, bulk_link_process_max_records: int | None) -> None:
+            bulk_link_max_records: int | None, bulk_link_process_max_records: int | None,
+            storing_helper: bool | None) -> None:
     """The whole path on a generated estate: load, freshness, search, memory, size, with baselines."""
     if workers is None:
         workers = 2 if deployment == "amqp" else 1
@@ -447,13 +458,12 @@ def command(ctx: click.Context, people: int, deployment: str, workers: int | Non
     work.mkdir(parents=True, exist_ok=True)
     try:
         options = {"bulk_link_process_at": bulk_link_process_at, "bulk_link_max_records": bulk_link_max_records,
-                   "bulk_link_process_max_records": bulk_link_process_max_records}
+                   "bulk_link_process_max_records": bulk_link_process_max_records, "storing_helper": storing_helper}
         figures = bench(people, deployment, workers, changes, queries, seed, systems_dir, work,
                         {k: v for k, v in options.items() if v is not None})
     finally:
         if not work_dir:
             shutil.rmtree(work, ignore_errors=True)
     click.echo(f"hub bench estate --people {people} --deployment {deployment}"
-               + f" --workers {workers}" + "".join(f" --{k.replace('_', '-')} {v}" for k, v in options.items()
-                                                   if v is not None))
+               + f" --workers {workers}" + "".join(_option(k, v) for k, v in options.items() if v is not None))
     click.echo(render(("figure", "value", "unit", "baseline", "hub / baseline"), figures.rows))
