@@ -35,7 +35,7 @@ from identity_index.clustering import (
     cluster_batch,
 )
 from identity_index.features import PersonFeatures
-from identity_index.households import candidates, corroborated, relatives_of, upgrade
+from identity_index.households import candidates, corroborated, relatives_of, reopened, upgrade
 from identity_index.model import Model
 from identity_index.scoring import Decision, PairScore, Scorer
 from identity_index.vectorised import WIDTH, PairScorer
@@ -343,7 +343,7 @@ def link_batch(records: Sequence[PersonFeatures], model: Model, *,
     must_link, cannot_link = list(must_link), list(cannot_link)
     clusters = cluster_batch(refs, nhs, scores, must_link=must_link, cannot_link=cannot_link)
     homes = {r.ref: r.postcode for r in records if r.postcode}
-    picked = candidates(scores, relatives) if relatives else []
+    candidate = picked = candidates(scores, relatives) if relatives else []
     for _round in range(3 if picked else 0):
         upgraded = corroborated(scores, picked, relatives, clusters.cluster_of, homes)
         if not upgraded:
@@ -352,5 +352,8 @@ def link_batch(records: Sequence[PersonFeatures], model: Model, *,
         for i in upgraded:
             changed[i] = upgrade(changed[i])
         scores = tuple(changed)
+        before = clusters.cluster_of
         clusters = cluster_batch(refs, nhs, scores, must_link=must_link, cannot_link=cannot_link)
+        # a pair no record of which (or of whose kin) changed cluster is decided as the last time it was
+        picked = reopened(candidate, scores, relatives, before, clusters.cluster_of)
     return BatchResult(refs, compared, scores, clusters)

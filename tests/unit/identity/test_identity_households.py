@@ -61,3 +61,69 @@ def test_batch_linking_uses_relationships():
     household = link_batch(records, default_model(),
                            relationships=[("X1", "C1", "parent"), ("Y1", "M1", "parent")]).clusters.cluster_of
     assert household["C1"] == household["M1"] and household["X1"] == household["Y1"]
+
+
+def test_a_pair_whose_kin_were_joined_in_an_earlier_round_is_corroborated_in_the_next():
+    """Round one joins two same-name parents through their children's person; round two joins
+    those parents' same-name sons through them: the later rounds look again at every pair whose
+    records' relatives changed cluster, not only at the pairs touched the round before."""
+    records = [feat("Amy", "Smith", "2015-03-02", ref="X1", upn="A123456789012"),
+               feat("Amy", "Smith", "2015-03-02", ref="Y1", upn="A123456789012", postcode="NE9 9ZZ"),
+               feat("Jane", "Smith", None, ref="C1", postcode=None, sex="unknown"),
+               feat("Jane", "Smith", "1985-06-01", ref="M1", postcode="NE2 2BB"),
+               feat("Tom", "Smith", None, ref="G1", postcode=None, sex="unknown"),
+               feat("Tom", "Smith", "2019-04-05", ref="H1", postcode="NE3 3CC")]
+    relationships = [("X1", "C1", "parent"), ("Y1", "M1", "parent"), ("G1", "C1", "parent"), ("H1", "M1", "parent")]
+    cluster_of = link_batch(records, default_model(), relationships=relationships).clusters.cluster_of
+    assert cluster_of["C1"] == cluster_of["M1"] and cluster_of["G1"] == cluster_of["H1"]
+    assert cluster_of["C1"] != cluster_of["G1"]
+
+
+def _families(rng, n):
+    """Households with few names (many name-only pairs), children recorded twice with a UPN."""
+    given, family = ["Jane", "Mary", "Tom", "Sam", "Ann"], ["Smith", "Jones", "Brown"]
+    records, relationships = [], []
+    for h in range(n):
+        surname = rng.choice(family)
+        parents = [feat(rng.choice(given), surname, rng.choice([None, "1980-01-02", "1984-05-06"]),
+                        ref=f"P{h}-{k}", postcode=rng.choice([None, f"NE{h % 7} 1AA"]), sex="unknown")
+                   for k in range(rng.randint(1, 3))]
+        records += parents
+        for c in range(rng.randint(1, 3)):
+            name, dob, upn = rng.choice(given), f"201{c}-0{c + 1}-1{h % 9}", f"A{h:06d}{c:06d}"
+            for side in ("e", "h"):
+                child = feat(name, surname, dob, ref=f"{side}{h}-{c}", upn=upn if rng.random() < 0.8 else None,
+                             postcode=rng.choice([None, f"NE{h % 7} 1AA"]))
+                records.append(child)
+                relationships.append((child.ref, rng.choice(parents).ref, "parent"))
+    return records, relationships
+
+
+def test_later_rounds_over_the_reopened_pairs_decide_as_rounds_over_every_pair(monkeypatch):
+    import random
+
+    import identity_index.engine as engine
+    from identity_index import households
+
+    def every_pair(candidate, scores, relatives, before, after):  # the rounds as they were: all again
+        return [i for i in candidate if scores[i].decision != Decision.LINK]
+
+    for seed in range(4):
+        records, relationships = _families(random.Random(seed), 60)
+        fast = link_batch(records, default_model(), relationships=relationships)
+        monkeypatch.setattr(engine, "reopened", every_pair)
+        slow = link_batch(records, default_model(), relationships=relationships)
+        monkeypatch.setattr(engine, "reopened", households.reopened)
+        assert fast.clusters.cluster_of == slow.clusters.cluster_of
+        assert [(s.ref_a, s.ref_b, s.decision, s.rule) for s in fast.scores] == \
+            [(s.ref_a, s.ref_b, s.decision, s.rule) for s in slow.scores]
+        assert sum(s.rule == "shared_relative" for s in fast.scores) > 0
+
+
+def test_moved_names_the_records_of_clusters_that_gained_or_lost_records():
+    from identity_index.households import moved
+
+    before = {"a": 0, "b": 0, "c": 1, "d": 2, "e": 3, "f": 3}
+    after = {"a": 0, "b": 0, "c": 0, "d": 1, "e": 2, "f": 3}  # c joined a+b; e and f split; d renumbered only
+    assert sorted(moved(before, after)) == ["a", "b", "c", "e", "f"]
+    assert moved({}, {}) == []
