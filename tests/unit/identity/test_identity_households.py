@@ -102,7 +102,7 @@ def _families(rng, n):
 def test_later_rounds_over_the_reopened_pairs_decide_as_rounds_over_every_pair(monkeypatch):
     import random
 
-    import identity_index.engine as engine
+    from identity_index import engine
     from identity_index import households
 
     def every_pair(candidate, scores, relatives, before, after):  # the rounds as they were: all again
