@@ -102,8 +102,7 @@ def _families(rng, n):
 def test_later_rounds_over_the_reopened_pairs_decide_as_rounds_over_every_pair(monkeypatch):
     import random
 
-    from identity_index import engine
-    from identity_index import households
+    from identity_index import engine, households
 
     def every_pair(candidate, scores, relatives, before, after):  # the rounds as they were: all again
         return [i for i in candidate if scores[i].decision != Decision.LINK]
