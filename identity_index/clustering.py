@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from operator import attrgetter
 
 from identity_index.scoring import Decision, MadeBy, PairScore
 
@@ -159,6 +160,18 @@ def _rank(score: PairScore) -> tuple[int, float]:
     return (1 if score.made_by == MadeBy.RULE and score.decision == Decision.LINK else 0, score.probability)
 
 
+def ranked(scores: Iterable[PairScore]) -> list[PairScore]:
+    """`scores` by `_rank`, highest first, equal ranks in their given order (as a stable sort by
+    `_rank` gives them): sorted by probability, then the rule links moved ahead. A chunk sorts
+    millions of scores up to four times (a clustering and each corroboration round); this way no
+    Python call and no tuple is made per score for the sort."""
+    by_probability = sorted(scores, key=attrgetter("probability"), reverse=True)
+    rule_links = [s for s in by_probability if s.made_by == MadeBy.RULE and s.decision == Decision.LINK]
+    if not rule_links:
+        return by_probability
+    return rule_links + [s for s in by_probability if not (s.made_by == MadeBy.RULE and s.decision == Decision.LINK)]
+
+
 @dataclass
 class _Cluster:
     members: set[str]
@@ -232,7 +245,7 @@ def cluster_batch(refs: Sequence[str], nhs_of: dict[str, str], scores: Iterable[
     for a, b in must_link:
         if a in parent and b in parent:
             join(a, b, None)
-    ordered = sorted(scores, key=lambda s: _rank(s), reverse=True)
+    ordered = ranked(scores)
     reviews: list[PairScore] = []
     for s in ordered:
         if s.decision == Decision.LINK:

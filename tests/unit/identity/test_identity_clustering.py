@@ -96,3 +96,18 @@ def test_incremental_and_batch_accuracy_on_synthetic_people():
         index.place(f)
     scores = ev.pairwise(dict(index.person_of), truth)
     assert scores.precision >= 0.99 and scores.recall >= 0.95, scores
+
+
+def test_ranked_orders_scores_as_a_stable_sort_by_rank_does():
+    import random
+
+    from identity_index.clustering import _rank, ranked
+    from identity_index.scoring import Decision, MadeBy, PairScore
+
+    rng = random.Random(5)
+    scores = [PairScore(f"a{i}", f"b{i}", 0.0, rng.choice([0.0, 0.25, 0.5, 0.999, 1.0]), (),
+                        rng.choice(list(Decision)), rng.choice(list(MadeBy))) for i in range(2000)]
+    assert [(s.ref_a, s.ref_b) for s in ranked(scores)] == \
+        [(s.ref_a, s.ref_b) for s in sorted(scores, key=_rank, reverse=True)]
+    model_only = [s for s in scores if s.made_by != MadeBy.RULE]
+    assert ranked(model_only) == sorted(model_only, key=_rank, reverse=True)
