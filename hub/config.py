@@ -69,8 +69,10 @@ class WorkerConfig(_Section):
     bulk_link_process_max_records: int = Field(1_000_000, ge=1)
     # once a load's ingest has ended, a worker (run as `hub worker`) linking a chunk on its thread
     # starts a second process storing the rest of the queue on the core the ingest has left, and
-    # links all that is held at once when the queue is empty (hub/storing_helper.py)
-    storing_helper: bool = True
+    # links all that is held at once when the queue is empty (hub/storing_helper.py). Off by default:
+    # it gained 3-5 % at 100,000-200,000 people but nothing measurable at 1,000,000 on SQLite, where
+    # one clustering of the rest cost what two did (docs/performance.md, sixteenth session)
+    storing_helper: bool = False
 
 
 class SystemsConfig(_Section):
