@@ -99,8 +99,8 @@ def reopened(picked: Iterable[int], scores: Sequence[PairScore], relatives: dict
     are clustered again (`before` → `after`, each record's cluster): a pair with a record, or a
     relative of one, in a cluster that gained or lost records (`moved`). Any other pair has its
     clusters and its records' kin as the round before decided it, so it would not be upgraded now
-    either. At 1,000,000 people the rounds after the first walked ~all the picked pairs again for
-    a few hundred upgrades (~20 s a round in a chunk of 758,737 held records)."""
+    either. At 1,000,000 people each round walked every candidate pair again (~20 s a round in a
+    chunk of 758,737 held records), where only the pairs near an upgrade can change."""
     touched = set(moved(before, after))
     touched.update([r for ref in list(touched) for r, _role in relatives.get(ref, ())])  # kin are symmetric
     if not touched:
