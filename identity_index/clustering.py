@@ -165,11 +165,10 @@ def ranked(scores: Iterable[PairScore]) -> list[PairScore]:
     `_rank` gives them): sorted by probability, then the rule links moved ahead. A chunk sorts
     millions of scores up to four times (a clustering and each corroboration round); this way no
     Python call and no tuple is made per score for the sort."""
-    by_probability = sorted(scores, key=attrgetter("probability"), reverse=True)
-    rule_links = [s for s in by_probability if s.made_by == MadeBy.RULE and s.decision == Decision.LINK]
-    if not rule_links:
-        return by_probability
-    return rule_links + [s for s in by_probability if not (s.made_by == MadeBy.RULE and s.decision == Decision.LINK)]
+    rule_links, others = [], []
+    for s in sorted(scores, key=attrgetter("probability"), reverse=True):
+        (rule_links if s.made_by == MadeBy.RULE and s.decision == Decision.LINK else others).append(s)
+    return rule_links + others
 
 
 @dataclass

@@ -343,7 +343,7 @@ def link_batch(records: Sequence[PersonFeatures], model: Model, *,
     must_link, cannot_link = list(must_link), list(cannot_link)
     clusters = cluster_batch(refs, nhs, scores, must_link=must_link, cannot_link=cannot_link)
     homes = {r.ref: r.postcode for r in records if r.postcode}
-    candidate = picked = candidates(scores, relatives) if relatives else []
+    candidate_pairs = picked = candidates(scores, relatives) if relatives else []
     for _round in range(3 if picked else 0):
         upgraded = corroborated(scores, picked, relatives, clusters.cluster_of, homes)
         if not upgraded:
@@ -355,5 +355,5 @@ def link_batch(records: Sequence[PersonFeatures], model: Model, *,
         before = clusters.cluster_of
         clusters = cluster_batch(refs, nhs, scores, must_link=must_link, cannot_link=cannot_link)
         # a pair no record of which (or of whose kin) changed cluster is decided as the last time it was
-        picked = reopened(candidate, scores, relatives, before, clusters.cluster_of)
+        picked = reopened(candidate_pairs, scores, relatives, before, clusters.cluster_of)
     return BatchResult(refs, compared, scores, clusters)
